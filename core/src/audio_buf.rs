@@ -1,0 +1,124 @@
+//! `AudioBuf`: a planar, fixed-capacity audio buffer that the audio thread never resizes.
+
+/// Planar audio, `channels` channels of `capacity` frames each.
+///
+/// Storage is one `Vec<f32>` laid out `[channel][frame]`, allocated once in
+/// [`AudioBuf::new`] (on the control side) and never grown afterwards.
+#[derive(Clone, Debug)]
+pub struct AudioBuf {
+    /// `[channel][frame]`, `channels * capacity` samples, allocated in `new`.
+    data: Vec<f32>,
+    channels: usize,
+    capacity: usize,
+}
+
+impl AudioBuf {
+    /// A silent buffer. Allocates; call on the control side.
+    pub fn new(channels: usize, capacity: usize) -> Self {
+        Self { data: vec![0.0; channels * capacity], channels, capacity }
+    }
+
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Frames per channel this buffer can hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// One channel, all `capacity` frames.
+    pub fn channel(&self, ch: usize) -> &[f32] {
+        &self.data[ch * self.capacity..(ch + 1) * self.capacity]
+    }
+
+    /// One channel, all `capacity` frames, writable.
+    pub fn channel_mut(&mut self, ch: usize) -> &mut [f32] {
+        &mut self.data[ch * self.capacity..(ch + 1) * self.capacity]
+    }
+
+    /// The first two channels at once, writable (for stereo processing).
+    ///
+    /// # Panics
+    /// If the buffer has fewer than two channels.
+    pub fn stereo_mut(&mut self) -> (&mut [f32], &mut [f32]) {
+        let (left, right) = self.data.split_at_mut(self.capacity);
+        (left, &mut right[..self.capacity])
+    }
+
+    /// Zeroes the first `frames` frames of every channel.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn clear(&mut self, frames: usize) {
+        for ch in 0..self.channels {
+            self.channel_mut(ch)[..frames].fill(0.0);
+        }
+    }
+
+    /// Copies the first `frames` frames from `src`, converting the channel count
+    /// with [`mix_into`].
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn copy_from(&mut self, src: &AudioBuf, frames: usize) {
+        self.clear(frames);
+        mix_into(src, self, frames, 1.0);
+    }
+}
+
+/// Adds `gain * src` into `dst` over `frames` frames, converting channel counts
+/// the way a mixer does:
+/// - equal counts: channel to channel;
+/// - mono into stereo: the mono signal at unity on both sides (dual mono, as a
+///   mono item on a stereo track in Reaper or Bitwig);
+/// - stereo into mono: the average `(L + R) / 2`, so a centred source keeps
+///   its level.
+///
+/// Runs on the audio thread: no allocation, no locks.
+pub fn mix_into(src: &AudioBuf, dst: &mut AudioBuf, frames: usize, gain: f32) {
+    match (src.channels(), dst.channels()) {
+        (s, d) if s == d => {
+            for ch in 0..d {
+                add_scaled(&src.channel(ch)[..frames], &mut dst.channel_mut(ch)[..frames], gain);
+            }
+        }
+        (1, d) => {
+            for ch in 0..d {
+                add_scaled(&src.channel(0)[..frames], &mut dst.channel_mut(ch)[..frames], gain);
+            }
+        }
+        (s, 1) => {
+            let per_channel = gain / s as f32;
+            for ch in 0..s {
+                add_scaled(&src.channel(ch)[..frames], &mut dst.channel_mut(0)[..frames], per_channel);
+            }
+        }
+        (s, d) => {
+            // Not reachable with the mono/stereo sessions the loader accepts;
+            // map channel to channel and leave the rest silent.
+            for ch in 0..s.min(d) {
+                add_scaled(&src.channel(ch)[..frames], &mut dst.channel_mut(ch)[..frames], gain);
+            }
+        }
+    }
+}
+
+/// Runs on the audio thread: no allocation, no locks.
+fn add_scaled(src: &[f32], dst: &mut [f32], gain: f32) {
+    if gain == 1.0 {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d += *s;
+        }
+    } else {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d += *s * gain;
+        }
+    }
+}
+
+/// Replaces NaN and ±Inf with silence and flushes denormals to zero.
+/// Runs on the audio thread: no allocation, no locks.
+pub fn sanitize(samples: &mut [f32]) {
+    for s in samples {
+        if !s.is_finite() || s.abs() < f32::MIN_POSITIVE {
+            *s = 0.0;
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The two halves of a running engine: `Engine` on the control side, `AudioProcessor` on the audio thread.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::graph::compile::{compile, CompileError, CompileInfo, CompileOptions};
+use crate::graph::schedule::Schedule;
+use crate::meters::{loudness_meter, BusMeter, LoudnessMeter, LoudnessReading, LoudnessTap, MeterReading};
+use crate::session::Session;
+
+/// Schedules that can wait in each direction. A new session is rejected with
+/// [`EngineError::Busy`] while this many are still queued for the audio
+/// thread; the audio thread keeps running its current schedule until the
+/// return queue has room for it, so nothing is ever dropped on the audio thread.
+pub const QUEUE_DEPTH: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    #[error("the audio thread has not picked up the previous {QUEUE_DEPTH} sessions yet; try again")]
+    Busy,
+}
+
+/// Control side: compiles sessions, sends schedules to the audio thread,
+/// drops the ones that come back, owns the meters.
+pub struct Engine {
+    options: CompileOptions,
+    to_audio: rtrb::Producer<Box<Schedule>>,
+    from_audio: rtrb::Consumer<Box<Schedule>>,
+    meters: HashMap<String, Arc<BusMeter>>,
+    loudness: LoudnessMeter,
+    session: Session,
+    info: CompileInfo,
+}
+
+/// Audio side: runs the current schedule and swaps in new ones between blocks.
+pub struct AudioProcessor {
+    schedule: Box<Schedule>,
+    from_control: rtrb::Consumer<Box<Schedule>>,
+    to_control: rtrb::Producer<Box<Schedule>>,
+    loudness: LoudnessTap,
+}
+
+impl Engine {
+    /// Compiles `session` and returns both halves, the audio half already
+    /// running it.
+    ///
+    /// # Errors
+    /// If the session does not compile.
+    pub fn new(session: Session, options: CompileOptions) -> Result<(Engine, AudioProcessor), CompileError> {
+        let mut meters = HashMap::new();
+        let compiled = compile(&session, &options, &mut |id| meter_entry(&mut meters, id))?;
+        let (to_audio, from_control) = rtrb::RingBuffer::new(QUEUE_DEPTH);
+        let (to_control, from_audio) = rtrb::RingBuffer::new(QUEUE_DEPTH);
+        let (loudness, tap) = loudness_meter(session.channels, options.sample_rate as u32);
+        let engine = Engine { options, to_audio, from_audio, meters, loudness, session, info: compiled.info };
+        let audio = AudioProcessor { schedule: compiled.schedule, from_control, to_control, loudness: tap };
+        Ok((engine, audio))
+    }
+
+    /// Compiles `session` and queues it for the audio thread, which switches
+    /// at its next block, keeping the state of what survives (see
+    /// [`Schedule::adopt`]). On error the running session is untouched.
+    ///
+    /// # Errors
+    /// [`EngineError::Compile`] for a session that does not compile,
+    /// [`EngineError::Busy`] if the audio thread is not consuming.
+    pub fn load(&mut self, session: Session) -> Result<&CompileInfo, EngineError> {
+        self.collect_garbage();
+        if self.to_audio.is_full() {
+            return Err(EngineError::Busy);
+        }
+        let meters = &mut self.meters;
+        let compiled = compile(&session, &self.options, &mut |id| meter_entry(meters, id))?;
+        if compiled.schedule.channels() != self.session.channels {
+            // The loudness ring is laid out for the old channel count.
+            let (loudness, _tap) = loudness_meter(compiled.schedule.channels(), self.options.sample_rate as u32);
+            self.loudness = loudness;
+        }
+        self.to_audio.push(compiled.schedule).map_err(|_| EngineError::Busy)?;
+        self.session = session;
+        self.info = compiled.info;
+        Ok(&self.info)
+    }
+
+    /// Drops schedules the audio thread has finished with. Call regularly
+    /// (every `load` does).
+    pub fn collect_garbage(&mut self) {
+        while let Ok(old) = self.from_audio.pop() {
+            drop(old);
+        }
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    pub fn info(&self) -> &CompileInfo {
+        &self.info
+    }
+
+    pub fn options(&self) -> &CompileOptions {
+        &self.options
+    }
+
+    /// The post-fader meter of a bus, or `None` for an unknown id.
+    pub fn meter(&self, bus_id: &str) -> Option<MeterReading> {
+        self.meters.get(bus_id).map(|m| m.read())
+    }
+
+    /// Analyses master audio queued since the last call (see
+    /// [`LoudnessMeter`]) and returns the loudness figures.
+    pub fn update_loudness(&mut self) -> LoudnessReading {
+        self.loudness.update()
+    }
+}
+
+fn meter_entry(meters: &mut HashMap<String, Arc<BusMeter>>, id: &str) -> Arc<BusMeter> {
+    meters.entry(id.to_string()).or_default().clone()
+}
+
+impl AudioProcessor {
+    /// Latency of the running schedule in samples.
+    pub fn latency(&self) -> usize {
+        self.schedule.latency()
+    }
+
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// Switches to a newly compiled schedule if one is waiting and the return
+    /// queue has room for the old one; otherwise keeps the current one.
+    /// Returns true if it switched.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn poll_schedule(&mut self) -> bool {
+        let mut switched = false;
+        while !self.to_control.is_full() {
+            let Ok(mut next) = self.from_control.pop() else { break };
+            next.adopt(&mut self.schedule);
+            let old = std::mem::replace(&mut self.schedule, next);
+            // Cannot fail: checked for room above, and only this thread pushes.
+            let _ = self.to_control.push(old);
+            switched = true;
+        }
+        switched
+    }
+
+    /// Processes any number of frames, in slices of at most the schedule's
+    /// `max_block`, after picking up a new schedule if one is waiting.
+    /// `inputs[port][channel][frame]`, `outputs[channel][frame]`; see
+    /// [`Schedule::process`].
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn process(&mut self, inputs: &[&[&[f32]]], outputs: &mut [&mut [f32]], frames: usize) {
+        self.poll_schedule();
+        let _denormals = DenormalGuard::new();
+        let max = self.schedule.max_block();
+        let mut start = 0;
+        // Up to 8 ports of up to 2 channels re-sliced per chunk, on the stack.
+        const MAX_PORTS: usize = 8;
+        while start < frames {
+            let len = (frames - start).min(max);
+            let mut channel_slices: [[&[f32]; 2]; MAX_PORTS] = [[&[]; 2]; MAX_PORTS];
+            let ports = inputs.len().min(MAX_PORTS);
+            for (p, port) in inputs.iter().take(ports).enumerate() {
+                for (c, ch) in port.iter().take(2).enumerate() {
+                    channel_slices[p][c] = ch.get(start..start + len).unwrap_or(&[]);
+                }
+            }
+            let mut port_slices: [&[&[f32]]; MAX_PORTS] = [&[]; MAX_PORTS];
+            for p in 0..ports {
+                port_slices[p] = &channel_slices[p][..inputs[p].len().min(2)];
+            }
+            let mut out_slices: [&mut [f32]; 2] = [&mut [], &mut []];
+            let mut n_out = 0;
+            for (c, out) in outputs.iter_mut().enumerate() {
+                if c < 2 {
+                    out_slices[c] = &mut out[start..start + len];
+                    n_out += 1;
+                } else {
+                    out[start..start + len].fill(0.0);
+                }
+            }
+            self.schedule.process(&port_slices[..ports], &mut out_slices[..n_out], len);
+            {
+                let master: [&[f32]; 2] = [&out_slices[0][..], if n_out > 1 { &out_slices[1][..] } else { &[] }];
+                self.loudness.push(&master[..self.schedule.channels().min(n_out.max(1))], if n_out > 0 { len } else { 0 });
+            }
+            start += len;
+        }
+    }
+}
+
+/// Sets flush-to-zero and denormals-are-zero for the duration of a process
+/// call and restores the host's setting afterwards.
+struct DenormalGuard {
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    saved: u32,
+}
+
+impl DenormalGuard {
+    #[allow(deprecated)]
+    fn new() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
+            // SAFETY: reading and writing MXCSR only changes floating-point
+            // modes of this thread; FTZ (bit 15) and DAZ (bit 6) are valid on
+            // every x86_64 CPU.
+            let saved = unsafe { _mm_getcsr() };
+            unsafe { _mm_setcsr(saved | 0x8040) };
+            Self { saved }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            Self {
+                #[cfg(target_arch = "x86")]
+                saved: 0,
+            }
+        }
+    }
+}
+
+impl Drop for DenormalGuard {
+    #[allow(deprecated)]
+    fn drop(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::_mm_setcsr;
+            // SAFETY: restores the MXCSR value read in `new` on this thread.
+            unsafe { _mm_setcsr(self.saved) };
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! The bus graph: ordering, compilation into a realtime schedule, and the schedule itself.
+
+pub mod compile;
+pub mod schedule;
+pub mod sort;

@@ -1,0 +1,401 @@
+//! Compiles a validated session into a [`Schedule`]: sort → solo → prepare inserts → latencies → buffers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::schedule::*;
+use super::sort::{bus_order, SortError};
+use crate::audio_buf::AudioBuf;
+use crate::dsp::delay_line::DelayLine;
+use crate::dsp::smoother::Smoother;
+use crate::insert::registry;
+use crate::insert::ParamKind;
+use crate::meters::{BusMeter, MeterState};
+use crate::session::{Bus, InsertDesc, PanLaw, ParamValue, RackKind, Session, Tap};
+use crate::source::GeneratorState;
+
+/// Length of the declicking ramp for faders, pans, mutes, solos and feed gains.
+pub const GAIN_RAMP_MS: f32 = 10.0;
+
+/// What the compiled schedule is built for.
+#[derive(Clone, Debug)]
+pub struct CompileOptions {
+    pub sample_rate: f32,
+    /// Largest block the host will pass; every buffer is sized for it.
+    pub max_block: usize,
+    /// Names of the input ports passed to `process`, in order. A rack binds
+    /// to the port named by its `input`, else to the port named by its id
+    /// (how the CLI binds WAV files).
+    pub ports: Vec<String>,
+}
+
+/// Why a session could not be compiled. Sessions from the loader are already
+/// validated, so in practice only programmatic edits hit these.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum CompileError {
+    #[error(transparent)]
+    Cycle(#[from] SortError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Latency of one bus, in samples.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BusLatency {
+    pub id: String,
+    /// Position in processing order (0 = first).
+    pub order: usize,
+    /// Delay added at the bus input so every path into it lines up.
+    pub input_latency: usize,
+    /// Sum of the insert latencies (bypassed inserts included).
+    pub chain_latency: usize,
+    /// `input_latency + chain_latency`: when the bus's output appears.
+    pub output_latency: usize,
+}
+
+/// What the compiler worked out, for `mam info` and the plugin.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompileInfo {
+    /// Buses in processing order.
+    pub buses: Vec<BusLatency>,
+    /// Latency from any input to the main output.
+    pub latency: usize,
+    /// Non-fatal findings (unbound sources, ignored offsets).
+    pub warnings: Vec<String>,
+}
+
+/// A schedule ready to hand to the audio thread, and its description.
+pub struct Compiled {
+    pub schedule: Box<Schedule>,
+    pub info: CompileInfo,
+}
+
+/// Compiles `session` for the given sample rate, block size and ports.
+/// Allocates everything the audio thread will touch. `meter_for` supplies the
+/// meter of each bus by id (so readers keep their handles across recompiles).
+///
+/// # Errors
+/// [`CompileError`] if the bus graph has a cycle or names something unknown.
+pub fn compile(
+    session: &Session,
+    options: &CompileOptions,
+    meter_for: &mut dyn FnMut(&str) -> Arc<BusMeter>,
+) -> Result<Compiled, CompileError> {
+    let sr = options.sample_rate;
+    let max_block = options.max_block.max(1);
+    let channels = session.channels;
+    let ramp = Smoother::ramp_len(GAIN_RAMP_MS, sr);
+    let mut warnings = Vec::new();
+
+    let rack_idx: HashMap<&str, usize> = session.racks.iter().enumerate().map(|(i, r)| (r.id.as_str(), i)).collect();
+    let bus_idx: HashMap<&str, usize> = session.buses.iter().enumerate().map(|(i, b)| (b.id.as_str(), i)).collect();
+    let master = *bus_idx.get(crate::session::MASTER_ID).ok_or_else(|| CompileError::Invalid("no master bus".into()))?;
+    let unknown = |what: &str, id: &str| CompileError::Invalid(format!("{what} names unknown '{id}'"));
+
+    // Pass 1: order.
+    let order = bus_order(session)?;
+    let mut position = vec![0; session.buses.len()];
+    for (pos, &b) in order.iter().enumerate() {
+        position[b] = pos;
+    }
+
+    // Pass 2: solo-in-place.
+    let audible = solo_audible(session, &bus_idx);
+
+    // Inputs of every bus: (source, tap, gain, kind). Sources are racks or buses.
+    #[derive(Clone, Copy)]
+    enum Src {
+        Rack(usize),
+        Bus(usize),
+    }
+    let mut inputs: Vec<Vec<(Src, Tap, f64, FeedKind)>> = vec![Vec::new(); session.buses.len()];
+    for route in &session.routes {
+        let r = *rack_idx.get(route.from.as_str()).ok_or_else(|| unknown("a route", &route.from))?;
+        let b = *bus_idx.get(route.to.as_str()).ok_or_else(|| unknown("a route", &route.to))?;
+        inputs[b].push((Src::Rack(r), Tap::Post, route.gain.linear(), FeedKind::Route));
+    }
+    for (r, rack) in session.racks.iter().enumerate() {
+        for send in &rack.sends {
+            let b = *bus_idx.get(send.to.as_str()).ok_or_else(|| unknown("a send", &send.to))?;
+            inputs[b].push((Src::Rack(r), Tap::Post, send.level.linear(), FeedKind::Send));
+        }
+        if rack.sends.is_empty() && !session.routes.iter().any(|x| x.from == rack.id) {
+            inputs[master].push((Src::Rack(r), Tap::Post, 1.0, FeedKind::Route));
+        }
+    }
+    for (u, bus) in session.buses.iter().enumerate() {
+        if let Some(to) = &bus.route {
+            let b = *bus_idx.get(to.as_str()).ok_or_else(|| unknown("a bus route", to))?;
+            inputs[b].push((Src::Bus(u), Tap::Post, 1.0, FeedKind::Route));
+        }
+        for send in &bus.sends {
+            let b = *bus_idx.get(send.to.as_str()).ok_or_else(|| unknown("a send", &send.to))?;
+            inputs[b].push((Src::Bus(u), send.tap, send.level.linear(), FeedKind::Send));
+        }
+    }
+    let needs_pre_fx: Vec<bool> = (0..session.buses.len())
+        .map(|u| inputs.iter().flatten().any(|(s, tap, _, _)| matches!(s, Src::Bus(x) if *x == u) && *tap == Tap::PreFx))
+        .collect();
+
+    // Pass 3: instantiate and prepare inserts (their latency depends on it).
+    let mut prepared: Vec<Vec<(Box<dyn crate::insert::Insert>, Vec<f32>, usize)>> = Vec::new();
+    for bus in &session.buses {
+        let mut chain = Vec::new();
+        for desc in &bus.inserts {
+            let (insert, params) = instantiate(desc, sr, max_block, bus.channels)?;
+            let latency = insert.latency();
+            chain.push((insert, params, latency));
+        }
+        prepared.push(chain);
+    }
+
+    // Pass 4: latencies, in processing order.
+    let mut in_lat = vec![0usize; session.buses.len()];
+    let mut out_lat = vec![0usize; session.buses.len()];
+    let tap_latency = |src: Src, tap: Tap, in_lat: &[usize], out_lat: &[usize]| match (src, tap) {
+        (Src::Rack(_), _) => 0,
+        (Src::Bus(u), Tap::PreFx) => in_lat[u],
+        (Src::Bus(u), _) => out_lat[u],
+    };
+    let key_src = |id: &str| -> Result<Src, CompileError> {
+        if let Some(&r) = rack_idx.get(id) {
+            Ok(Src::Rack(r))
+        } else if let Some(&b) = bus_idx.get(id) {
+            Ok(Src::Bus(b))
+        } else {
+            Err(unknown("a sidechain", id))
+        }
+    };
+    for &b in &order {
+        let mut need = 0usize;
+        for &(src, tap, _, _) in &inputs[b] {
+            need = need.max(tap_latency(src, tap, &in_lat, &out_lat));
+        }
+        let mut prefix = 0usize;
+        for (desc, (_, _, latency)) in session.buses[b].inserts.iter().zip(&prepared[b]) {
+            if let Some(from) = desc.key_source() {
+                let key_latency = tap_latency(key_src(from)?, Tap::Post, &in_lat, &out_lat);
+                need = need.max(key_latency.saturating_sub(prefix));
+            }
+            prefix += latency;
+        }
+        in_lat[b] = need;
+        out_lat[b] = need + prefix;
+    }
+
+    // Pass 5: build the audio-side nodes with their buffers and delay lines.
+    let solo_factor = |ok: bool| if ok { 1.0 } else { 0.0 };
+    let mut racks = Vec::new();
+    for (r, rack) in session.racks.iter().enumerate() {
+        let port_name = match &rack.kind {
+            RackKind::Input(port) => port.as_str(),
+            _ => rack.id.as_str(),
+        };
+        let source = match (&rack.kind, options.ports.iter().position(|p| p == port_name)) {
+            (RackKind::Generator(g), _) => SourceNode::Generator(GeneratorState::new(*g, rack.start_offset_frames, sr as f64)),
+            (_, Some(port)) => {
+                if rack.start_offset_frames != 0 {
+                    warnings.push(format!(
+                        "source '{}': startOffsetFrames applies to generators and files rendered by the CLI; live input plays as it arrives",
+                        rack.id
+                    ));
+                }
+                SourceNode::Port(port)
+            }
+            (kind, None) => {
+                let what = match kind {
+                    RackKind::Input(p) => format!("takes input '{p}', which this host does not provide"),
+                    RackKind::File(p) => format!("reads file '{p}', which only the CLI renders"),
+                    _ => "has no input bound".to_string(),
+                };
+                warnings.push(format!("source '{}' {what}; it is silent", rack.id));
+                SourceNode::Silent
+            }
+        };
+        let gain = rack.gain.linear() as f32 * solo_factor(audible.racks[r]);
+        racks.push(RackNode { id: rack.id.clone(), source, gain: Smoother::new(gain, ramp), out: AudioBuf::new(channels, max_block) });
+    }
+
+    let mut buses = Vec::new();
+    let mut chains: Vec<Option<Vec<(Box<dyn crate::insert::Insert>, Vec<f32>, usize)>>> = prepared.into_iter().map(Some).collect();
+    let make_feed = |src: Src, tap: Tap, gain: f64, kind: FeedKind, delay: usize| {
+        let (src_ref, id, width) = match src {
+            Src::Rack(r) => (TapRef::Rack(r), session.racks[r].id.clone(), channels),
+            Src::Bus(u) => {
+                let width = if tap == Tap::Post { channels } else { session.buses[u].channels };
+                (TapRef::Bus(position[u], tap), session.buses[u].id.clone(), width)
+            }
+        };
+        Feed {
+            src: src_ref,
+            carry_key: (id, tap, kind),
+            gain: Smoother::new(gain as f32, ramp),
+            delay: DelayLine::new(width, delay, delay),
+            scratch: AudioBuf::new(width, max_block),
+        }
+    };
+    for &b in &order {
+        let bus = &session.buses[b];
+        let feeds = inputs[b]
+            .iter()
+            .map(|&(src, tap, gain, kind)| make_feed(src, tap, gain, kind, in_lat[b] - tap_latency(src, tap, &in_lat, &out_lat)))
+            .collect();
+        let mut prefix = 0;
+        let mut slots = Vec::new();
+        for (desc, (insert, params, latency)) in bus.inserts.iter().zip(chains[b].take().expect("each chain used once")) {
+            let key = match desc.key_source() {
+                Some(from) if registry::lookup(&desc.kind).is_some_and(|t| t.takes_key) => {
+                    let src = key_src(from)?;
+                    let delay = in_lat[b] + prefix - tap_latency(src, Tap::Post, &in_lat, &out_lat);
+                    Some((make_feed(src, Tap::Post, 1.0, FeedKind::Key, delay), AudioBuf::new(bus.channels, max_block)))
+                }
+                _ => None,
+            };
+            slots.push(InsertSlot {
+                id: desc.id.clone(),
+                kind: registry::lookup(&desc.kind).expect("instantiated above").name,
+                insert,
+                bypass: desc.bypass,
+                bypass_delay: DelayLine::new(bus.channels, latency, latency),
+                key,
+                params,
+            });
+            prefix += latency;
+        }
+        let out_gain = pan_gains(session.pan_law, bus, channels)
+            .into_iter()
+            .map(|pan| {
+                let muted = if bus.mute { 0.0 } else { 1.0 };
+                Smoother::new((bus.gain.linear() * pan) as f32 * muted * solo_factor(audible.buses[b]), ramp)
+            })
+            .collect();
+        buses.push(BusNode {
+            id: bus.id.clone(),
+            channels: bus.channels,
+            bypass: bus.bypass,
+            feeds,
+            sum: AudioBuf::new(bus.channels, max_block),
+            pre_fx: needs_pre_fx[b].then(|| AudioBuf::new(bus.channels, max_block)),
+            out: AudioBuf::new(channels, max_block),
+            inserts: slots,
+            out_gain,
+            meter: meter_for(&bus.id),
+            meter_state: MeterState::new(sr),
+            out_latency: out_lat[b],
+        });
+    }
+
+    let latency = out_lat[master];
+    let info = CompileInfo {
+        buses: order
+            .iter()
+            .enumerate()
+            .map(|(pos, &b)| BusLatency {
+                id: session.buses[b].id.clone(),
+                order: pos,
+                input_latency: in_lat[b],
+                chain_latency: out_lat[b] - in_lat[b],
+                output_latency: out_lat[b],
+            })
+            .collect(),
+        latency,
+        warnings,
+    };
+    let schedule = Box::new(Schedule { sample_rate: sr, max_block, channels, racks, buses, latency });
+    Ok(Compiled { schedule, info })
+}
+
+/// Creates an insert, sets every parameter (session value or default), and
+/// prepares it. Returns the values in table order too.
+fn instantiate(
+    desc: &InsertDesc,
+    sample_rate: f32,
+    max_block: usize,
+    channels: usize,
+) -> Result<(Box<dyn crate::insert::Insert>, Vec<f32>), CompileError> {
+    let ty = registry::lookup(&desc.kind).ok_or_else(|| CompileError::Invalid(format!("unknown insert type '{}'", desc.kind)))?;
+    let mut insert = (ty.create)();
+    let mut values = Vec::with_capacity(ty.params.len());
+    for (index, spec) in ty.params.iter().enumerate() {
+        let value = match (desc.params.get(spec.id), spec.kind) {
+            (Some(ParamValue::Number(x)), _) => *x as f32,
+            (Some(ParamValue::Bool(b)), _) => *b as u8 as f32,
+            (Some(ParamValue::Text(t)), ParamKind::Choice { options, .. }) => {
+                options.iter().position(|o| o == t).unwrap_or(0) as f32
+            }
+            _ => spec.default_value(),
+        };
+        insert.set_param(index, value);
+        values.push(value);
+    }
+    insert.prepare(sample_rate, max_block, channels);
+    Ok((insert, values))
+}
+
+/// Per-output-channel pan gains for a bus (see [`PanLaw`]).
+pub fn pan_gains(law: PanLaw, bus: &Bus, session_channels: usize) -> Vec<f64> {
+    if session_channels == 1 {
+        return vec![1.0];
+    }
+    let theta = (bus.pan + 1.0) * std::f64::consts::FRAC_PI_4;
+    if bus.channels == 1 || law == PanLaw::ConstantPower {
+        return vec![theta.cos(), theta.sin()];
+    }
+    vec![(1.0 - bus.pan).min(1.0), (1.0 + bus.pan).min(1.0)]
+}
+
+/// Which buses and racks stay audible under solo-in-place.
+struct Audible {
+    buses: Vec<bool>,
+    racks: Vec<bool>,
+}
+
+/// Solo-in-place: with any bus soloed, a bus stays audible if it is soloed,
+/// feeds a soloed bus (upstream), is fed by one (downstream), or is
+/// `soloSafe`; a source stays audible if it feeds a soloed or upstream bus.
+/// Keys carry no audio to the output, so they do not count as feeding.
+fn solo_audible(session: &Session, bus_idx: &HashMap<&str, usize>) -> Audible {
+    let n = session.buses.len();
+    let any_solo = session.buses.iter().any(|b| b.solo);
+    if !any_solo {
+        return Audible { buses: vec![true; n], racks: vec![true; session.racks.len()] };
+    }
+    // Audio edges between buses: routes and sends.
+    let mut feeds_into: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (u, bus) in session.buses.iter().enumerate() {
+        for to in bus.route.iter().chain(bus.sends.iter().map(|s| &s.to)) {
+            if let Some(&v) = bus_idx.get(to.as_str()) {
+                feeds_into[u].push(v);
+            }
+        }
+    }
+    let reach = |start: Vec<usize>, forward: bool| {
+        let mut seen = vec![false; n];
+        let mut stack = start;
+        while let Some(x) = stack.pop() {
+            if std::mem::replace(&mut seen[x], true) {
+                continue;
+            }
+            for y in 0..n {
+                let linked = if forward { feeds_into[x].contains(&y) } else { feeds_into[y].contains(&x) };
+                if linked && !seen[y] {
+                    stack.push(y);
+                }
+            }
+        }
+        seen
+    };
+    let soloed: Vec<usize> = (0..n).filter(|&b| session.buses[b].solo).collect();
+    let downstream = reach(soloed.clone(), true);
+    let upstream = reach(soloed, false);
+    let buses: Vec<bool> = (0..n).map(|b| downstream[b] || upstream[b] || session.buses[b].solo_safe).collect();
+    let racks = session
+        .racks
+        .iter()
+        .map(|rack| {
+            let targets = session.routes.iter().filter(|r| r.from == rack.id).map(|r| &r.to).chain(rack.sends.iter().map(|s| &s.to));
+            targets.filter_map(|t| bus_idx.get(t.as_str())).any(|&b| upstream[b])
+        })
+        .collect();
+    Audible { buses, racks }
+}

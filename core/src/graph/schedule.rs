@@ -1,0 +1,380 @@
+//! The compiled, immutable-in-shape schedule the audio thread runs: racks, buses in order, feeds, inserts.
+
+use std::sync::Arc;
+
+use crate::audio_buf::{mix_into, sanitize, AudioBuf};
+use crate::dsp::delay_line::DelayLine;
+use crate::dsp::smoother::Smoother;
+use crate::insert::Insert;
+use crate::meters::{BusMeter, MeterState};
+use crate::session::Tap;
+use crate::source::GeneratorState;
+
+/// Everything the audio thread needs to run one session. Built and sized on
+/// the control side by [`super::compile::compile`]; the audio thread only
+/// reads and writes the buffers inside, never resizing them.
+pub struct Schedule {
+    pub(crate) sample_rate: f32,
+    pub(crate) max_block: usize,
+    pub(crate) channels: usize,
+    pub(crate) racks: Vec<RackNode>,
+    /// In processing order; the master is last.
+    pub(crate) buses: Vec<BusNode>,
+    pub(crate) latency: usize,
+}
+
+/// Where a rack's audio comes from on the audio side.
+pub(crate) enum SourceNode {
+    /// Input port number `n` of the `inputs` passed to `process`.
+    Port(usize),
+    Generator(GeneratorState),
+    Silent,
+}
+
+pub(crate) struct RackNode {
+    pub id: String,
+    pub source: SourceNode,
+    /// Rack gain × solo state.
+    pub gain: Smoother,
+    /// Session width, `[channel][frame]`, `max_block` frames.
+    pub out: AudioBuf,
+}
+
+/// A tap a feed reads from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TapRef {
+    Rack(usize),
+    /// Bus by processing-order index, which is always lower than the reader's.
+    Bus(usize, Tap),
+}
+
+/// One input of a summing point (bus input or insert key): a tap, delayed for
+/// latency compensation, scaled by a smoothed gain.
+pub(crate) struct Feed {
+    pub src: TapRef,
+    /// Identity for carrying state across recompiles: (source id, tap, kind).
+    pub carry_key: (String, Tap, FeedKind),
+    pub gain: Smoother,
+    pub delay: DelayLine,
+    /// Source width, `max_block` frames; used when delaying or ramping.
+    pub scratch: AudioBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FeedKind {
+    Route,
+    Send,
+    Key,
+}
+
+pub(crate) struct InsertSlot {
+    pub id: String,
+    pub kind: &'static str,
+    pub insert: Box<dyn Insert>,
+    pub bypass: bool,
+    /// Keeps timing when bypassed: delays by the insert's latency.
+    pub bypass_delay: DelayLine,
+    pub key: Option<(Feed, AudioBuf)>,
+    /// Values in table order, applied to a carried-over running instance.
+    pub params: Vec<f32>,
+}
+
+pub(crate) struct BusNode {
+    pub id: String,
+    pub channels: usize,
+    pub bypass: bool,
+    pub feeds: Vec<Feed>,
+    /// Bus width, `max_block` frames: the summed input, then processed in
+    /// place by the inserts; afterwards it is the `pre` tap.
+    pub sum: AudioBuf,
+    /// Bus width copy of the input before the inserts, only if a send reads it.
+    pub pre_fx: Option<AudioBuf>,
+    /// Session width, post-fader/pan: the `post` tap and what goes downstream.
+    pub out: AudioBuf,
+    pub inserts: Vec<InsertSlot>,
+    /// Per output channel: fader × mute × solo × pan.
+    pub out_gain: Vec<Smoother>,
+    pub meter: Arc<BusMeter>,
+    pub meter_state: MeterState,
+    /// Latency of this bus's output relative to the sources.
+    pub out_latency: usize,
+}
+
+impl BusNode {
+    fn tap(&self, tap: Tap) -> &AudioBuf {
+        match tap {
+            Tap::Post => &self.out,
+            Tap::Pre => &self.sum,
+            Tap::PreFx => self.pre_fx.as_ref().unwrap_or(&self.sum),
+        }
+    }
+}
+
+/// Adds one feed into `dst` (which may have another channel count).
+/// Runs on the audio thread: no allocation, no locks.
+fn pull(feed: &mut Feed, racks: &[RackNode], done: &[BusNode], dst: &mut AudioBuf, frames: usize) {
+    let src = match feed.src {
+        TapRef::Rack(r) => &racks[r].out,
+        TapRef::Bus(b, tap) => done[b].tap(tap),
+    };
+    if feed.delay.delay() == 0 && !feed.gain.is_ramping() {
+        let g = feed.gain.current();
+        if g != 0.0 {
+            mix_into(src, dst, frames, g);
+        }
+        return;
+    }
+    // Copy within preallocated capacity, delay, ramp, then mix.
+    for ch in 0..src.channels() {
+        feed.scratch.channel_mut(ch)[..frames].copy_from_slice(&src.channel(ch)[..frames]);
+    }
+    feed.delay.process(&mut feed.scratch, frames);
+    if feed.gain.is_ramping() {
+        for i in 0..frames {
+            let g = feed.gain.next();
+            for ch in 0..feed.scratch.channels() {
+                feed.scratch.channel_mut(ch)[i] *= g;
+            }
+        }
+        mix_into(&feed.scratch, dst, frames, 1.0);
+    } else {
+        mix_into(&feed.scratch, dst, frames, feed.gain.current());
+    }
+}
+
+impl Schedule {
+    pub fn sample_rate(&self) -> f32 {
+        self.sample_rate
+    }
+
+    pub fn max_block(&self) -> usize {
+        self.max_block
+    }
+
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Total latency from any input to the main output, in samples.
+    pub fn latency(&self) -> usize {
+        self.latency
+    }
+
+    /// Bus ids in processing order.
+    pub fn bus_ids(&self) -> impl Iterator<Item = &str> {
+        self.buses.iter().map(|b| b.id.as_str())
+    }
+
+    /// The post-fader output of each bus for the last processed block, with
+    /// that bus's own output latency.
+    pub fn bus_outputs(&self) -> impl Iterator<Item = (&str, &AudioBuf, usize)> {
+        self.buses.iter().map(|b| (b.id.as_str(), &b.out, b.out_latency))
+    }
+
+    /// Processes one block of at most `max_block` frames.
+    ///
+    /// `inputs[port][channel][frame]`: the ports that racks are bound to
+    /// (missing ports or channels read as silence); `outputs[channel][frame]`
+    /// receives the master bus (extra output channels are zeroed).
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn process(&mut self, inputs: &[&[&[f32]]], outputs: &mut [&mut [f32]], frames: usize) {
+        debug_assert!(frames <= self.max_block);
+        let frames = frames.min(self.max_block);
+
+        for rack in &mut self.racks {
+            match &mut rack.source {
+                SourceNode::Port(port) => {
+                    let channels = inputs.get(*port).copied().unwrap_or(&[]);
+                    let width = rack.out.channels();
+                    for ch in 0..width {
+                        let out = &mut rack.out.channel_mut(ch)[..frames];
+                        // Mono ports feed every channel (dual mono).
+                        let src = channels.get(ch).or_else(|| if channels.len() == 1 { channels.first() } else { None });
+                        match src {
+                            Some(src) if src.len() >= frames => out.copy_from_slice(&src[..frames]),
+                            _ => out.fill(0.0),
+                        }
+                        sanitize(out);
+                    }
+                    if channels.len() > width && width == 1 {
+                        // Stereo port into a mono session: average.
+                        let right = channels[1];
+                        let out = &mut rack.out.channel_mut(0)[..frames];
+                        for (o, r) in out.iter_mut().zip(right) {
+                            let r = if r.is_finite() { *r } else { 0.0 };
+                            *o = 0.5 * (*o + r);
+                        }
+                    }
+                }
+                SourceNode::Generator(g) => g.fill(&mut rack.out, frames),
+                SourceNode::Silent => rack.out.clear(frames),
+            }
+            apply_gain(&mut rack.gain, &mut rack.out, frames);
+        }
+
+        for i in 0..self.buses.len() {
+            let (done, rest) = self.buses.split_at_mut(i);
+            let bus = &mut rest[0];
+            if bus.bypass {
+                bus.sum.clear(frames);
+                bus.out.clear(frames);
+                if let Some(p) = &mut bus.pre_fx {
+                    p.clear(frames);
+                }
+                bus.meter_state.silence(&bus.meter);
+                continue;
+            }
+            bus.sum.clear(frames);
+            for feed in &mut bus.feeds {
+                pull(feed, &self.racks, done, &mut bus.sum, frames);
+            }
+            if let Some(pre_fx) = &mut bus.pre_fx {
+                for ch in 0..bus.channels {
+                    pre_fx.channel_mut(ch)[..frames].copy_from_slice(&bus.sum.channel(ch)[..frames]);
+                }
+            }
+            for slot in &mut bus.inserts {
+                if slot.bypass {
+                    slot.bypass_delay.process(&mut bus.sum, frames);
+                    continue;
+                }
+                let key = match &mut slot.key {
+                    Some((feed, buf)) => {
+                        buf.clear(frames);
+                        pull(feed, &self.racks, done, buf, frames);
+                        Some(&*buf)
+                    }
+                    None => None,
+                };
+                slot.insert.process(&mut bus.sum, key, frames);
+            }
+            for ch in 0..bus.channels {
+                sanitize(&mut bus.sum.channel_mut(ch)[..frames]);
+            }
+            // Fader, mute, solo and pan as one per-channel gain.
+            let out_channels = bus.out.channels();
+            for ch in 0..out_channels {
+                let src_ch = if bus.channels == 1 { 0 } else { ch };
+                let (src, out) = (bus.sum.channel(src_ch), bus.out.channel_mut(ch));
+                out[..frames].copy_from_slice(&src[..frames]);
+                bus.out_gain[ch].apply(&mut out[..frames]);
+                bus.meter_state.process(ch, &out[..frames], &bus.meter);
+            }
+        }
+
+        let master = self.buses.last().expect("a schedule always has a master");
+        for (ch, out) in outputs.iter_mut().enumerate() {
+            let out = &mut out[..frames];
+            if ch < master.out.channels() {
+                out.copy_from_slice(&master.out.channel(ch)[..frames]);
+            } else {
+                out.fill(0.0);
+            }
+        }
+    }
+
+    /// Clears every delay line, insert and envelope.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn reset(&mut self) {
+        for bus in &mut self.buses {
+            for feed in &mut bus.feeds {
+                feed.delay.reset();
+            }
+            for slot in &mut bus.inserts {
+                slot.insert.reset();
+                slot.bypass_delay.reset();
+                if let Some((feed, _)) = &mut slot.key {
+                    feed.delay.reset();
+                }
+            }
+        }
+    }
+
+    /// Takes over the running state of `old` (the schedule this one
+    /// replaces), so that an edit does not click or cut tails:
+    /// - inserts with the same bus, id, type and width keep running (their
+    ///   new parameters are applied); an un-bypassed bus resets its inserts;
+    /// - gains ramp from where the old schedule stood;
+    /// - delay lines of the same length keep their contents;
+    /// - generators keep their clocks; meters keep their envelopes.
+    ///
+    /// After the call `old` holds the fresh instances this schedule brought,
+    /// to be dropped on the control side.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn adopt(&mut self, old: &mut Schedule) {
+        if old.sample_rate != self.sample_rate || old.max_block != self.max_block || old.channels != self.channels {
+            return;
+        }
+        for rack in &mut self.racks {
+            let Some(prev) = old.racks.iter().find(|r| r.id == rack.id) else { continue };
+            rack.gain.continue_from(&prev.gain);
+            if let (SourceNode::Generator(g), SourceNode::Generator(p)) = (&mut rack.source, &prev.source) {
+                g.continue_from(p);
+            }
+        }
+        for bus in &mut self.buses {
+            let Some(prev) = old.buses.iter_mut().find(|b| b.id == bus.id) else { continue };
+            if prev.channels != bus.channels {
+                continue;
+            }
+            for (g, p) in bus.out_gain.iter_mut().zip(&prev.out_gain) {
+                g.continue_from(p);
+            }
+            bus.meter_state = prev.meter_state.clone();
+            for feed in &mut bus.feeds {
+                if let Some(p) = prev.feeds.iter_mut().find(|f| f.carry_key == feed.carry_key) {
+                    carry_feed(feed, p);
+                }
+            }
+            let unbypassed = prev.bypass && !bus.bypass;
+            for slot in &mut bus.inserts {
+                let Some(p) = prev.inserts.iter_mut().find(|s| s.id == slot.id && s.kind == slot.kind) else { continue };
+                std::mem::swap(&mut slot.insert, &mut p.insert);
+                for (index, &value) in slot.params.iter().enumerate() {
+                    slot.insert.set_param(index, value);
+                }
+                if unbypassed {
+                    slot.insert.reset();
+                }
+                if p.bypass_delay.delay() == slot.bypass_delay.delay() && p.bypass_delay.channels() == slot.bypass_delay.channels() {
+                    std::mem::swap(&mut slot.bypass_delay, &mut p.bypass_delay);
+                }
+                if let (Some((feed, _)), Some((pfeed, _))) = (&mut slot.key, &mut p.key) {
+                    if feed.carry_key == pfeed.carry_key {
+                        carry_feed(feed, pfeed);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs on the audio thread: no allocation, no locks.
+fn carry_feed(feed: &mut Feed, prev: &mut Feed) {
+    feed.gain.continue_from(&prev.gain);
+    if prev.delay.delay() == feed.delay.delay() && prev.delay.channels() == feed.delay.channels() && prev.delay.capacity() == feed.delay.capacity() {
+        std::mem::swap(&mut feed.delay, &mut prev.delay);
+    }
+}
+
+/// Multiplies every channel by one smoothed gain, advancing once per frame.
+/// Runs on the audio thread: no allocation, no locks.
+fn apply_gain(gain: &mut Smoother, buf: &mut AudioBuf, frames: usize) {
+    if !gain.is_ramping() {
+        let g = gain.current();
+        if g != 1.0 {
+            for ch in 0..buf.channels() {
+                for s in &mut buf.channel_mut(ch)[..frames] {
+                    *s *= g;
+                }
+            }
+        }
+        return;
+    }
+    for i in 0..frames {
+        let g = gain.next();
+        for ch in 0..buf.channels() {
+            buf.channel_mut(ch)[i] *= g;
+        }
+    }
+}

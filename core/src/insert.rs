@@ -1,0 +1,96 @@
+//! The insert trait every processor on a bus implements, and its parameter tables.
+
+pub mod registry;
+
+use crate::audio_buf::AudioBuf;
+
+/// What kind of value a parameter holds. Every value crosses to the audio
+/// thread as an `f32`: floats as themselves, booleans as 0/1, choices as the
+/// option's index.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ParamKind {
+    Float { min: f64, max: f64, default: f64 },
+    Bool { default: bool },
+    Choice { options: &'static [&'static str], default: usize },
+}
+
+/// One row of an insert's parameter table: how scenes, macros, mappings, the
+/// session loader and the editor address and range-check a parameter, by the
+/// path `bus/insert.param`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ParamSpec {
+    /// Stable id as written in session files (`ceilingDb`).
+    pub id: &'static str,
+    /// Unit shown to users (`dB`, `ms`, `` for unitless).
+    pub unit: &'static str,
+    pub kind: ParamKind,
+    /// How long the insert ramps this parameter when it changes (0 = steps).
+    pub smoothing_ms: f32,
+    /// One line for the README and the editor.
+    pub doc: &'static str,
+}
+
+impl ParamSpec {
+    /// The default as the `f32` the audio thread sees.
+    pub fn default_value(&self) -> f32 {
+        match self.kind {
+            ParamKind::Float { default, .. } => default as f32,
+            ParamKind::Bool { default } => default as u8 as f32,
+            ParamKind::Choice { default, .. } => default as f32,
+        }
+    }
+}
+
+/// A processor that sits in a bus's insert chain.
+///
+/// Lifecycle: the control side creates it, calls [`Insert::set_param`] for
+/// every parameter, then [`Insert::prepare`] (which may allocate), then reads
+/// [`Insert::latency`]. From then on it lives on the audio thread, where
+/// `set_param`, `reset` and `process` must not allocate, lock or block.
+/// A running insert can receive new parameter values when a recompiled
+/// schedule keeps it (same id, type and channel count); its latency for the
+/// new values must equal what a freshly prepared instance would report.
+pub trait Insert: Send + 'static {
+    /// Sizes every buffer for `max_block` frames and `channels` channels.
+    /// Allocates; called on the control side only.
+    fn prepare(&mut self, sample_rate: f32, max_block: usize, channels: usize);
+
+    /// Clears all running state (delay lines, envelopes, tails).
+    /// Runs on the audio thread: no allocation, no locks.
+    fn reset(&mut self);
+
+    /// Sets parameter number `index` of this insert's table to `value`.
+    /// Runs on the audio thread: no allocation, no locks.
+    fn set_param(&mut self, index: usize, value: f32);
+
+    /// Latency in samples for the current parameters.
+    fn latency(&self) -> usize;
+
+    /// Processes the first `frames` frames of `audio` in place. `key` is the
+    /// insert's sidechain, already latency-aligned with `audio` and converted
+    /// to the same channel count, or `None` if the insert has no key.
+    /// Runs on the audio thread: no allocation, no locks.
+    fn process(&mut self, audio: &mut AudioBuf, key: Option<&AudioBuf>, frames: usize);
+}
+
+/// Converts decibels to a linear gain; anything at or below
+/// [`SILENCE_DB`] is silence.
+pub fn db_to_gain(db: f64) -> f64 {
+    if db <= SILENCE_DB {
+        0.0
+    } else {
+        10f64.powf(db / 20.0)
+    }
+}
+
+/// Converts a linear gain to decibels (silence is −∞).
+pub fn gain_to_db(gain: f64) -> f64 {
+    if gain <= 0.0 {
+        f64::NEG_INFINITY
+    } else {
+        20.0 * gain.log10()
+    }
+}
+
+/// Levels at or below this many dB are treated as −∞ (silence).
+pub const SILENCE_DB: f64 = -144.0;

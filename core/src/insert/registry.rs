@@ -1,0 +1,51 @@
+//! The table of insert types a session may name, and how to build each one.
+
+use super::{Insert, ParamSpec};
+use crate::dsp::{limiter::Limiter, utility::Utility};
+
+/// One insert type: its session name, parameter table and constructor.
+pub struct InsertType {
+    /// The `type` string in session files.
+    pub name: &'static str,
+    pub params: &'static [ParamSpec],
+    /// One line for the README.
+    pub doc: &'static str,
+    /// Whether the insert reads a sidechain key.
+    pub takes_key: bool,
+    pub create: fn() -> Box<dyn Insert>,
+}
+
+impl InsertType {
+    /// Index of a parameter id in this type's table.
+    pub fn param_index(&self, id: &str) -> Option<usize> {
+        self.params.iter().position(|p| p.id == id)
+    }
+}
+
+/// Every insert type this build knows, in the order the README lists them.
+pub static INSERT_TYPES: &[InsertType] = &[
+    InsertType {
+        name: "utility",
+        params: Utility::PARAMS,
+        doc: "gain, polarity, stereo width and a mid/side matrix",
+        takes_key: false,
+        create: || Box::new(Utility::new()),
+    },
+    InsertType {
+        name: "limiter",
+        params: Limiter::PARAMS,
+        doc: "lookahead peak limiter; no output sample exceeds the ceiling",
+        takes_key: false,
+        create: || Box::new(Limiter::new()),
+    },
+];
+
+/// Looks up an insert type by its session name.
+pub fn lookup(name: &str) -> Option<&'static InsertType> {
+    INSERT_TYPES.iter().find(|t| t.name == name)
+}
+
+/// The known type names, for error messages.
+pub fn known_names() -> String {
+    INSERT_TYPES.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
+}

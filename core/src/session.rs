@@ -1,0 +1,278 @@
+//! The session model (DESIGN.md §5): sources, buses, routes, sends, inserts, and its JSON form.
+
+pub mod load;
+pub mod save;
+
+use std::collections::BTreeMap;
+
+pub use load::{load_str, Diagnostic, LoadSessionError, Loaded};
+
+/// Newest session file version this build reads and writes.
+pub const SESSION_VERSION: u64 = 1;
+/// Id of the bus that always exists and feeds the main output.
+pub const MASTER_ID: &str = "master";
+
+/// A whole mixing session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Session {
+    pub version: u64,
+    pub sample_rate: u32,
+    /// Channels of the session's main input/output (1 or 2).
+    pub channels: usize,
+    pub pan_law: PanLaw,
+    /// Tempo in BPM, for tempo-synced inserts when no host tempo is known.
+    pub tempo: f64,
+    pub racks: Vec<Rack>,
+    /// Buses in file order; the master is always present (added if missing).
+    pub buses: Vec<Bus>,
+    pub routes: Vec<Route>,
+    /// Kept verbatim until scenes, macros and mappings are implemented, so a
+    /// load → save round trip never loses them.
+    pub scenes: Vec<serde_json::Value>,
+    pub macros: Vec<serde_json::Value>,
+    pub mappings: Vec<serde_json::Value>,
+}
+
+impl Session {
+    /// An empty session: just a master bus, stereo, 48 kHz.
+    pub fn empty() -> Self {
+        Self {
+            version: SESSION_VERSION,
+            sample_rate: 48_000,
+            channels: 2,
+            pan_law: PanLaw::Balance,
+            tempo: 120.0,
+            racks: Vec::new(),
+            buses: vec![Bus::new(MASTER_ID)],
+            routes: Vec::new(),
+            scenes: Vec::new(),
+            macros: Vec::new(),
+            mappings: Vec::new(),
+        }
+    }
+
+    pub fn bus(&self, id: &str) -> Option<&Bus> {
+        self.buses.iter().find(|b| b.id == id)
+    }
+
+    pub fn rack(&self, id: &str) -> Option<&Rack> {
+        self.racks.iter().find(|r| r.id == id)
+    }
+}
+
+/// How `pan` turns into per-channel gains.
+///
+/// Mono buses feeding a stereo session always pan with the constant-power
+/// sin/cos law (−3 dB each side at centre). Stereo buses follow the session's
+/// law:
+/// - `balance` (default): unity at centre; panning turns the far side down
+///   linearly (hard left silences the right channel). Bitwig's and Reaper's
+///   default for stereo tracks.
+/// - `constant_power`: the sin/cos law on each side, −3 dB at centre, 0 dB on
+///   the near side when panned hard (Reaper's "−3 dB" pan law).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PanLaw {
+    Balance,
+    ConstantPower,
+}
+
+impl PanLaw {
+    pub const NAMES: &'static [&'static str] = &["balance", "constant_power"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PanLaw::Balance => "balance",
+            PanLaw::ConstantPower => "constant_power",
+        }
+    }
+}
+
+/// A level written either as a linear gain (`gain`) or in dB (`gainDb`).
+/// The spelling is kept so saving writes back what was read.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Level {
+    Linear(f64),
+    Db(f64),
+}
+
+impl Level {
+    pub const UNITY: Level = Level::Db(0.0);
+
+    /// The linear gain (dB at or below −144 is silence).
+    pub fn linear(self) -> f64 {
+        match self {
+            Level::Linear(g) => g,
+            Level::Db(db) => crate::insert::db_to_gain(db),
+        }
+    }
+
+    pub fn db(self) -> f64 {
+        match self {
+            Level::Linear(g) => crate::insert::gain_to_db(g),
+            Level::Db(db) => db,
+        }
+    }
+}
+
+/// A source of audio ("rack" in session files).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rack {
+    pub id: String,
+    pub kind: RackKind,
+    pub gain: Level,
+    /// The source starts this many frames into the timeline.
+    pub start_offset_frames: u64,
+    pub sends: Vec<Send>,
+}
+
+/// Where a rack's audio comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RackKind {
+    /// A plugin port (`main`, `sidechain1`, …); in the CLI bound with `--in`.
+    Input(String),
+    /// A WAV file, relative to the session file (CLI only).
+    File(String),
+    /// A built-in test signal.
+    Generator(Generator),
+    /// Nothing yet: the CLI binds it with `--in ID=FILE.wav`.
+    Unbound,
+}
+
+/// Built-in signals, so sessions render with no files. All are deterministic.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Generator {
+    /// A sine of `hz` at peak amplitude `amp`, same on every channel.
+    Sine { hz: f64, amp: f64 },
+    /// Uniform white noise in ±`amp`, independent per channel, from `seed`.
+    Noise { amp: f64, seed: u64 },
+    /// One-sample impulses of `amp`, `hz` times a second, the first at frame 0.
+    Pulse { hz: f64, amp: f64 },
+    /// A single one-sample impulse of `amp` at frame `at` (for latency tests).
+    Impulse { at: u64, amp: f64 },
+}
+
+impl Generator {
+    pub const TYPES: &'static [&'static str] = &["sine", "noise", "pulse", "impulse"];
+}
+
+/// A bus: sums its inputs, runs its inserts, then gain, mute, pan and meter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bus {
+    pub id: String,
+    /// Processing width inside the bus (1 or 2, at most the session's).
+    pub channels: usize,
+    pub gain: Level,
+    /// −1 (left) … +1 (right).
+    pub pan: f64,
+    pub mute: bool,
+    pub solo: bool,
+    pub solo_safe: bool,
+    pub bypass: bool,
+    /// Downstream bus; `None` only for the master.
+    pub route: Option<String>,
+    pub inserts: Vec<InsertDesc>,
+    pub sends: Vec<Send>,
+    /// Explicit parameter slot for the plugin (DESIGN.md §7), if given.
+    pub slot: Option<u64>,
+}
+
+impl Bus {
+    /// A stereo bus at unity routed to the master (or the master itself).
+    pub fn new(id: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            channels: 2,
+            gain: Level::UNITY,
+            pan: 0.0,
+            mute: false,
+            solo: false,
+            solo_safe: false,
+            bypass: false,
+            route: if id == MASTER_ID { None } else { Some(MASTER_ID.to_string()) },
+            inserts: Vec::new(),
+            sends: Vec::new(),
+            slot: None,
+        }
+    }
+
+    pub fn is_master(&self) -> bool {
+        self.id == MASTER_ID
+    }
+}
+
+/// Where a send picks up its signal in the source bus's strip.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tap {
+    /// After the fader, mute and pan (follows the fader).
+    Post,
+    /// After the inserts, before the fader (ignores fader and mute).
+    Pre,
+    /// Before the inserts.
+    PreFx,
+}
+
+impl Tap {
+    pub const NAMES: &'static [&'static str] = &["post", "pre", "pre_fx"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tap::Post => "post",
+            Tap::Pre => "pre",
+            Tap::PreFx => "pre_fx",
+        }
+    }
+}
+
+/// A send from a bus or rack to another bus.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Send {
+    pub to: String,
+    /// Written as `level` (linear) or `levelDb`.
+    pub level: Level,
+    pub tap: Tap,
+}
+
+/// Largest send level (+12 dB); louder sends are clamped with a warning.
+pub const MAX_SEND_GAIN: f64 = 3.981_071_705_534_972;
+
+/// A connection from a rack into a bus.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Route {
+    pub from: String,
+    pub to: String,
+    pub gain: Level,
+}
+
+/// An insert in a bus's chain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InsertDesc {
+    pub id: String,
+    /// Registry name (`limiter`, `utility`, …).
+    pub kind: String,
+    /// Values by parameter id; absent ones take the table's default.
+    pub params: BTreeMap<String, ParamValue>,
+    pub bypass: bool,
+    pub sidechains: Vec<Sidechain>,
+}
+
+impl InsertDesc {
+    /// The source or bus that keys this insert, if any (the first sidechain).
+    pub fn key_source(&self) -> Option<&str> {
+        self.sidechains.first().map(|s| s.from.as_str())
+    }
+}
+
+/// A named key input of an insert, fed from a rack or bus.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sidechain {
+    pub id: String,
+    pub from: String,
+}
+
+/// A parameter value as written in the session.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ParamValue {
+    Number(f64),
+    Bool(bool),
+    Text(String),
+}

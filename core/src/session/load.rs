@@ -1,0 +1,662 @@
+//! Reads session JSON into a [`Session`], collecting every error and warning with its JSON path.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use super::*;
+use crate::graph::sort::{bus_order, SortError};
+use crate::insert::registry;
+use crate::insert::{db_to_gain, ParamKind};
+
+/// One finding of the loader, anchored at a JSON path such as
+/// `buses[2].sends[0].to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// A session that loaded, with the warnings found on the way.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub session: Session,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// The session did not load; nothing that was running is affected.
+/// `errors` is never empty.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{}", list(errors))]
+pub struct LoadSessionError {
+    pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+fn list(items: &[Diagnostic]) -> String {
+    items.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
+}
+
+/// Parses and validates a session from JSON text.
+///
+/// # Errors
+/// Every problem DESIGN.md §5 lists as an error (unknown ids, cycles,
+/// duplicates, unknown insert types, out-of-range parameters, wrong types, not
+/// JSON, a newer version), each with the JSON path where it was found.
+pub fn load_str(text: &str) -> Result<Loaded, LoadSessionError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| LoadSessionError {
+        errors: vec![Diagnostic {
+            path: String::new(),
+            message: format!("not valid JSON: {e}"),
+        }],
+        warnings: Vec::new(),
+    })?;
+    load_value(&value)
+}
+
+/// Like [`load_str`] for JSON already parsed.
+///
+/// # Errors
+/// As [`load_str`].
+pub fn load_value(value: &Value) -> Result<Loaded, LoadSessionError> {
+    let mut cx = Cx::default();
+    let session = read_session(&mut cx, value);
+    if let Some(session) = &session {
+        if cx.errors.is_empty() {
+            check_references(&mut cx, session);
+        }
+        if cx.errors.is_empty() {
+            if let Err(SortError::Cycle { buses, via }) = bus_order(session) {
+                cx.error(
+                    via.first().cloned().unwrap_or_default(),
+                    format!("routing cycle {} (via {})", buses.join(" → "), via.join(", ")),
+                );
+            }
+        }
+    }
+    match session {
+        Some(session) if cx.errors.is_empty() => Ok(Loaded { session, warnings: cx.warnings }),
+        _ => Err(LoadSessionError { errors: cx.errors, warnings: cx.warnings }),
+    }
+}
+
+#[derive(Default)]
+struct Cx {
+    errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+}
+
+impl Cx {
+    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(Diagnostic { path: path.into(), message: message.into() });
+    }
+    fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(Diagnostic { path: path.into(), message: message.into() });
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn fmt_num(x: f64) -> String {
+    if x == x.trunc() && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+/// A JSON object being read, with its path.
+struct Obj<'a> {
+    map: &'a Map<String, Value>,
+    path: String,
+}
+
+impl<'a> Obj<'a> {
+    fn new(cx: &mut Cx, value: &'a Value, path: String) -> Option<Self> {
+        match value {
+            Value::Object(map) => Some(Self { map, path }),
+            other => {
+                cx.error(path, format!("expected an object, found {}", kind_of(other)));
+                None
+            }
+        }
+    }
+
+    fn at(&self, key: &str) -> String {
+        join(&self.path, key)
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// Warns about every field not in `known` (they are ignored).
+    fn unknown_fields(&self, cx: &mut Cx, known: &[&str]) {
+        for key in self.map.keys() {
+            if !known.contains(&key.as_str()) {
+                cx.warn(self.at(key), format!("unknown field '{key}' ignored"));
+            }
+        }
+    }
+
+    fn typed<T>(&self, cx: &mut Cx, key: &str, what: &str, get: impl Fn(&'a Value) -> Option<T>) -> Option<T> {
+        let v = self.map.get(key)?;
+        match get(v) {
+            Some(x) => Some(x),
+            None => {
+                cx.error(self.at(key), format!("expected {what}, found {}", kind_of(v)));
+                None
+            }
+        }
+    }
+
+    fn str(&self, cx: &mut Cx, key: &str) -> Option<&'a str> {
+        self.typed(cx, key, "a string", Value::as_str)
+    }
+
+    fn bool(&self, cx: &mut Cx, key: &str) -> Option<bool> {
+        self.typed(cx, key, "a boolean", Value::as_bool)
+    }
+
+    fn array(&self, cx: &mut Cx, key: &str) -> Option<&'a Vec<Value>> {
+        self.typed(cx, key, "an array", Value::as_array)
+    }
+
+    fn number(&self, cx: &mut Cx, key: &str) -> Option<f64> {
+        self.typed(cx, key, "a number", Value::as_f64)
+    }
+
+    /// A number that must lie in `min..=max` (an error names the range).
+    fn number_in(&self, cx: &mut Cx, key: &str, min: f64, max: f64, unit: &str) -> Option<f64> {
+        let x = self.number(cx, key)?;
+        if x < min || x > max {
+            cx.error(
+                self.at(key),
+                format!("{} is out of range {}..{}{}", fmt_num(x), fmt_num(min), fmt_num(max), unit_suffix(unit)),
+            );
+            return None;
+        }
+        Some(x)
+    }
+
+    /// A whole number in `min..=max`.
+    fn integer_in(&self, cx: &mut Cx, key: &str, min: u64, max: u64) -> Option<u64> {
+        let v = self.map.get(key)?;
+        let Some(x) = v.as_f64() else {
+            cx.error(self.at(key), format!("expected a whole number, found {}", kind_of(v)));
+            return None;
+        };
+        if x.fract() != 0.0 {
+            cx.error(self.at(key), format!("expected a whole number, found {x}"));
+            return None;
+        }
+        if x < min as f64 || x > max as f64 {
+            cx.error(self.at(key), format!("{} is out of range {min}..{max}", fmt_num(x)));
+            return None;
+        }
+        Some(x as u64)
+    }
+
+    /// A required, non-empty id.
+    fn id(&self, cx: &mut Cx) -> Option<String> {
+        if !self.has("id") {
+            cx.error(self.at("id"), "missing 'id'");
+            return None;
+        }
+        let id = self.str(cx, "id")?;
+        if id.is_empty() {
+            cx.error(self.at("id"), "id must not be empty");
+            return None;
+        }
+        Some(id.to_string())
+    }
+
+    /// A level written as `{lin}` (linear) or `{db}` (dB), not both, in
+    /// `..=max_db`. Returns `None` when absent or wrong.
+    fn level(&self, cx: &mut Cx, lin: &str, db: &str, max_db: f64) -> Option<Level> {
+        match (self.has(lin), self.has(db)) {
+            (true, true) => {
+                cx.error(self.path.clone(), format!("give '{lin}' or '{db}', not both"));
+                None
+            }
+            (true, false) => self.number_in(cx, lin, 0.0, db_to_gain(max_db), "").map(Level::Linear),
+            (false, true) => self.number_in(cx, db, f64::MIN, max_db, " dB").map(Level::Db),
+            (false, false) => None,
+        }
+    }
+
+    fn choice<T: Copy>(&self, cx: &mut Cx, key: &str, options: &[(&str, T)]) -> Option<T> {
+        let s = self.str(cx, key)?;
+        match options.iter().find(|(name, _)| *name == s) {
+            Some((_, value)) => Some(*value),
+            None => {
+                let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+                cx.error(self.at(key), format!("unknown value '{s}' (expected one of: {})", names.join(", ")));
+                None
+            }
+        }
+    }
+}
+
+fn unit_suffix(unit: &str) -> String {
+    if unit.is_empty() {
+        String::new()
+    } else if unit.starts_with(' ') {
+        unit.to_string()
+    } else {
+        format!(" {unit}")
+    }
+}
+
+/// Largest fader, route and rack gain (+24 dB).
+const MAX_GAIN_DB: f64 = 24.0;
+
+fn read_session(cx: &mut Cx, value: &Value) -> Option<Session> {
+    let root = Obj::new(cx, value, String::new())?;
+    root.unknown_fields(
+        cx,
+        &[
+            "version", "sampleRate", "channels", "panLaw", "tempo", "racks", "buses", "routes", "scenes",
+            "macros", "mappings",
+        ],
+    );
+    let mut session = Session::empty();
+    session.buses.clear();
+
+    if root.has("version") {
+        let v = root.number(cx, "version")?;
+        if v.fract() != 0.0 || v < 1.0 {
+            cx.error("version", format!("{} is not a session version", fmt_num(v)));
+            return None;
+        }
+        if v > SESSION_VERSION as f64 {
+            cx.error(
+                "version",
+                format!("version {} is newer than this build reads (up to {SESSION_VERSION}); update MAM Session", fmt_num(v)),
+            );
+            return None;
+        }
+        session.version = v as u64;
+    } else {
+        cx.warn("version", format!("no 'version'; reading as version {SESSION_VERSION}"));
+    }
+    if let Some(sr) = root.integer_in(cx, "sampleRate", 8_000, 384_000) {
+        session.sample_rate = sr as u32;
+    }
+    if let Some(ch) = root.integer_in(cx, "channels", 1, 2) {
+        session.channels = ch as usize;
+    }
+    if let Some(law) = root.choice(cx, "panLaw", &[("balance", PanLaw::Balance), ("constant_power", PanLaw::ConstantPower)]) {
+        session.pan_law = law;
+    }
+    if let Some(tempo) = root.number_in(cx, "tempo", 20.0, 999.0, "BPM") {
+        session.tempo = tempo;
+    }
+    for key in ["scenes", "macros", "mappings"] {
+        if let Some(items) = root.array(cx, key) {
+            let target = match key {
+                "scenes" => &mut session.scenes,
+                "macros" => &mut session.macros,
+                _ => &mut session.mappings,
+            };
+            *target = items.clone();
+        }
+    }
+
+    if let Some(racks) = root.array(cx, "racks") {
+        for (i, v) in racks.iter().enumerate() {
+            if let Some(rack) = read_rack(cx, v, format!("racks[{i}]")) {
+                session.racks.push(rack);
+            }
+        }
+    }
+    let channels = session.channels;
+    if let Some(buses) = root.array(cx, "buses") {
+        for (i, v) in buses.iter().enumerate() {
+            if let Some(bus) = read_bus(cx, v, format!("buses[{i}]"), channels) {
+                session.buses.push(bus);
+            }
+        }
+    }
+    if session.bus(MASTER_ID).is_none() {
+        let mut master = Bus::new(MASTER_ID);
+        master.channels = channels;
+        session.buses.push(master);
+    }
+    if let Some(routes) = root.array(cx, "routes") {
+        for (i, v) in routes.iter().enumerate() {
+            if let Some(route) = read_route(cx, v, format!("routes[{i}]")) {
+                session.routes.push(route);
+            }
+        }
+    }
+    Some(session)
+}
+
+fn read_rack(cx: &mut Cx, value: &Value, path: String) -> Option<Rack> {
+    let o = Obj::new(cx, value, path)?;
+    o.unknown_fields(cx, &["id", "input", "path", "generator", "gain", "gainDb", "startOffsetFrames", "sends"]);
+    let id = o.id(cx);
+    let given: Vec<&str> = ["input", "path", "generator"].into_iter().filter(|k| o.has(k)).collect();
+    if given.len() > 1 {
+        cx.error(o.path.clone(), format!("give only one of input, path, generator (found {})", given.join(", ")));
+    }
+    let kind = if o.has("input") {
+        RackKind::Input(o.str(cx, "input")?.to_string())
+    } else if o.has("path") {
+        RackKind::File(o.str(cx, "path")?.to_string())
+    } else if let Some(g) = o.map.get("generator") {
+        RackKind::Generator(read_generator(cx, g, o.at("generator"))?)
+    } else {
+        RackKind::Unbound
+    };
+    let gain = o.level(cx, "gain", "gainDb", MAX_GAIN_DB).unwrap_or(Level::UNITY);
+    let start_offset_frames = o.integer_in(cx, "startOffsetFrames", 0, u32::MAX as u64 * 64).unwrap_or(0);
+    let sends = read_sends(cx, &o);
+    Some(Rack { id: id?, kind, gain, start_offset_frames, sends })
+}
+
+fn read_generator(cx: &mut Cx, value: &Value, path: String) -> Option<Generator> {
+    let o = Obj::new(cx, value, path)?;
+    o.unknown_fields(cx, &["type", "hz", "amp", "seed", "at"]);
+    if !o.has("type") {
+        cx.error(o.at("type"), format!("missing 'type' (one of: {})", Generator::TYPES.join(", ")));
+        return None;
+    }
+    let kind = o.choice(cx, "type", &[("sine", 0), ("noise", 1), ("pulse", 2), ("impulse", 3)])?;
+    let amp = if o.has("amp") { o.number_in(cx, "amp", 0.0, 16.0, "")? } else { 0.5 };
+    let hz = |cx: &mut Cx, default: f64| if o.has("hz") { o.number_in(cx, "hz", 0.001, 192_000.0, "Hz") } else { Some(default) };
+    Some(match kind {
+        0 => Generator::Sine { hz: hz(cx, 440.0)?, amp },
+        1 => Generator::Noise { amp, seed: o.integer_in(cx, "seed", 0, u32::MAX as u64).unwrap_or(1) },
+        2 => Generator::Pulse { hz: hz(cx, 1.0)?, amp },
+        _ => Generator::Impulse { at: o.integer_in(cx, "at", 0, u32::MAX as u64 * 64).unwrap_or(0), amp },
+    })
+}
+
+fn read_sends(cx: &mut Cx, o: &Obj) -> Vec<Send> {
+    let mut sends = Vec::new();
+    let Some(items) = o.array(cx, "sends") else { return sends };
+    for (i, v) in items.iter().enumerate() {
+        let Some(s) = Obj::new(cx, v, o.at(&format!("sends[{i}]"))) else { continue };
+        s.unknown_fields(cx, &["to", "level", "levelDb", "tap"]);
+        let to = if s.has("to") {
+            s.str(cx, "to")
+        } else {
+            cx.error(s.at("to"), "missing 'to'");
+            None
+        };
+        let level = read_send_level(cx, &s);
+        let tap = if s.has("tap") {
+            s.choice(cx, "tap", &[("post", Tap::Post), ("pre", Tap::Pre), ("pre_fx", Tap::PreFx)])
+        } else {
+            Some(Tap::Post)
+        };
+        if let (Some(to), Some(level), Some(tap)) = (to, level, tap) {
+            sends.push(Send { to: to.to_string(), level, tap });
+        }
+    }
+    sends
+}
+
+/// Send amounts outside 0..+12 dB are clamped with a warning (DESIGN.md §5).
+fn read_send_level(cx: &mut Cx, s: &Obj) -> Option<Level> {
+    let max_db = crate::insert::gain_to_db(MAX_SEND_GAIN);
+    match (s.has("level"), s.has("levelDb")) {
+        (true, true) => {
+            cx.error(s.path.clone(), "give 'level' or 'levelDb', not both");
+            None
+        }
+        (true, false) => {
+            let x = s.number(cx, "level")?;
+            let clamped = x.clamp(0.0, MAX_SEND_GAIN);
+            if clamped != x {
+                cx.warn(s.at("level"), format!("send level {} clamped to {} (range 0..{:.3})", fmt_num(x), fmt_num(clamped), MAX_SEND_GAIN));
+            }
+            Some(Level::Linear(clamped))
+        }
+        (false, true) => {
+            let x = s.number(cx, "levelDb")?;
+            if x > max_db {
+                cx.warn(s.at("levelDb"), format!("send level {} dB clamped to +12 dB", fmt_num(x)));
+                Some(Level::Db(12.0))
+            } else {
+                Some(Level::Db(x))
+            }
+        }
+        (false, false) => Some(Level::UNITY),
+    }
+}
+
+fn read_bus(cx: &mut Cx, value: &Value, path: String, session_channels: usize) -> Option<Bus> {
+    let o = Obj::new(cx, value, path)?;
+    o.unknown_fields(
+        cx,
+        &["id", "channels", "gain", "gainDb", "pan", "mute", "solo", "soloSafe", "bypass", "route", "inserts", "sends", "slot"],
+    );
+    let id = o.id(cx)?;
+    let mut bus = Bus::new(&id);
+    bus.channels = session_channels;
+    if let Some(ch) = o.integer_in(cx, "channels", 1, 2) {
+        if ch as usize > session_channels {
+            cx.error(o.at("channels"), format!("a {ch}-channel bus in a {session_channels}-channel session"));
+        } else {
+            bus.channels = ch as usize;
+        }
+    }
+    if let Some(level) = o.level(cx, "gain", "gainDb", MAX_GAIN_DB) {
+        bus.gain = level;
+    }
+    if let Some(pan) = o.number_in(cx, "pan", -1.0, 1.0, "") {
+        bus.pan = pan;
+    }
+    bus.mute = o.bool(cx, "mute").unwrap_or(false);
+    bus.solo = o.bool(cx, "solo").unwrap_or(false);
+    bus.solo_safe = o.bool(cx, "soloSafe").unwrap_or(false);
+    bus.bypass = o.bool(cx, "bypass").unwrap_or(false);
+    bus.slot = o.integer_in(cx, "slot", 1, 64);
+    if bus.is_master() {
+        if o.has("route") {
+            cx.error(o.at("route"), "the master bus is the output; it cannot route to another bus");
+        }
+        if o.has("sends") {
+            cx.error(o.at("sends"), "the master bus cannot send (everything downstream of it would be a cycle)");
+        }
+    } else if o.has("route") {
+        bus.route = o.str(cx, "route").map(str::to_string);
+    }
+    bus.sends = read_sends(cx, &o);
+    if let Some(items) = o.array(cx, "inserts") {
+        for (i, v) in items.iter().enumerate() {
+            let path = o.at(&format!("inserts[{i}]"));
+            if let Some(insert) = read_insert(cx, v, path.clone()) {
+                if bus.inserts.iter().any(|x| x.id == insert.id) {
+                    cx.error(join(&path, "id"), format!("duplicate insert id '{}' on bus '{}'", insert.id, bus.id));
+                }
+                bus.inserts.push(insert);
+            }
+        }
+    }
+    Some(bus)
+}
+
+fn read_insert(cx: &mut Cx, value: &Value, path: String) -> Option<InsertDesc> {
+    let o = Obj::new(cx, value, path)?;
+    o.unknown_fields(cx, &["id", "type", "params", "bypass", "sidechain", "sidechains"]);
+    if !o.has("type") {
+        cx.error(o.at("type"), format!("missing 'type' (known: {})", registry::known_names()));
+        return None;
+    }
+    let kind = o.str(cx, "type")?.to_string();
+    let id = if o.has("id") { o.id(cx)? } else { kind.clone() };
+    let bypass = o.bool(cx, "bypass").unwrap_or(false);
+
+    let mut sidechains = Vec::new();
+    match (o.has("sidechain"), o.has("sidechains")) {
+        (true, true) => cx.error(o.path.clone(), "give 'sidechain' or 'sidechains', not both"),
+        (true, false) => {
+            if let Some(from) = o.str(cx, "sidechain") {
+                sidechains.push(Sidechain { id: "key".to_string(), from: from.to_string() });
+            }
+        }
+        (false, true) => {
+            for (i, v) in o.array(cx, "sidechains").into_iter().flatten().enumerate() {
+                let Some(s) = Obj::new(cx, v, o.at(&format!("sidechains[{i}]"))) else { continue };
+                s.unknown_fields(cx, &["id", "from"]);
+                let id = s.str(cx, "id").unwrap_or("key").to_string();
+                if !s.has("from") {
+                    cx.error(s.at("from"), "missing 'from'");
+                } else if let Some(from) = s.str(cx, "from") {
+                    sidechains.push(Sidechain { id, from: from.to_string() });
+                }
+            }
+        }
+        (false, false) => {}
+    }
+
+    let mut params = BTreeMap::new();
+    let Some(ty) = registry::lookup(&kind) else {
+        cx.error(o.at("type"), format!("unknown insert type '{kind}' (known: {})", registry::known_names()));
+        return None;
+    };
+    if !sidechains.is_empty() && !ty.takes_key {
+        cx.warn(o.at(if o.has("sidechain") { "sidechain" } else { "sidechains" }), format!("'{kind}' has no sidechain input; the key is ignored"));
+    }
+    if let Some(p) = o.map.get("params") {
+        let Some(p) = Obj::new(cx, p, o.at("params")) else { return None };
+        for (key, v) in p.map {
+            let path = p.at(key);
+            let Some(spec) = ty.params.iter().find(|s| s.id == key) else {
+                let known: Vec<&str> = ty.params.iter().map(|s| s.id).collect();
+                cx.warn(path, format!("unknown parameter '{key}' for {kind} ignored (known: {})", known.join(", ")));
+                continue;
+            };
+            let value = match spec.kind {
+                ParamKind::Float { min, max, .. } => p.number_in(cx, key, min, max, spec.unit).map(ParamValue::Number),
+                ParamKind::Bool { .. } => p.bool(cx, key).map(ParamValue::Bool),
+                ParamKind::Choice { options, .. } => {
+                    let table: Vec<(&str, usize)> = options.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+                    p.choice(cx, key, &table).map(|i| ParamValue::Text(options[i].to_string()))
+                }
+            };
+            if let Some(value) = value {
+                params.insert(key.clone(), value);
+            }
+            let _ = v;
+        }
+    }
+    Some(InsertDesc { id, kind, params, bypass, sidechains })
+}
+
+fn read_route(cx: &mut Cx, value: &Value, path: String) -> Option<Route> {
+    let o = Obj::new(cx, value, path)?;
+    o.unknown_fields(cx, &["from", "to", "gain", "gainDb"]);
+    let field = |cx: &mut Cx, key: &str| {
+        if o.has(key) {
+            o.str(cx, key).map(str::to_string)
+        } else {
+            cx.error(o.at(key), format!("missing '{key}'"));
+            None
+        }
+    };
+    let from = field(cx, "from");
+    let to = field(cx, "to");
+    let gain = o.level(cx, "gain", "gainDb", MAX_GAIN_DB).unwrap_or(Level::UNITY);
+    Some(Route { from: from?, to: to?, gain })
+}
+
+/// Ids, references and channel counts across the whole session.
+fn check_references(cx: &mut Cx, s: &Session) {
+    // Racks and buses share one namespace: keys and routes name either.
+    let mut seen: HashMap<&str, String> = HashMap::new();
+    let ids = s.racks.iter().enumerate().map(|(i, r)| (r.id.as_str(), format!("racks[{i}].id")))
+        .chain(s.buses.iter().enumerate().map(|(i, b)| (b.id.as_str(), format!("buses[{i}].id"))));
+    for (id, path) in ids {
+        if let Some(first) = seen.get(id) {
+            cx.error(path, format!("duplicate id '{id}' (first used at {first})"));
+        } else {
+            seen.insert(id, path);
+        }
+    }
+
+    let is_bus = |id: &str| s.bus(id).is_some();
+    let is_rack = |id: &str| s.rack(id).is_some();
+    let bus_ref = |cx: &mut Cx, path: String, id: &str, what: &str| {
+        if !is_bus(id) {
+            if is_rack(id) {
+                cx.error(path, format!("{what} '{id}' is a source, not a bus"));
+            } else {
+                cx.error(path, format!("{what} unknown bus '{id}'"));
+            }
+        }
+    };
+
+    for (i, r) in s.racks.iter().enumerate() {
+        for (j, send) in r.sends.iter().enumerate() {
+            bus_ref(cx, format!("racks[{i}].sends[{j}].to"), &send.to, &format!("source '{}' sends to", r.id));
+        }
+        let routed = s.routes.iter().any(|route| route.from == r.id);
+        if !routed && r.sends.is_empty() {
+            cx.warn(format!("racks[{i}]"), format!("source '{}' has no route; it goes to master", r.id));
+        }
+    }
+    for (i, b) in s.buses.iter().enumerate() {
+        if let Some(route) = &b.route {
+            bus_ref(cx, format!("buses[{i}].route"), route, &format!("bus '{}' routes to", b.id));
+        }
+        for (j, send) in b.sends.iter().enumerate() {
+            bus_ref(cx, format!("buses[{i}].sends[{j}].to"), &send.to, &format!("bus '{}' sends to", b.id));
+        }
+        for (j, insert) in b.inserts.iter().enumerate() {
+            for (k, sc) in insert.sidechains.iter().enumerate() {
+                if !is_bus(&sc.from) && !is_rack(&sc.from) {
+                    cx.error(
+                        format!("buses[{i}].inserts[{j}].sidechains[{k}].from"),
+                        format!("insert '{}' on bus '{}' is keyed by unknown source or bus '{}'", insert.id, b.id, sc.from),
+                    );
+                }
+            }
+        }
+    }
+    for (i, r) in s.routes.iter().enumerate() {
+        if !is_rack(&r.from) {
+            if is_bus(&r.from) {
+                cx.error(
+                    format!("routes[{i}].from"),
+                    format!("'{}' is a bus; set a bus's destination with its own 'route' field", r.from),
+                );
+            } else {
+                cx.error(format!("routes[{i}].from"), format!("route from unknown source '{}'", r.from));
+            }
+        }
+        bus_ref(cx, format!("routes[{i}].to"), &r.to, "route to");
+    }
+}
