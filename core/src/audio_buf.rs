@@ -116,9 +116,10 @@ fn add_scaled(src: &[f32], dst: &mut [f32], gain: f32) {
 /// Replaces NaN and ±Inf with silence and flushes denormals to zero.
 /// Runs on the audio thread: no allocation, no locks.
 pub fn sanitize(samples: &mut [f32]) {
+    const EXPONENT: u32 = 0x7f80_0000;
     for s in samples {
-        if !s.is_finite() || s.abs() < f32::MIN_POSITIVE {
-            *s = 0.0;
-        }
+        // Exponent all zeros: zero or denormal; all ones: Inf or NaN.
+        let exponent = s.to_bits() & EXPONENT;
+        *s = if exponent == 0 || exponent == EXPONENT { 0.0 } else { *s };
     }
 }

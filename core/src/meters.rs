@@ -38,8 +38,10 @@ impl BusMeter {
     }
 }
 
-/// The audio thread's running meter state for one bus; advanced per sample so
-/// readings do not depend on block size.
+/// The audio thread's running meter state for one bus. It advances once per
+/// block (block peak, sum of squares), which keeps metering to a few vector
+/// operations; the hold, fall and RMS envelopes are scaled by the block
+/// length, so readings agree across block sizes to within one block.
 #[derive(Clone, Debug)]
 pub struct MeterState {
     peak: [f32; METER_CHANNELS],
@@ -47,8 +49,10 @@ pub struct MeterState {
     hold_left: [u32; METER_CHANNELS],
     mean_square: [f32; METER_CHANNELS],
     hold_samples: u32,
+    /// Per-sample peak fall factor.
     fall: f32,
-    rms_coeff: f32,
+    /// Per-sample RMS envelope retention, `exp(-1 / τ)`.
+    rms_keep: f32,
 }
 
 impl MeterState {
@@ -60,37 +64,41 @@ impl MeterState {
             mean_square: [0.0; METER_CHANNELS],
             hold_samples: (PEAK_HOLD_MS * 0.001 * sample_rate) as u32,
             fall: 10f32.powf(-PEAK_FALL_DB_PER_S / 20.0 / sample_rate),
-            rms_coeff: 1.0 - (-1.0 / (RMS_TIME_MS * 0.001 * sample_rate)).exp(),
+            rms_keep: (-1.0 / (RMS_TIME_MS * 0.001 * sample_rate)).exp(),
         }
     }
 
-    /// Feeds `frames` frames of a post-fader channel and publishes to `meter`.
+    /// Feeds one block of a post-fader channel and publishes to `meter`.
     /// Channel `ch` ≥ `METER_CHANNELS` is ignored.
     /// Runs on the audio thread: no allocation, no locks.
     pub fn process(&mut self, ch: usize, samples: &[f32], meter: &BusMeter) {
-        if ch >= METER_CHANNELS {
+        if ch >= METER_CHANNELS || samples.is_empty() {
             return;
         }
-        let (mut peak, mut hold, mut hold_left, mut ms) = (self.peak[ch], self.hold[ch], self.hold_left[ch], self.mean_square[ch]);
-        for &s in samples {
-            let a = s.abs();
-            peak = if a > peak * self.fall { a } else { peak * self.fall };
-            if a >= hold {
-                hold = a;
-                hold_left = self.hold_samples;
-            } else if hold_left > 0 {
-                hold_left -= 1;
-            } else {
-                hold = peak;
-            }
-            ms += (s * s - ms) * self.rms_coeff;
+        let frames = samples.len();
+        let block_peak = samples.iter().fold(0.0f32, |a, s| a.max(s.abs()));
+        let sum_sq = samples.iter().fold(0.0f32, |a, s| a + s * s);
+
+        let fallen = self.peak[ch] * self.fall.powi(frames as i32);
+        let peak = block_peak.max(fallen);
+        if block_peak >= self.hold[ch] {
+            self.hold[ch] = block_peak;
+            self.hold_left[ch] = self.hold_samples;
+        } else if self.hold_left[ch] > frames as u32 {
+            self.hold_left[ch] -= frames as u32;
+        } else {
+            self.hold_left[ch] = 0;
+            self.hold[ch] = peak;
         }
+        let keep = self.rms_keep.powi(frames as i32);
+        let mut ms = keep * self.mean_square[ch] + (1.0 - keep) * (sum_sq / frames as f32);
         if ms < 1e-20 {
             ms = 0.0; // no denormals in the envelope
         }
-        (self.peak[ch], self.hold[ch], self.hold_left[ch], self.mean_square[ch]) = (peak, hold, hold_left, ms);
+        self.peak[ch] = peak;
+        self.mean_square[ch] = ms;
         meter.peak[ch].store(peak, Ordering::Relaxed);
-        meter.peak_hold[ch].store(hold, Ordering::Relaxed);
+        meter.peak_hold[ch].store(self.hold[ch], Ordering::Relaxed);
         meter.rms[ch].store(ms.sqrt(), Ordering::Relaxed);
     }
 
@@ -162,14 +170,15 @@ impl LoudnessTap {
     /// Runs on the audio thread: no allocation, no locks.
     pub fn push(&mut self, channels: &[&[f32]], frames: usize) {
         let needed = frames * self.channels;
-        match self.producer.write_chunk_uninit(needed) {
-            Ok(chunk) => {
-                let mut i = 0;
-                chunk.fill_from_iter((0..needed).map(|_| {
-                    let (frame, ch) = (i / self.channels, i % self.channels);
-                    i += 1;
-                    channels.get(ch).map_or(0.0, |c| c[frame])
-                }));
+        match self.producer.write_chunk(needed) {
+            Ok(mut chunk) => {
+                let (first, second) = chunk.as_mut_slices();
+                let width = self.channels;
+                for (k, slot) in first.iter_mut().chain(second.iter_mut()).enumerate() {
+                    let (frame, ch) = if width == 1 { (k, 0) } else { (k >> 1, k & 1) };
+                    *slot = channels.get(ch).map_or(0.0, |c| c[frame]);
+                }
+                chunk.commit_all();
             }
             Err(_) => {
                 self.dropped.fetch_add(frames as u64, Ordering::Relaxed);
@@ -226,14 +235,15 @@ mod tests {
     fn hold_outlasts_the_falling_peak_then_drops() {
         let meter = BusMeter::default();
         let mut state = MeterState::new(1_000.0);
-        let mut burst = vec![0.0f32; 3_000];
-        burst[0] = 1.0;
-        state.process(0, &burst[..1_000], &meter);
+        state.process(0, &[1.0], &meter);
+        let silence = vec![0.0f32; 1_000];
+        state.process(0, &silence, &meter);
         let r = meter.read();
         assert_eq!(r.peak_hold[0], 1.0, "still held after 1 s");
         // After 1 s the peak has fallen 12 dB.
         assert!((r.peak[0] - 10f32.powf(-12.0 / 20.0)).abs() < 1e-3, "{}", r.peak[0]);
-        state.process(0, &burst[1_000..], &meter);
+        state.process(0, &silence, &meter);
+        state.process(0, &silence, &meter);
         assert!(meter.read().peak_hold[0] < 0.5, "hold released after 2 s");
     }
 

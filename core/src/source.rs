@@ -16,7 +16,16 @@ pub struct GeneratorState {
     frame: u64,
     /// One xorshift state per channel, for noise.
     rng: [u32; 2],
+    /// Sine as a rotating phasor `(cos, sin)` valid at time `phasor_t`,
+    /// re-computed exactly every `RESYNC_FRAMES` so rounding cannot build up.
+    phasor: (f64, f64),
+    phasor_t: u64,
+    /// `(sin, cos)` of one frame's phase step.
+    rotation: (f64, f64),
 }
+
+/// How often the sine phasor is re-derived from the frame count.
+const RESYNC_FRAMES: u64 = 1024;
 
 impl GeneratorState {
     pub fn new(kind: Generator, offset: u64, sample_rate: f64) -> Self {
@@ -26,7 +35,11 @@ impl GeneratorState {
         };
         // Distinct non-zero states per channel (xorshift must not start at 0).
         let rng = [seed.wrapping_mul(2_654_435_761) | 1, seed.wrapping_add(0x9E37_79B9).wrapping_mul(2_246_822_519) | 1];
-        Self { kind, offset, sample_rate, frame: 0, rng }
+        let rotation = match kind {
+            Generator::Sine { hz, .. } => (std::f64::consts::TAU * hz / sample_rate).sin_cos(),
+            _ => (0.0, 1.0),
+        };
+        Self { kind, offset, sample_rate, frame: 0, rng, phasor: (1.0, 0.0), phasor_t: u64::MAX, rotation }
     }
 
     /// Continues the clock of `old` if it is the same signal.
@@ -34,6 +47,8 @@ impl GeneratorState {
         if old.kind == self.kind && old.offset == self.offset && old.sample_rate == self.sample_rate {
             self.frame = old.frame;
             self.rng = old.rng;
+            self.phasor = old.phasor;
+            self.phasor_t = old.phasor_t;
         }
     }
 
@@ -41,60 +56,72 @@ impl GeneratorState {
     /// Runs on the audio thread: no allocation, no locks.
     pub fn fill(&mut self, out: &mut AudioBuf, frames: usize) {
         let channels = out.channels().min(2);
-        for i in 0..frames {
-            let frame = self.frame + i as u64;
-            let Some(t) = frame.checked_sub(self.offset) else {
+        // Frames before the start offset are silent.
+        let silent = (self.offset.saturating_sub(self.frame) as usize).min(frames);
+        for ch in 0..channels {
+            out.channel_mut(ch)[..silent].fill(0.0);
+        }
+        let t0 = (self.frame + silent as u64).saturating_sub(self.offset);
+        let live = silent..frames;
+        match self.kind {
+            Generator::Noise { amp, .. } => {
                 for ch in 0..channels {
-                    out.channel_mut(ch)[i] = 0.0;
-                }
-                continue;
-            };
-            match self.kind {
-                Generator::Noise { amp, .. } => {
-                    for ch in 0..channels {
-                        let x = xorshift(&mut self.rng[ch]);
+                    let rng = &mut self.rng[ch];
+                    for s in &mut out.channel_mut(ch)[live.clone()] {
                         // Top 24 bits → uniform in [-1, 1).
-                        let u = (x >> 8) as f32 / (1u32 << 23) as f32 - 1.0;
-                        out.channel_mut(ch)[i] = u * amp as f32;
+                        let u = (xorshift(rng) >> 8) as f32 / (1u32 << 23) as f32 - 1.0;
+                        *s = u * amp as f32;
                     }
                 }
-                _ => {
-                    let s = self.mono_sample(t);
-                    for ch in 0..channels {
-                        out.channel_mut(ch)[i] = s;
-                    }
+            }
+            Generator::Sine { hz, amp } => {
+                for (j, s) in out.channel_mut(0)[live.clone()].iter_mut().enumerate() {
+                    *s = (amp * self.sine_at(t0 + j as u64, hz)) as f32;
                 }
+            }
+            Generator::Pulse { hz, amp } => {
+                // A pulse on frame 0 and wherever the cycle count ticks over.
+                let sr = self.sample_rate;
+                let cycle = |t: u64| (t as f64 * hz / sr).floor();
+                for (j, s) in out.channel_mut(0)[live.clone()].iter_mut().enumerate() {
+                    let t = t0 + j as u64;
+                    *s = if t == 0 || cycle(t) > cycle(t - 1) { amp as f32 } else { 0.0 };
+                }
+            }
+            Generator::Impulse { at, amp } => {
+                let ch0 = &mut out.channel_mut(0)[live.clone()];
+                ch0.fill(0.0);
+                if at >= t0 && ((at - t0) as usize) < ch0.len() {
+                    ch0[(at - t0) as usize] = amp as f32;
+                }
+            }
+        }
+        if !matches!(self.kind, Generator::Noise { .. }) {
+            if channels == 2 {
+                let (left, right) = out.stereo_mut();
+                right[live.clone()].copy_from_slice(&left[live]);
             }
         }
         self.frame += frames as u64;
     }
 
-    fn mono_sample(&self, t: u64) -> f32 {
-        let sr = self.sample_rate;
-        match self.kind {
-            Generator::Sine { hz, amp } => {
-                // Phase from the frame count, reduced to one cycle in f64, so
-                // hours of rendering do not drift.
-                let cycles = (t as f64 * hz / sr).fract();
-                (amp * (std::f64::consts::TAU * cycles).sin()) as f32
-            }
-            Generator::Pulse { hz, amp } => {
-                let period = |n: u64| (n as f64 * hz / sr).floor();
-                if t == 0 || period(t) > period(t - 1) {
-                    amp as f32
-                } else {
-                    0.0
-                }
-            }
-            Generator::Impulse { at, amp } => {
-                if t == at {
-                    amp as f32
-                } else {
-                    0.0
-                }
-            }
-            Generator::Noise { .. } => 0.0,
+    /// `sin(2π·hz·t/sr)`, from a phasor advanced one frame at a time. Every
+    /// `RESYNC_FRAMES` frames (and whenever `t` is not the next frame) the
+    /// phase is taken from the frame count, reduced to one cycle in f64, so
+    /// hours of rendering do not drift and any block size gives the same
+    /// samples.
+    fn sine_at(&mut self, t: u64, hz: f64) -> f64 {
+        if t % RESYNC_FRAMES == 0 || self.phasor_t.wrapping_add(1) != t {
+            let cycles = (t as f64 * hz / self.sample_rate).fract();
+            let (s, c) = (std::f64::consts::TAU * cycles).sin_cos();
+            self.phasor = (c, s);
+        } else {
+            let (c, s) = self.phasor;
+            let (sin_step, cos_step) = self.rotation;
+            self.phasor = (c * cos_step - s * sin_step, s * cos_step + c * sin_step);
         }
+        self.phasor_t = t;
+        self.phasor.1
     }
 }
 

@@ -59,26 +59,34 @@ impl DelayLine {
         if self.delay == 0 {
             return;
         }
+        let cap = self.capacity;
         for ch in 0..self.channels {
-            let ring = &mut self.ring[ch * self.capacity..(ch + 1) * self.capacity];
+            let ring = &mut self.ring[ch * cap..(ch + 1) * cap];
             let samples = &mut audio.channel_mut(ch)[..frames];
-            let mut pos = self.write_pos;
-            let mut read = (pos + self.capacity - self.delay) % self.capacity;
-            for s in samples {
-                let out = ring[read];
-                ring[pos] = *s;
-                *s = out;
-                pos += 1;
-                if pos == self.capacity {
-                    pos = 0;
+            let mut write = self.write_pos;
+            let mut read = (write + cap - self.delay) % cap;
+            let mut done = 0;
+            // Work in runs where neither index wraps.
+            while done < frames {
+                let run = (frames - done).min(cap - write).min(cap - read);
+                let chunk = &mut samples[done..done + run];
+                if read == write {
+                    // delay == capacity: the oldest sample sits where the
+                    // newest goes, so a run is a plain swap.
+                    ring[write..write + run].swap_with_slice(chunk);
+                } else {
+                    for (j, s) in chunk.iter_mut().enumerate() {
+                        let out = ring[read + j];
+                        ring[write + j] = *s;
+                        *s = out;
+                    }
                 }
-                read += 1;
-                if read == self.capacity {
-                    read = 0;
-                }
+                done += run;
+                write = if write + run == cap { 0 } else { write + run };
+                read = if read + run == cap { 0 } else { read + run };
             }
         }
-        self.write_pos = (self.write_pos + frames) % self.capacity;
+        self.write_pos = (self.write_pos + frames) % cap;
     }
 
     /// Delays one sample of one channel. Call [`DelayLine::advance`] once after
@@ -90,7 +98,7 @@ impl DelayLine {
             return input;
         }
         let base = ch * self.capacity;
-        let read = (self.write_pos + self.capacity - self.delay) % self.capacity;
+        let read = if self.write_pos >= self.delay { self.write_pos - self.delay } else { self.write_pos + self.capacity - self.delay };
         let out = self.ring[base + read];
         self.ring[base + self.write_pos] = input;
         out

@@ -157,6 +157,17 @@ impl Insert for Limiter {
         let channels = audio.channels();
         let window = self.lookahead + 1;
         let ceiling = self.ceiling;
+        let block_peak = (0..channels).map(|ch| audio.channel(ch)[..frames].iter().fold(0.0f32, |a, s| a.max(s.abs()))).fold(0.0, f32::max);
+        let idle = self.envelope == 1.0 && self.mean_sum == window as f64 && self.window_min.min() == 1.0;
+        if idle && block_peak <= ceiling {
+            // Exactly what the per-frame loop below computes when every
+            // required gain is 1 and the state is fully released: a delay.
+            self.delay.process(audio, frames);
+            self.window_min.push_ones(frames);
+            self.mean_pos = (self.mean_pos + frames) % window;
+            self.last_gain = 1.0;
+            return;
+        }
         for i in 0..frames {
             let mut peak = 0.0f32;
             for ch in 0..channels {
@@ -215,21 +226,38 @@ impl SlidingMin {
         self.frame = 0;
     }
 
+    /// The current minimum (1 when empty, i.e. no reduction).
+    fn min(&self) -> f64 {
+        if self.len == 0 {
+            1.0
+        } else {
+            self.ring[self.head].1
+        }
+    }
+
+    /// Same as `frames` calls of `push(1.0, _)` when every value in the
+    /// window is already 1: only the newest entry remains.
+    fn push_ones(&mut self, frames: usize) {
+        if frames == 0 {
+            return;
+        }
+        self.frame += frames as u64;
+        self.head = 0;
+        self.len = 1;
+        self.ring[0] = (self.frame - 1, 1.0);
+    }
+
     /// Adds `value` and returns the minimum of the last `window` values.
     fn push(&mut self, value: f64, window: usize) -> f64 {
         let cap = self.ring.len();
-        while self.len > 0 {
-            let back = (self.head + self.len - 1) % cap;
-            if self.ring[back].1 >= value {
-                self.len -= 1;
-            } else {
-                break;
-            }
+        let wrap = |i: usize| if i >= cap { i - cap } else { i };
+        while self.len > 0 && self.ring[wrap(self.head + self.len - 1)].1 >= value {
+            self.len -= 1;
         }
-        self.ring[(self.head + self.len) % cap] = (self.frame, value);
+        self.ring[wrap(self.head + self.len)] = (self.frame, value);
         self.len += 1;
         while self.ring[self.head].0 + window as u64 <= self.frame {
-            self.head = (self.head + 1) % cap;
+            self.head = wrap(self.head + 1);
             self.len -= 1;
         }
         self.frame += 1;

@@ -122,26 +122,37 @@ impl Insert for Utility {
             return;
         }
         let (left, right) = audio.stereo_mut();
-        let plain_width = !self.width.is_ramping() && self.width.current() == 1.0;
-        for i in 0..frames {
-            let (mut l, mut r) = (left[i], right[i]);
-            let width = self.width.next();
-            if !plain_width {
+        let (left, right) = (&mut left[..frames], &mut right[..frames]);
+        let mid_side = self.mid_side;
+        let frame = |l: f32, r: f32, width: Option<f32>, g: f32| {
+            let (mut l, mut r) = (l, r);
+            if let Some(width) = width {
                 let mid = 0.5 * (l + r);
                 let side = 0.5 * (l - r) * width;
                 l = mid + side;
                 r = mid - side;
             }
-            let g = self.gain.next() * sign;
             l *= g;
             r *= g;
-            if self.mid_side {
-                let (m, s) = ((l + r) * std::f32::consts::FRAC_1_SQRT_2, (l - r) * std::f32::consts::FRAC_1_SQRT_2);
-                l = m;
-                r = s;
+            if mid_side {
+                ((l + r) * std::f32::consts::FRAC_1_SQRT_2, (l - r) * std::f32::consts::FRAC_1_SQRT_2)
+            } else {
+                (l, r)
             }
-            left[i] = l;
-            right[i] = r;
+        };
+        if !self.gain.is_ramping() && !self.width.is_ramping() {
+            // Settled parameters: constants for the whole block.
+            let g = self.gain.current() * sign;
+            let width = (self.width.current() != 1.0).then_some(self.width.current());
+            for (l, r) in left.iter_mut().zip(right.iter_mut()) {
+                (*l, *r) = frame(*l, *r, width, g);
+            }
+            return;
+        }
+        for (l, r) in left.iter_mut().zip(right.iter_mut()) {
+            let width = self.width.next();
+            let g = self.gain.next() * sign;
+            (*l, *r) = frame(*l, *r, Some(width), g);
         }
     }
 }

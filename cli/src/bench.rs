@@ -1,0 +1,99 @@
+//! `mam bench`: realtime factor and per-block times of a session at 64, 128 and 512 frames.
+
+use std::path::Path;
+use std::time::Instant;
+
+use mam_core::engine::Engine;
+use mam_core::graph::compile::CompileOptions;
+use mam_core::reference::reference_session;
+use mam_core::session::{RackKind, Session};
+
+use crate::{load_session, CliError};
+
+/// Block sizes every bench measures.
+pub const BLOCK_SIZES: [usize; 3] = [64, 128, 512];
+
+/// Result for one block size.
+pub struct BlockStats {
+    pub block: usize,
+    pub realtime_factor: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+}
+
+pub fn run(path: Option<&Path>, seconds: f64, json: bool) -> Result<(), CliError> {
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(CliError::Usage(format!("--seconds must be more than 0, got {seconds}")));
+    }
+    let (session, name) = match path {
+        Some(p) => (load_session(p)?.session, p.display().to_string()),
+        None => (reference_session(), "built-in reference session".to_string()),
+    };
+    let stats: Vec<BlockStats> =
+        BLOCK_SIZES.iter().map(|&block| measure(&session, block, seconds)).collect::<Result<_, _>>()?;
+    if json {
+        let blocks: Vec<serde_json::Value> = stats
+            .iter()
+            .map(|s| serde_json::json!({ "block": s.block, "realtimeFactor": s.realtime_factor, "p50Us": s.p50_us, "p99Us": s.p99_us, "maxUs": s.max_us }))
+            .collect();
+        println!("{}", serde_json::json!({ "session": name, "sampleRate": session.sample_rate, "seconds": seconds, "blocks": blocks }));
+    } else {
+        println!("{name}: {} sources, {} buses, {} Hz, {seconds} s per block size", session.racks.len(), session.buses.len(), session.sample_rate);
+        println!("{:>6} {:>14} {:>10} {:>10} {:>10}", "block", "realtime x", "p50 µs", "p99 µs", "max µs");
+        for s in &stats {
+            println!("{:>6} {:>14.0} {:>10.2} {:>10.2} {:>10.2}", s.block, s.realtime_factor, s.p50_us, s.p99_us, s.max_us);
+        }
+    }
+    Ok(())
+}
+
+/// Renders `seconds` of `session` in blocks of `block` frames, timing each
+/// process call. Racks that expect live or file input get white noise.
+fn measure(session: &Session, block: usize, seconds: f64) -> Result<BlockStats, CliError> {
+    let ports: Vec<String> = session
+        .racks
+        .iter()
+        .filter(|r| !matches!(r.kind, RackKind::Generator(_)))
+        .map(|r| r.id.clone())
+        .collect();
+    let options = CompileOptions { sample_rate: session.sample_rate as f32, max_block: block, ports: ports.clone() };
+    let (mut engine, mut audio) = Engine::new(session.clone(), options)?;
+    let channels = session.channels;
+    let mut seed = 0x1234_5678u32;
+    let noise: Vec<Vec<f32>> = (0..channels)
+        .map(|_| {
+            (0..block)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    (seed as f32 / u32::MAX as f32 - 0.5) * 0.5
+                })
+                .collect()
+        })
+        .collect();
+    let port_channels: Vec<&[f32]> = noise.iter().map(|c| c.as_slice()).collect();
+    let inputs: Vec<&[&[f32]]> = ports.iter().map(|_| port_channels.as_slice()).collect();
+    let mut out = vec![vec![0.0f32; block]; channels];
+
+    let blocks = ((seconds * session.sample_rate as f64) / block as f64).ceil() as usize;
+    let mut times = Vec::with_capacity(blocks);
+    // Warm caches and branch predictors with one second first.
+    let warmup = (session.sample_rate as usize / block).max(1);
+    for i in 0..warmup + blocks {
+        let mut outs: Vec<&mut [f32]> = out.iter_mut().map(|c| c.as_mut_slice()).collect();
+        let start = Instant::now();
+        audio.process(&inputs, &mut outs, block);
+        let elapsed = start.elapsed().as_secs_f64();
+        if i >= warmup {
+            times.push(elapsed);
+        }
+    }
+    engine.collect_garbage();
+    let total: f64 = times.iter().sum();
+    let audio_seconds = (blocks * block) as f64 / session.sample_rate as f64;
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize] * 1e6;
+    Ok(BlockStats { block, realtime_factor: audio_seconds / total, p50_us: pct(0.5), p99_us: pct(0.99), max_us: pct(1.0) })
+}
