@@ -77,7 +77,8 @@ impl MeterState {
         }
         let frames = samples.len();
         let block_peak = samples.iter().fold(0.0f32, |a, s| a.max(s.abs()));
-        let sum_sq = samples.iter().fold(0.0f32, |a, s| a + s * s);
+        // f64: the square of a huge but finite sample must not overflow.
+        let sum_sq = samples.iter().fold(0.0f64, |a, &s| a + (s as f64) * (s as f64));
 
         let fallen = self.peak[ch] * self.fall.powi(frames as i32);
         let peak = block_peak.max(fallen);
@@ -91,7 +92,8 @@ impl MeterState {
             self.hold[ch] = peak;
         }
         let keep = self.rms_keep.powi(frames as i32);
-        let mut ms = keep * self.mean_square[ch] + (1.0 - keep) * (sum_sq / frames as f32);
+        let mean = (sum_sq / frames as f64).min(f32::MAX as f64) as f32;
+        let mut ms = keep * self.mean_square[ch] + (1.0 - keep) * mean;
         if ms < 1e-20 {
             ms = 0.0; // no denormals in the envelope
         }

@@ -69,7 +69,8 @@ impl Session {
 ///   linearly (hard left silences the right channel). Bitwig's and Reaper's
 ///   default for stereo tracks.
 /// - `constant_power`: the sin/cos law on each side, −3 dB at centre, 0 dB on
-///   the near side when panned hard (Reaper's "−3 dB" pan law).
+///   the near side when panned hard (Reaper's "−3 dB" pan law). Every bus
+///   but the master, whose pan stays a balance control.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PanLaw {
     Balance,

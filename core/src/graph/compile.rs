@@ -338,7 +338,9 @@ pub fn pan_gains(law: PanLaw, bus: &Bus, session_channels: usize) -> Vec<f64> {
         return vec![1.0];
     }
     let theta = (bus.pan + 1.0) * std::f64::consts::FRAC_PI_4;
-    if bus.channels == 1 || law == PanLaw::ConstantPower {
+    // The master's pan is a balance control whatever the law, so a mix is
+    // not attenuated twice on its way out.
+    if bus.channels == 1 || (law == PanLaw::ConstantPower && !bus.is_master()) {
         return vec![theta.cos(), theta.sin()];
     }
     vec![(1.0 - bus.pan).min(1.0), (1.0 + bus.pan).min(1.0)]

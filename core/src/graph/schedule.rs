@@ -258,6 +258,8 @@ impl Schedule {
                 let (src, out) = (bus.sum.channel(src_ch), bus.out.channel_mut(ch));
                 out[..frames].copy_from_slice(&src[..frames]);
                 bus.out_gain[ch].apply(&mut out[..frames]);
+                // A fader above 0 dB can push a huge finite sample to ±Inf.
+                sanitize(&mut out[..frames]);
                 bus.meter_state.process(ch, &out[..frames], &bus.meter);
             }
         }

@@ -1,0 +1,13 @@
+//! Engine tests through the public API: channel strip, latency compensation,
+//! block-size invariance, session files, realtime safety and robustness.
+
+mod engine {
+    pub mod alloc_guard;
+    pub mod block_size;
+    pub mod latency;
+    pub mod nan;
+    pub mod properties;
+    pub mod session_files;
+    pub mod strip;
+    pub mod support;
+}

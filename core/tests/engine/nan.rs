@@ -1,0 +1,39 @@
+//! NaN, infinities and denormals on any input never reach an output or a meter.
+
+use mam_core::engine::Engine;
+use mam_core::graph::compile::CompileOptions;
+use mam_core::reference::reference_session;
+use mam_core::session::RackKind;
+
+#[test]
+fn non_finite_input_never_reaches_outputs_or_meters() {
+    let mut session = reference_session();
+    session.racks[0].kind = RackKind::Input("main".into());
+    session.racks[3].kind = RackKind::Input("side".into());
+    let options = CompileOptions { sample_rate: 48_000.0, max_block: 128, ports: vec!["main".into(), "side".into()] };
+    let (mut engine, mut audio) = Engine::new(session.clone(), options).unwrap();
+    let poison = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e-40, -f32::NAN, f32::MAX];
+    let bad: Vec<f32> = (0..128).map(|i| if i % 3 == 0 { poison[i / 3 % poison.len()] } else { 0.5 }).collect();
+    let good: Vec<f32> = (0..128).map(|i| (i as f32 * 0.1).sin() * 0.5).collect();
+    let mut out = vec![vec![0.0f32; 128]; 2];
+    for block in 0..200 {
+        let main = if block < 100 { &bad } else { &good };
+        let port_main: [&[f32]; 2] = [main, &good];
+        let port_side: [&[f32]; 1] = [main];
+        let mut outs: Vec<&mut [f32]> = out.iter_mut().map(|c| c.as_mut_slice()).collect();
+        audio.process(&[&port_main, &port_side], &mut outs, 128);
+        for ch in &out {
+            assert!(ch.iter().all(|s| s.is_finite()), "block {block}: non-finite output");
+        }
+        for bus in &session.buses {
+            let m = engine.meter(&bus.id).unwrap();
+            for v in m.peak.iter().chain(&m.peak_hold).chain(&m.rms) {
+                assert!(v.is_finite(), "block {block}: meter of {} reads {v}", bus.id);
+            }
+        }
+    }
+    let loud = engine.update_loudness();
+    assert!(loud.true_peak.is_finite());
+    // After the poison stops, the mix is audible again (nothing stuck at 0 or NaN).
+    assert!(out[0].iter().any(|s| s.abs() > 0.01));
+}
