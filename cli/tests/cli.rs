@@ -1,0 +1,174 @@
+//! The `mam` binary end to end: render, stems, trimming, block sizes, validate, info, bench, errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn mam(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mam")).args(args).output().expect("mam runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn example(name: &str) -> String {
+    format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh scratch folder for one test.
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mam-cli-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn read_wav(path: &Path) -> (hound::WavSpec, Vec<Vec<f32>>) {
+    let mut r = hound::WavReader::open(path).unwrap();
+    let spec = r.spec();
+    let samples: Vec<f32> = r.samples::<f32>().map(Result::unwrap).collect();
+    let ch = spec.channels as usize;
+    (spec, (0..ch).map(|c| samples.iter().skip(c).step_by(ch).copied().collect()).collect())
+}
+
+fn write_wav(path: &Path, rate: u32, channels: &[Vec<f32>]) {
+    let spec = hound::WavSpec { channels: channels.len() as u16, sample_rate: rate, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for i in 0..channels[0].len() {
+        for c in channels {
+            w.write_sample(c[i]).unwrap();
+        }
+    }
+    w.finalize().unwrap();
+}
+
+/// ```text
+///   in ─▶ [a: limiter 5 ms] ─▶ master
+///   in ─▶ [b] ───────────────▶ master
+/// ```
+const PDC_SESSION: &str = r#"{ "version": 1, "sampleRate": 48000, "racks": [ { "id": "in" } ],
+  "buses": [ { "id": "a", "inserts": [ { "id": "lim", "type": "limiter", "params": { "lookaheadMs": 5 } } ] }, { "id": "b" } ],
+  "routes": [ { "from": "in", "to": "a" }, { "from": "in", "to": "b" } ] }"#;
+
+#[test]
+fn render_trims_latency_so_the_impulse_stays_on_its_sample_and_info_reports_it() {
+    let dir = scratch("pdc");
+    let session = dir.join("pdc.json");
+    std::fs::write(&session, PDC_SESSION).unwrap();
+    let mut impulse = vec![0.0f32; 4800];
+    impulse[1000] = 0.25;
+    let input = dir.join("in.wav");
+    write_wav(&input, 48_000, &[impulse.clone()]);
+
+    let info = mam(&["info", session.to_str().unwrap(), "--json"]);
+    assert!(info.status.success(), "{}", text(&info.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["latencySamples"], 240);
+    let a = info["buses"].as_array().unwrap().iter().find(|b| b["id"] == "a").unwrap();
+    assert_eq!(a["latencySamples"], 240);
+    assert_eq!(info["buses"].as_array().unwrap().last().unwrap()["id"], "master");
+
+    let out = dir.join("out.wav");
+    let bind = format!("in={}", input.display());
+    let r = mam(&["render", session.to_str().unwrap(), "--in", &bind, "--out", out.to_str().unwrap(), "--stems", dir.join("stems").to_str().unwrap()]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    assert!(text(&r.stderr).contains("x realtime"), "reports a speed-up: {}", text(&r.stderr));
+    let (spec, audio) = read_wav(&out);
+    assert_eq!((spec.bits_per_sample, spec.sample_format, spec.channels), (32, hound::SampleFormat::Float, 2));
+    assert_eq!(audio[0].len(), 4800, "length of the longest input");
+    let hot: Vec<usize> = (0..4800).filter(|&i| audio[0][i] != 0.0).collect();
+    assert_eq!(hot, vec![1000], "mono input on both paths lands on input sample 1000");
+    assert_eq!(audio[0][1000], 0.5);
+    // Stems are aligned the same way.
+    for bus in ["a", "b", "master"] {
+        let (_, stem) = read_wav(&dir.join("stems").join(format!("{bus}.wav")));
+        assert_eq!((0..4800).filter(|&i| stem[1][i] != 0.0).collect::<Vec<_>>(), vec![1000], "stem {bus}");
+    }
+
+    // Without trimming the impulse comes out late by the latency, and a tail extends the file.
+    let r = mam(&["render", session.to_str().unwrap(), "--in", &bind, "--out", out.to_str().unwrap(), "--no-latency-trim", "--tail", "0.1"]);
+    assert!(r.status.success());
+    let (_, audio) = read_wav(&out);
+    assert_eq!(audio[0].len(), 4800 + 4800);
+    assert_eq!((0..audio[0].len()).filter(|&i| audio[0][i] != 0.0).collect::<Vec<_>>(), vec![1240]);
+}
+
+#[test]
+fn render_is_bit_identical_at_block_sizes_1_64_511_and_4096() {
+    let dir = scratch("blocks");
+    let mut outputs = Vec::new();
+    for block in ["1", "64", "511", "4096"] {
+        let out = dir.join(format!("b{block}.wav"));
+        let r = mam(&["render", &example("basic.json"), "--out", out.to_str().unwrap(), "--duration", "0.5", "--block", block]);
+        assert!(r.status.success(), "{}", text(&r.stderr));
+        outputs.push(std::fs::read(&out).unwrap());
+    }
+    assert!(outputs.windows(2).all(|w| w[0] == w[1]), "WAV bytes differ between block sizes");
+    let (_, audio) = read_wav(&dir.join("b64.wav"));
+    assert_eq!(audio[0].len(), 24_000);
+    assert!(audio[0].iter().all(|s| s.abs() <= 0.891_251), "master limiter ceiling −1 dBFS holds");
+}
+
+#[test]
+fn validate_exits_0_with_warnings_and_1_with_every_error() {
+    let ok = mam(&["validate", &example("basic.json")]);
+    assert!(ok.status.success());
+    assert!(text(&ok.stdout).contains("valid"));
+
+    let dir = scratch("validate");
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"{ "version": 1, "extra": 1, "buses": [ { "id": "a", "route": "nowhere", "pan": 3 } ] }"#).unwrap();
+    let r = mam(&["validate", bad.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(1));
+    let out = text(&r.stdout);
+    assert!(out.contains("error: buses[0].pan: 3 is out of range -1..1"), "{out}");
+    assert!(out.contains("warning: extra: unknown field 'extra' ignored"), "{out}");
+}
+
+#[test]
+fn bench_json_reports_three_block_sizes() {
+    let r = mam(&["bench", "--seconds", "0.2", "--json"]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    let blocks = v["blocks"].as_array().unwrap();
+    assert_eq!(blocks.iter().map(|b| b["block"].as_u64().unwrap()).collect::<Vec<_>>(), vec![64, 128, 512]);
+    for b in blocks {
+        let (p50, p99, max) = (b["p50Us"].as_f64().unwrap(), b["p99Us"].as_f64().unwrap(), b["maxUs"].as_f64().unwrap());
+        assert!(b["realtimeFactor"].as_f64().unwrap() > 0.0);
+        assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{b}");
+    }
+}
+
+#[test]
+fn bad_arguments_and_files_give_one_clear_line_and_a_nonzero_exit() {
+    let dir = scratch("errors");
+    let out = dir.join("o.wav");
+    let out = out.to_str().unwrap();
+    let session = dir.join("s.json");
+    std::fs::write(&session, PDC_SESSION).unwrap();
+    let session = session.to_str().unwrap();
+    let wav44 = dir.join("44k.wav");
+    write_wav(&wav44, 44_100, &[vec![0.0; 10]]);
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["render".into(), "/no/such/session.json".into(), "--out".into(), out.into()], "cannot read session '/no/such/session.json'"),
+        (vec!["render".into(), session.into(), "--in".into(), "in=/no/such.wav".into(), "--out".into(), out.into()], "cannot read input 'in' from '/no/such.wav'"),
+        (vec!["render".into(), session.into(), "--in".into(), "nope=x.wav".into(), "--out".into(), out.into()], "the session has no source 'nope' (sources: in)"),
+        (vec!["render".into(), session.into(), "--in".into(), "in".into(), "--out".into(), out.into()], "expected ID=FILE.wav"),
+        (vec!["render".into(), session.into(), "--in".into(), format!("in={}", wav44.display()), "--out".into(), out.into()], "is 44100 Hz but the session renders at 48000 Hz"),
+        (vec!["render".into(), session.into(), "--in".into(), format!("in={}", session), "--out".into(), out.into()], "cannot read input 'in'"),
+        (vec!["render".into(), session.into(), "--out".into(), "/no/such/dir/o.wav".into(), "--duration".into(), "0.01".into()], "cannot write '/no/such/dir/o.wav'"),
+        (vec!["render".into(), session.into(), "--out".into(), out.into(), "--duration=-1".into()], "durations must be 0 or more"),
+        (vec!["info".into(), example("missing.json")], "cannot read session"),
+    ];
+    for (args, expected) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = mam(&args);
+        let err = text(&r.stderr);
+        assert_eq!(r.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: expected {expected:?} in {err:?}");
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    }
+    // Argument-parser errors (clap) exit 2 with usage.
+    let r = mam(&["render", session, "--block", "0", "--out", out]);
+    assert_eq!(r.status.code(), Some(2));
+}
