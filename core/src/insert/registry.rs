@@ -49,3 +49,23 @@ pub fn lookup(name: &str) -> Option<&'static InsertType> {
 pub fn known_names() -> String {
     INSERT_TYPES.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
 }
+
+/// The README's insert reference, generated from the parameter tables (a
+/// test keeps the README's copy identical, so the docs cannot drift).
+pub fn markdown_reference() -> String {
+    use super::ParamKind;
+    let mut out = String::new();
+    for ty in INSERT_TYPES {
+        out.push_str(&format!("#### `{}` — {}\n\n| param | range | default | unit | |\n|---|---|---|---|---|\n", ty.name, ty.doc));
+        for p in ty.params {
+            let (range, default) = match p.kind {
+                ParamKind::Float { min, max, default } => (format!("{min} … {max}"), format!("{default}")),
+                ParamKind::Bool { default } => ("true / false".to_string(), format!("{default}")),
+                ParamKind::Choice { options, default } => (options.join(" / "), options[default].to_string()),
+            };
+            out.push_str(&format!("| `{}` | {range} | {default} | {} | {} |\n", p.id, p.unit, p.doc));
+        }
+        out.push('\n');
+    }
+    out
+}

@@ -199,3 +199,15 @@ fn a_session_that_fails_to_compile_leaves_the_running_one_untouched() {
     audio.process(&[&[&input, &input]], &mut outs, 64);
     assert_eq!(out[0][63], 0.5, "still playing the good session");
 }
+
+#[test]
+fn readme_insert_reference_matches_the_parameter_tables() {
+    let readme = std::fs::read_to_string(format!("{}/../README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let start = readme.find("<!-- insert-reference:start -->\n").expect("start marker") + "<!-- insert-reference:start -->\n".len();
+    let end = readme.find("<!-- insert-reference:end -->").expect("end marker");
+    assert_eq!(
+        &readme[start..end],
+        mam_core::insert::registry::markdown_reference(),
+        "README is stale: paste `cargo run -p mam_core --example insert_reference` between the markers"
+    );
+}
