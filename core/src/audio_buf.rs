@@ -118,8 +118,67 @@ fn add_scaled(src: &[f32], dst: &mut [f32], gain: f32) {
 pub fn sanitize(samples: &mut [f32]) {
     const EXPONENT: u32 = 0x7f80_0000;
     for s in samples {
-        // Exponent all zeros: zero or denormal; all ones: Inf or NaN.
-        let exponent = s.to_bits() & EXPONENT;
-        *s = if exponent == 0 || exponent == EXPONENT { 0.0 } else { *s };
+        // Exponent all zeros: zero or denormal; all ones: Inf or NaN. Written
+        // without branches so it vectorises.
+        let bits = s.to_bits();
+        let exponent = bits & EXPONENT;
+        let keep = ((exponent != 0) & (exponent != EXPONENT)) as u32;
+        *s = f32::from_bits(bits & keep.wrapping_neg());
+    }
+}
+
+/// Largest magnitude in `samples` (0 for none). Eight running maxima so the
+/// loop vectorises.
+/// Runs on the audio thread: no allocation, no locks.
+pub fn peak(samples: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let chunks = samples.chunks_exact(8);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (m, s) in lanes.iter_mut().zip(chunk) {
+            let a = s.abs();
+            *m = if a > *m { a } else { *m };
+        }
+    }
+    let mut m = lanes.into_iter().fold(0.0f32, f32::max);
+    for s in rest {
+        m = m.max(s.abs());
+    }
+    m
+}
+
+/// Sum of squares in f64 (so huge finite samples cannot overflow), with four
+/// partial sums so the loop vectorises.
+/// Runs on the audio thread: no allocation, no locks.
+pub fn sum_of_squares(samples: &[f32]) -> f64 {
+    let mut lanes = [0.0f64; 4];
+    let chunks = samples.chunks_exact(4);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (acc, &s) in lanes.iter_mut().zip(chunk) {
+            *acc += s as f64 * s as f64;
+        }
+    }
+    lanes.iter().sum::<f64>() + rest.iter().map(|&s| s as f64 * s as f64).sum::<f64>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_zeroes_nan_inf_and_denormals_only() {
+        let mut x = [f32::NAN, f32::INFINITY, -f32::INFINITY, 1e-40, -1e-42, 0.5, -2.0, f32::MAX, f32::MIN_POSITIVE, 0.0];
+        sanitize(&mut x);
+        assert_eq!(x, [0.0, 0.0, 0.0, 0.0, 0.0, 0.5, -2.0, f32::MAX, f32::MIN_POSITIVE, 0.0]);
+    }
+
+    #[test]
+    fn peak_and_sum_of_squares_match_plain_loops() {
+        let x: Vec<f32> = (0..37).map(|i| ((i * 7919) % 23) as f32 - 11.0).collect();
+        assert_eq!(peak(&x), x.iter().fold(0.0f32, |a, s| a.max(s.abs())));
+        let plain: f64 = x.iter().map(|&s| (s as f64).powi(2)).sum();
+        assert_eq!(sum_of_squares(&x), plain);
+        assert_eq!(sum_of_squares(&[f32::MAX, f32::MAX]), 2.0 * (f32::MAX as f64).powi(2));
     }
 }

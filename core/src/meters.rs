@@ -76,9 +76,8 @@ impl MeterState {
             return;
         }
         let frames = samples.len();
-        let block_peak = samples.iter().fold(0.0f32, |a, s| a.max(s.abs()));
-        // f64: the square of a huge but finite sample must not overflow.
-        let sum_sq = samples.iter().fold(0.0f64, |a, &s| a + (s as f64) * (s as f64));
+        let block_peak = crate::audio_buf::peak(samples);
+        let sum_sq = crate::audio_buf::sum_of_squares(samples);
 
         let fallen = self.peak[ch] * self.fall.powi(frames as i32);
         let peak = block_peak.max(fallen);
@@ -175,16 +174,26 @@ impl LoudnessTap {
         match self.producer.write_chunk(needed) {
             Ok(mut chunk) => {
                 let (first, second) = chunk.as_mut_slices();
-                let width = self.channels;
-                for (k, slot) in first.iter_mut().chain(second.iter_mut()).enumerate() {
-                    let (frame, ch) = if width == 1 { (k, 0) } else { (k >> 1, k & 1) };
-                    *slot = channels.get(ch).map_or(0.0, |c| c[frame]);
-                }
+                let split = first.len() / self.channels;
+                interleave(first, channels, 0, self.channels);
+                interleave(second, channels, split, self.channels);
                 chunk.commit_all();
             }
             Err(_) => {
                 self.dropped.fetch_add(frames as u64, Ordering::Relaxed);
             }
+        }
+    }
+}
+
+/// Writes frames `from..` of planar `channels` interleaved into `dst`
+/// (whose length is a multiple of `width`). Missing channels read as silence.
+/// Runs on the audio thread: no allocation, no locks.
+fn interleave(dst: &mut [f32], channels: &[&[f32]], from: usize, width: usize) {
+    for ch in 0..width {
+        let src = channels.get(ch).copied().unwrap_or(&[]);
+        for (j, slot) in dst.iter_mut().skip(ch).step_by(width).enumerate() {
+            *slot = src.get(from + j).copied().unwrap_or(0.0);
         }
     }
 }

@@ -82,7 +82,8 @@ impl GeneratorState {
             Generator::Pulse { hz, amp } => {
                 // A pulse on frame 0 and wherever the cycle count ticks over.
                 let sr = self.sample_rate;
-                let cycle = |t: u64| (t as f64 * hz / sr).floor();
+                // Non-negative, so truncation is floor.
+                let cycle = |t: u64| (t as f64 * hz / sr) as u64;
                 for (j, s) in out.channel_mut(0)[live.clone()].iter_mut().enumerate() {
                     let t = t0 + j as u64;
                     *s = if t == 0 || cycle(t) > cycle(t - 1) { amp as f32 } else { 0.0 };

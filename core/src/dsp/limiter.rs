@@ -157,7 +157,7 @@ impl Insert for Limiter {
         let channels = audio.channels();
         let window = self.lookahead + 1;
         let ceiling = self.ceiling;
-        let block_peak = (0..channels).map(|ch| audio.channel(ch)[..frames].iter().fold(0.0f32, |a, s| a.max(s.abs()))).fold(0.0, f32::max);
+        let block_peak = (0..channels).map(|ch| crate::audio_buf::peak(&audio.channel(ch)[..frames])).fold(0.0, f32::max);
         let idle = self.envelope == 1.0 && self.mean_sum == window as f64 && self.window_min.min() == 1.0;
         if idle && block_peak <= ceiling {
             // Exactly what the per-frame loop below computes when every
