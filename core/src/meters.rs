@@ -91,7 +91,8 @@ impl MeterState {
             self.hold[ch] = peak;
         }
         let keep = self.rms_keep.powi(frames as i32);
-        let mean = (sum_sq / frames as f64).min(f32::MAX as f64) as f32;
+        // Clamped: a huge sample's square is +∞, and the meter must stay finite.
+        let mean = (sum_sq / frames as f32).min(f32::MAX);
         let mut ms = keep * self.mean_square[ch] + (1.0 - keep) * mean;
         if ms < 1e-20 {
             ms = 0.0; // no denormals in the envelope
