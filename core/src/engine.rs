@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::graph::compile::{compile, CompileError, CompileInfo, CompileOptions};
+use crate::graph::compile::{compile_with_displays, CompileError, CompileInfo, CompileOptions};
 use crate::graph::schedule::Schedule;
-use crate::meters::{loudness_meter, BusMeter, LoudnessMeter, LoudnessReading, LoudnessTap, MeterReading};
+use crate::meters::{loudness_meter, BusMeter, LoudnessMeter, LoudnessReading, LoudnessTap, MeterReading, SpectrumDisplay};
 use crate::session::Session;
 
 /// Schedules that can wait in each direction. A new session is rejected with
@@ -29,6 +29,8 @@ pub struct Engine {
     to_audio: rtrb::Producer<Box<Schedule>>,
     from_audio: rtrb::Consumer<Box<Schedule>>,
     meters: HashMap<String, Arc<BusMeter>>,
+    /// Editor displays by (bus id, insert id), kept across recompiles.
+    displays: HashMap<(String, String), Arc<SpectrumDisplay>>,
     loudness: LoudnessMeter,
     session: Session,
     info: CompileInfo,
@@ -50,11 +52,14 @@ impl Engine {
     /// If the session does not compile.
     pub fn new(session: Session, options: CompileOptions) -> Result<(Engine, AudioProcessor), CompileError> {
         let mut meters = HashMap::new();
-        let compiled = compile(&session, &options, &mut |id| meter_entry(&mut meters, id))?;
+        let mut displays = HashMap::new();
+        let compiled = compile_with_displays(&session, &options, &mut |id| meter_entry(&mut meters, id), &mut |bus, insert, fresh| {
+            display_entry(&mut displays, bus, insert, fresh)
+        })?;
         let (to_audio, from_control) = rtrb::RingBuffer::new(QUEUE_DEPTH);
         let (to_control, from_audio) = rtrb::RingBuffer::new(QUEUE_DEPTH);
         let (loudness, tap) = loudness_meter(session.channels, options.sample_rate as u32);
-        let engine = Engine { options, to_audio, from_audio, meters, loudness, session, info: compiled.info };
+        let engine = Engine { options, to_audio, from_audio, meters, displays, loudness, session, info: compiled.info };
         let audio = AudioProcessor { schedule: compiled.schedule, from_control, to_control, loudness: tap };
         Ok((engine, audio))
     }
@@ -71,8 +76,10 @@ impl Engine {
         if self.to_audio.is_full() {
             return Err(EngineError::Busy);
         }
-        let meters = &mut self.meters;
-        let compiled = compile(&session, &self.options, &mut |id| meter_entry(meters, id))?;
+        let (meters, displays) = (&mut self.meters, &mut self.displays);
+        let compiled = compile_with_displays(&session, &self.options, &mut |id| meter_entry(meters, id), &mut |bus, insert, fresh| {
+            display_entry(displays, bus, insert, fresh)
+        })?;
         if compiled.schedule.channels() != self.session.channels {
             // The loudness ring is laid out for the old channel count.
             let (loudness, _tap) = loudness_meter(compiled.schedule.channels(), self.options.sample_rate as u32);
@@ -109,11 +116,26 @@ impl Engine {
         self.meters.get(bus_id).map(|m| m.read())
     }
 
+    /// The editor display of an insert (spectral ducker spectra and key
+    /// presence), if that insert publishes one.
+    pub fn display(&self, bus_id: &str, insert_id: &str) -> Option<Arc<SpectrumDisplay>> {
+        self.displays.get(&(bus_id.to_string(), insert_id.to_string())).cloned()
+    }
+
     /// Analyses master audio queued since the last call (see
     /// [`LoudnessMeter`]) and returns the loudness figures.
     pub fn update_loudness(&mut self) -> LoudnessReading {
         self.loudness.update()
     }
+}
+
+fn display_entry(
+    displays: &mut HashMap<(String, String), Arc<SpectrumDisplay>>,
+    bus: &str,
+    insert: &str,
+    fresh: Arc<SpectrumDisplay>,
+) -> Arc<SpectrumDisplay> {
+    displays.entry((bus.to_string(), insert.to_string())).or_insert(fresh).clone()
 }
 
 fn meter_entry(meters: &mut HashMap<String, Arc<BusMeter>>, id: &str) -> Arc<BusMeter> {

@@ -2,7 +2,10 @@
 
 pub mod registry;
 
+use std::sync::Arc;
+
 use crate::audio_buf::AudioBuf;
+pub use crate::meters::SpectrumDisplay;
 
 /// What kind of value a parameter holds. Every value crosses to the audio
 /// thread as an `f32`: floats as themselves, booleans as 0/1, choices as the
@@ -12,6 +15,9 @@ pub enum ParamKind {
     Float { min: f64, max: f64, default: f64 },
     Bool { default: bool },
     Choice { options: &'static [&'static str], default: usize },
+    /// A number that must be one of `values` (such as an FFT size); the
+    /// audio thread sees the number itself.
+    Discrete { values: &'static [f64], default: usize },
 }
 
 /// One row of an insert's parameter table: how scenes, macros, mappings, the
@@ -37,6 +43,7 @@ impl ParamSpec {
             ParamKind::Float { default, .. } => default as f32,
             ParamKind::Bool { default } => default as u8 as f32,
             ParamKind::Choice { default, .. } => default as f32,
+            ParamKind::Discrete { values, default } => values[default] as f32,
         }
     }
 }
@@ -65,6 +72,17 @@ pub trait Insert: Send + 'static {
 
     /// Latency in samples for the current parameters.
     fn latency(&self) -> usize;
+
+    /// The lock-free display state this insert publishes for the editor
+    /// (spectra, key presence), if it has any.
+    fn display(&self) -> Option<Arc<SpectrumDisplay>> {
+        None
+    }
+
+    /// Makes the insert publish into `display` (one shared by every instance
+    /// of the same bus/insert across recompiles, so readers keep their
+    /// handle). Called on the control side before `prepare`.
+    fn attach_display(&mut self, _display: Arc<SpectrumDisplay>) {}
 
     /// Processes the first `frames` frames of `audio` in place. `key` is the
     /// insert's sidechain, already latency-aligned with `audio` and converted

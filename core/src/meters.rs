@@ -276,3 +276,147 @@ mod tests {
         assert_eq!(r.dropped_frames, 0);
     }
 }
+
+/// Largest number of spectrum bins a display holds (a 4096-point FFT).
+pub const MAX_DISPLAY_BINS: usize = 4096 / 2 + 1;
+
+/// Spectra an insert publishes for the editor: key, program and gain
+/// reduction per bin, in dB, plus whether a key is arriving.
+///
+/// Single writer (the audio thread, at most once per STFT hop), any number of
+/// readers, no locks: a sequence counter is made odd while the writer is
+/// busy, and a reader that sees it change retries (a seqlock built from
+/// atomics). The writer never waits for readers.
+pub struct SpectrumDisplay {
+    seq: AtomicU64,
+    bins: std::sync::atomic::AtomicUsize,
+    bin_hz: AtomicF32,
+    key_present: std::sync::atomic::AtomicBool,
+    /// `[bin]`, `MAX_DISPLAY_BINS` each, allocated in `new`.
+    key_db: Box<[AtomicF32]>,
+    program_db: Box<[AtomicF32]>,
+    reduction_db: Box<[AtomicF32]>,
+}
+
+/// A consistent copy of a [`SpectrumDisplay`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SpectrumSnapshot {
+    /// Increases with every publication (0 = nothing published yet).
+    pub version: u64,
+    pub bin_hz: f32,
+    pub key_present: bool,
+    pub key_db: Vec<f32>,
+    pub program_db: Vec<f32>,
+    /// Gain reduction per bin, dB ≥ 0.
+    pub reduction_db: Vec<f32>,
+}
+
+impl Default for SpectrumDisplay {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SpectrumDisplay {
+    /// Allocates room for [`MAX_DISPLAY_BINS`] bins. Control side.
+    pub fn new() -> Self {
+        let bank = || (0..MAX_DISPLAY_BINS).map(|_| AtomicF32::new(0.0)).collect::<Box<[_]>>();
+        Self {
+            seq: AtomicU64::new(0),
+            bins: Default::default(),
+            bin_hz: AtomicF32::new(0.0),
+            key_present: Default::default(),
+            key_db: bank(),
+            program_db: bank(),
+            reduction_db: bank(),
+        }
+    }
+
+    /// Whether the key was arriving at the last publication.
+    pub fn key_present(&self) -> bool {
+        self.key_present.load(Ordering::Relaxed)
+    }
+
+    /// Publishes one frame of spectra (slices of equal length, at most
+    /// [`MAX_DISPLAY_BINS`]).
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn publish(&self, bin_hz: f32, key_present: bool, key_db: &[f32], program_db: &[f32], reduction_db: &[f32]) {
+        let bins = key_db.len().min(MAX_DISPLAY_BINS);
+        let s = self.seq.load(Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Release);
+        self.bins.store(bins, Ordering::Relaxed);
+        self.bin_hz.store(bin_hz, Ordering::Relaxed);
+        self.key_present.store(key_present, Ordering::Relaxed);
+        for i in 0..bins {
+            self.key_db[i].store(key_db[i], Ordering::Relaxed);
+            self.program_db[i].store(program_db[i], Ordering::Relaxed);
+            self.reduction_db[i].store(reduction_db[i], Ordering::Relaxed);
+        }
+        self.seq.store(s.wrapping_add(2), Ordering::Release);
+    }
+
+    /// A consistent copy, or `None` if the writer was busy on every one of a
+    /// few attempts (try again at the next display refresh).
+    pub fn read(&self) -> Option<SpectrumSnapshot> {
+        for _ in 0..8 {
+            let before = self.seq.load(Ordering::Acquire);
+            if before % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let bins = self.bins.load(Ordering::Relaxed).min(MAX_DISPLAY_BINS);
+            let copy = |bank: &[AtomicF32]| bank[..bins].iter().map(|a| a.load(Ordering::Relaxed)).collect::<Vec<f32>>();
+            let snapshot = SpectrumSnapshot {
+                version: before / 2,
+                bin_hz: self.bin_hz.load(Ordering::Relaxed),
+                key_present: self.key_present.load(Ordering::Relaxed),
+                key_db: copy(&self.key_db),
+                program_db: copy(&self.program_db),
+                reduction_db: copy(&self.reduction_db),
+            };
+            std::sync::atomic::fence(Ordering::Acquire);
+            if self.seq.load(Ordering::Relaxed) == before {
+                return Some(snapshot);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    #[test]
+    fn readers_never_see_a_torn_frame() {
+        // The writer publishes frames whose three spectra all hold the frame
+        // number; a reader must always see one number throughout.
+        let display = Arc::new(SpectrumDisplay::new());
+        let writer = {
+            let display = display.clone();
+            std::thread::spawn(move || {
+                let mut frame = vec![0.0f32; MAX_DISPLAY_BINS];
+                for n in 1..=3000 {
+                    frame.fill(n as f32);
+                    display.publish(23.4, n % 2 == 0, &frame, &frame, &frame);
+                }
+            })
+        };
+        let mut seen = 0;
+        while !writer.is_finished() {
+            if let Some(s) = display.read() {
+                if s.version == 0 {
+                    continue;
+                }
+                let v = s.key_db[0];
+                assert!(s.key_db.iter().chain(&s.program_db).chain(&s.reduction_db).all(|&x| x == v), "torn frame");
+                assert_eq!(s.version as f32, v);
+                seen += 1;
+            }
+        }
+        writer.join().unwrap();
+        assert_eq!(display.read().unwrap().version, 3000);
+        assert!(seen > 0);
+    }
+}

@@ -4,6 +4,7 @@
 mod engine {
     pub mod alloc_guard;
     pub mod block_size;
+    pub mod ducker;
     pub mod latency;
     pub mod nan;
     pub mod properties;

@@ -10,7 +10,7 @@ use crate::dsp::delay_line::DelayLine;
 use crate::dsp::smoother::Smoother;
 use crate::insert::registry;
 use crate::insert::ParamKind;
-use crate::meters::{BusMeter, MeterState};
+use crate::meters::{BusMeter, MeterState, SpectrumDisplay};
 use crate::session::{Bus, InsertDesc, PanLaw, ParamValue, RackKind, Session, Tap};
 use crate::source::GeneratorState;
 
@@ -81,6 +81,22 @@ pub fn compile(
     options: &CompileOptions,
     meter_for: &mut dyn FnMut(&str) -> Arc<BusMeter>,
 ) -> Result<Compiled, CompileError> {
+    compile_with_displays(session, options, meter_for, &mut |_, _, fresh| fresh)
+}
+
+/// [`compile`], also routing each insert's editor display through
+/// `display_for(bus id, insert id, the fresh insert's display)`, which
+/// returns the display the insert should publish into (the engine keeps one
+/// per bus/insert across recompiles).
+///
+/// # Errors
+/// As [`compile`].
+pub fn compile_with_displays(
+    session: &Session,
+    options: &CompileOptions,
+    meter_for: &mut dyn FnMut(&str) -> Arc<BusMeter>,
+    display_for: &mut dyn FnMut(&str, &str, Arc<SpectrumDisplay>) -> Arc<SpectrumDisplay>,
+) -> Result<Compiled, CompileError> {
     let sr = options.sample_rate;
     let max_block = options.max_block.max(1);
     let channels = session.channels;
@@ -142,7 +158,7 @@ pub fn compile(
     for bus in &session.buses {
         let mut chain = Vec::new();
         for desc in &bus.inserts {
-            let (insert, params) = instantiate(desc, sr, max_block, bus.channels)?;
+            let (insert, params) = instantiate(desc, sr, max_block, bus.channels, &mut |fresh| display_for(&bus.id, &desc.id, fresh))?;
             let latency = insert.latency();
             chain.push((insert, params, latency));
         }
@@ -312,6 +328,7 @@ fn instantiate(
     sample_rate: f32,
     max_block: usize,
     channels: usize,
+    display_for: &mut dyn FnMut(Arc<SpectrumDisplay>) -> Arc<SpectrumDisplay>,
 ) -> Result<(Box<dyn crate::insert::Insert>, Vec<f32>), CompileError> {
     let ty = registry::lookup(&desc.kind).ok_or_else(|| CompileError::Invalid(format!("unknown insert type '{}'", desc.kind)))?;
     let mut insert = (ty.create)();
@@ -327,6 +344,9 @@ fn instantiate(
         };
         insert.set_param(index, value);
         values.push(value);
+    }
+    if let Some(fresh) = insert.display() {
+        insert.attach_display(display_for(fresh));
     }
     insert.prepare(sample_rate, max_block, channels);
     Ok((insert, values))

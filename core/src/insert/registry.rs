@@ -1,7 +1,7 @@
 //! The table of insert types a session may name, and how to build each one.
 
 use super::{Insert, ParamSpec};
-use crate::dsp::{limiter::Limiter, utility::Utility};
+use crate::dsp::{limiter::Limiter, spectral_ducker::SpectralDucker, utility::Utility};
 
 /// One insert type: its session name, parameter table and constructor.
 pub struct InsertType {
@@ -24,6 +24,13 @@ impl InsertType {
 
 /// Every insert type this build knows, in the order the README lists them.
 pub static INSERT_TYPES: &[InsertType] = &[
+    InsertType {
+        name: "spectral_ducker",
+        params: SpectralDucker::PARAMS,
+        doc: "lowers the bus only in the frequencies where its key has energy",
+        takes_key: true,
+        create: || Box::new(SpectralDucker::new()),
+    },
     InsertType {
         name: "utility",
         params: Utility::PARAMS,
@@ -62,6 +69,9 @@ pub fn markdown_reference() -> String {
                 ParamKind::Float { min, max, default } => (format!("{min} … {max}"), format!("{default}")),
                 ParamKind::Bool { default } => ("true / false".to_string(), format!("{default}")),
                 ParamKind::Choice { options, default } => (options.join(" / "), options[default].to_string()),
+                ParamKind::Discrete { values, default } => {
+                    (values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" / "), values[default].to_string())
+                }
             };
             out.push_str(&format!("| `{}` | {range} | {default} | {} | {} |\n", p.id, p.unit, p.doc));
         }

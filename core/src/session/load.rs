@@ -566,6 +566,15 @@ fn read_insert(cx: &mut Cx, value: &Value, path: String) -> Option<InsertDesc> {
                     let table: Vec<(&str, usize)> = options.iter().enumerate().map(|(i, n)| (*n, i)).collect();
                     p.choice(cx, key, &table).map(|i| ParamValue::Text(options[i].to_string()))
                 }
+                ParamKind::Discrete { values, .. } => p.number(cx, key).and_then(|x| {
+                    if values.contains(&x) {
+                        Some(ParamValue::Number(x))
+                    } else {
+                        let list: Vec<String> = values.iter().map(|v| fmt_num(*v)).collect();
+                        cx.error(p.at(key), format!("{} is not one of {}", fmt_num(x), list.join(", ")));
+                        None
+                    }
+                }),
             };
             if let Some(value) = value {
                 params.insert(key.clone(), value);

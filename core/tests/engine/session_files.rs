@@ -115,7 +115,7 @@ fn unknown_insert_type_is_an_error_listing_known_types() {
     has_error(
         r#"{ "version": 1, "buses": [ { "id": "a", "inserts": [ { "id": "x", "type": "limitr" } ] } ] }"#,
         "buses[0].inserts[0].type",
-        "unknown insert type 'limitr' (known: utility, limiter",
+        "unknown insert type 'limitr' (known: spectral_ducker, utility, limiter",
     );
 }
 

@@ -1,0 +1,515 @@
+//! `spectral_ducker`: lowers a bus only in the frequencies where a key signal has energy (STFT).
+
+use std::sync::Arc;
+
+use realfft::num_complex::Complex;
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+
+use crate::audio_buf::AudioBuf;
+use crate::dsp::fast_math;
+use crate::dsp::smoother::Smoother;
+use crate::insert::{Insert, ParamKind, ParamSpec, SpectrumDisplay};
+
+const DEPTH_DB: usize = 0;
+const THRESHOLD_DB: usize = 1;
+const RATIO: usize = 2;
+const ATTACK_MS: usize = 3;
+const RELEASE_MS: usize = 4;
+const TIMING_TILT: usize = 5;
+const LOW_HZ: usize = 6;
+const HIGH_HZ: usize = 7;
+const SMOOTHING: usize = 8;
+const STEREO_LINK: usize = 9;
+const MODE: usize = 10;
+const MIX: usize = 11;
+const FFT_SIZE: usize = 12;
+const OVERLAP: usize = 13;
+
+const FFT_SIZES: [usize; 4] = [512, 1024, 2048, 4096];
+const MAX_FFT: usize = 4096;
+const MAX_BINS: usize = MAX_FFT / 2 + 1;
+/// A key whose loudest bin is below this power (−100 dBFS) counts as absent.
+const KEY_PRESENT_POWER: f32 = 1e-10;
+/// Timing is specified at this frequency; `timingTilt` scales around it.
+const TILT_PIVOT_HZ: f32 = 1000.0;
+const MIX_SMOOTHING_MS: f32 = 20.0;
+
+/// The spectral ducker.
+///
+/// Program and key run through matching STFTs (√Hann analysis and synthesis
+/// windows, `fftSize` points, hop `fftSize / overlap`, exact overlap-add
+/// reconstruction). Per hop and per bin:
+/// 1. the key's power, calibrated so a sine of peak amplitude A centred on a
+///    bin reads 20·log10(A) dBFS, zeroed outside `lowHz..highHz`;
+/// 2. smoothed across frequency by a box `smoothing` × one ERB wide
+///    (Glasberg & Moore: 24.7·(4.37·f/kHz + 1) Hz) — this is what smooths the
+///    reduction across frequency, while a strong key keeps its full depth;
+/// 3. reduction `min(depthDb, (level − thresholdDb)·(1 − 1/ratio))`, 0 below
+///    the threshold and outside the key range;
+/// 4. one-pole ballistics per bin, per hop: `attackMs` / `releaseMs` is the
+///    time to cover 90 % of a step, scaled at frequency f by
+///    `(1 kHz / f)^timingTilt` (clamped to ¼…4×), so positive tilt makes lows
+///    slower and highs faster;
+/// 5. `stereoLink` pulls each channel's reduction towards the larger of the
+///    two (stereo mode only; in `mid_side` mode mid and side duck
+///    independently, mid by the key's mid, side by the key's side).
+///
+/// Latency is exactly `fftSize` samples; the dry signal for `mix` is delayed
+/// by the same amount, so the mix never combs. Attack and release are timed
+/// from the hop where the key enters or leaves the analysis window; the
+/// window itself adds up to `fftSize` samples of smear.
+pub struct SpectralDucker {
+    depth_db: f32,
+    threshold_db: f32,
+    ratio: f32,
+    attack_ms: f32,
+    release_ms: f32,
+    timing_tilt: f32,
+    low_hz: f32,
+    high_hz: f32,
+    smoothing: f32,
+    stereo_link: f32,
+    mid_side: bool,
+    mix: Smoother,
+    mix_target: f32,
+    fft_size: usize,
+    overlap: usize,
+
+    prepared: bool,
+    sample_rate: f32,
+    channels: usize,
+    /// Forward and inverse plans for every size in `FFT_SIZES`, made in `prepare`.
+    forward: Vec<Arc<dyn RealToComplex<f32>>>,
+    inverse: Vec<Arc<dyn ComplexToReal<f32>>>,
+    plan: usize,
+
+    /// √Hann of length `fft_size` (first `fft_size` entries used).
+    window: Vec<f32>,
+    /// Bin power → amplitude² calibration, `(2 / Σ window)²`.
+    key_calibration: f32,
+    /// `1 / fft_size` (inverse FFT) × `2 / overlap` (window overlap sum).
+    output_scale: f32,
+
+    /// Rings `[channel][slot]`, `MAX_FFT` slots per channel, allocated in
+    /// `prepare`: program and key input, wet output accumulator, dry delay.
+    in_ring: Vec<f32>,
+    key_ring: Vec<f32>,
+    out_ring: Vec<f32>,
+    dry_ring: Vec<f32>,
+    pos: usize,
+    hop_count: usize,
+
+    /// FFT workspaces, sized for `MAX_FFT`.
+    frame: Vec<f32>,
+    scratch: Vec<Complex<f32>>,
+    key_spectrum: Vec<Complex<f32>>,
+    /// Program spectra `[channel][bin]`, `MAX_BINS` per channel.
+    spectra: Vec<Complex<f32>>,
+    /// Per `[channel][bin]`: key power, program power, reduction state (dB).
+    key_power: Vec<f32>,
+    program_power: Vec<f32>,
+    reduction_db: Vec<f32>,
+    /// Running sums for the frequency smoothing, `MAX_BINS + 1`.
+    prefix: Vec<f64>,
+    /// Per bin: smoothing half-width, attack and release coefficients.
+    half_width: Vec<u16>,
+    attack_coeff: Vec<f32>,
+    release_coeff: Vec<f32>,
+    /// Bins `key_lo..key_hi` lie inside `lowHz..highHz`.
+    key_lo: usize,
+    key_hi: usize,
+
+    display: Arc<SpectrumDisplay>,
+    /// Display rows `[bin]`: key dB, program dB, applied reduction dB.
+    show_key: Vec<f32>,
+    show_program: Vec<f32>,
+    show_reduction: Vec<f32>,
+    key_present: bool,
+}
+
+impl SpectralDucker {
+    pub const PARAMS: &'static [ParamSpec] = &[
+        ParamSpec { id: "depthDb", unit: "dB", kind: ParamKind::Float { min: 0.0, max: 36.0, default: 12.0 }, smoothing_ms: 0.0, doc: "the most any bin is reduced" },
+        ParamSpec { id: "thresholdDb", unit: "dB", kind: ParamKind::Float { min: -80.0, max: 0.0, default: -40.0 }, smoothing_ms: 0.0, doc: "key level per band above which ducking starts" },
+        ParamSpec { id: "ratio", unit: "", kind: ParamKind::Float { min: 1.0, max: 20.0, default: 4.0 }, smoothing_ms: 0.0, doc: "reduction grows by (1 - 1/ratio) dB per dB of key above the threshold" },
+        ParamSpec { id: "attackMs", unit: "ms", kind: ParamKind::Float { min: 0.5, max: 500.0, default: 10.0 }, smoothing_ms: 0.0, doc: "time to reach 90 % of a deeper reduction (at 1 kHz)" },
+        ParamSpec { id: "releaseMs", unit: "ms", kind: ParamKind::Float { min: 5.0, max: 2000.0, default: 150.0 }, smoothing_ms: 0.0, doc: "time to recover 90 % of the way (at 1 kHz)" },
+        ParamSpec { id: "timingTilt", unit: "", kind: ParamKind::Float { min: -1.0, max: 1.0, default: 0.0 }, smoothing_ms: 0.0, doc: "times scale by (1 kHz / f)^tilt: positive = slower lows, faster highs" },
+        ParamSpec { id: "lowHz", unit: "Hz", kind: ParamKind::Float { min: 20.0, max: 20_000.0, default: 20.0 }, smoothing_ms: 0.0, doc: "lowest key frequency that ducks" },
+        ParamSpec { id: "highHz", unit: "Hz", kind: ParamKind::Float { min: 20.0, max: 20_000.0, default: 20_000.0 }, smoothing_ms: 0.0, doc: "highest key frequency that ducks" },
+        ParamSpec { id: "smoothing", unit: "", kind: ParamKind::Float { min: 0.0, max: 1.0, default: 0.5 }, smoothing_ms: 0.0, doc: "smoothing across frequency; 1 = one ERB wide" },
+        ParamSpec { id: "stereoLink", unit: "", kind: ParamKind::Float { min: 0.0, max: 1.0, default: 0.5 }, smoothing_ms: 0.0, doc: "0 = channels duck independently, 1 = both by the larger reduction" },
+        ParamSpec { id: "mode", unit: "", kind: ParamKind::Choice { options: &["stereo", "mid_side"], default: 0 }, smoothing_ms: 0.0, doc: "mid_side: mid ducked by the key's mid, side by the key's side" },
+        ParamSpec { id: "mix", unit: "", kind: ParamKind::Float { min: 0.0, max: 1.0, default: 1.0 }, smoothing_ms: MIX_SMOOTHING_MS, doc: "wet/dry; the dry path is delayed to match" },
+        ParamSpec { id: "fftSize", unit: "samples", kind: ParamKind::Discrete { values: &[512.0, 1024.0, 2048.0, 4096.0], default: 2 }, smoothing_ms: 0.0, doc: "STFT window; also the latency" },
+        ParamSpec { id: "overlap", unit: "", kind: ParamKind::Discrete { values: &[4.0, 8.0], default: 0 }, smoothing_ms: 0.0, doc: "windows per fftSize; hop = fftSize / overlap" },
+    ];
+
+    pub fn new() -> Self {
+        Self {
+            depth_db: 12.0,
+            threshold_db: -40.0,
+            ratio: 4.0,
+            attack_ms: 10.0,
+            release_ms: 150.0,
+            timing_tilt: 0.0,
+            low_hz: 20.0,
+            high_hz: 20_000.0,
+            smoothing: 0.5,
+            stereo_link: 0.5,
+            mid_side: false,
+            mix: Smoother::new(1.0, 0),
+            mix_target: 1.0,
+            fft_size: 2048,
+            overlap: 4,
+            prepared: false,
+            sample_rate: 48_000.0,
+            channels: 2,
+            forward: Vec::new(),
+            inverse: Vec::new(),
+            plan: 2,
+            window: Vec::new(),
+            key_calibration: 1.0,
+            output_scale: 1.0,
+            in_ring: Vec::new(),
+            key_ring: Vec::new(),
+            out_ring: Vec::new(),
+            dry_ring: Vec::new(),
+            pos: 0,
+            hop_count: 0,
+            frame: Vec::new(),
+            scratch: Vec::new(),
+            key_spectrum: Vec::new(),
+            spectra: Vec::new(),
+            key_power: Vec::new(),
+            program_power: Vec::new(),
+            reduction_db: Vec::new(),
+            prefix: Vec::new(),
+            half_width: Vec::new(),
+            attack_coeff: Vec::new(),
+            release_coeff: Vec::new(),
+            key_lo: 0,
+            key_hi: 0,
+            display: Arc::new(SpectrumDisplay::new()),
+            show_key: Vec::new(),
+            show_program: Vec::new(),
+            show_reduction: Vec::new(),
+            key_present: false,
+        }
+    }
+
+    fn hop(&self) -> usize {
+        self.fft_size / self.overlap
+    }
+
+    fn bins(&self) -> usize {
+        self.fft_size / 2 + 1
+    }
+
+    /// Recomputes everything that depends on the FFT size, overlap, timing
+    /// and frequency parameters. Writes only into preallocated buffers.
+    /// Runs on the audio thread: no allocation, no locks.
+    fn configure(&mut self, size_changed: bool) {
+        if !self.prepared {
+            return;
+        }
+        let n = self.fft_size;
+        if size_changed {
+            self.plan = FFT_SIZES.iter().position(|&s| s == n).unwrap_or(2);
+            // Periodic √Hann = |sin(π i / N)|; its square sums to overlap/2
+            // across hops, which `output_scale` undoes.
+            let mut sum = 0.0f64;
+            for i in 0..n {
+                let w = (std::f64::consts::PI * i as f64 / n as f64).sin();
+                self.window[i] = w as f32;
+                sum += w;
+            }
+            self.key_calibration = (2.0 / sum as f32).powi(2);
+            self.reset();
+        }
+        self.output_scale = (1.0 / n as f32) * (2.0 / self.overlap as f32);
+        let bin_hz = self.sample_rate / n as f32;
+        let hop_s = self.hop() as f32 / self.sample_rate;
+        let bins = self.bins();
+        for k in 0..bins {
+            let f = (k as f32 * bin_hz).max(bin_hz * 0.5);
+            let erb_hz = 24.7 * (4.37 * f / 1000.0 + 1.0);
+            self.half_width[k] = ((self.smoothing * erb_hz / bin_hz) * 0.5).floor().min(512.0) as u16;
+            let scale = (TILT_PIVOT_HZ / f).powf(self.timing_tilt).clamp(0.25, 4.0);
+            // 90 % of a step in `ms`: time constant ms / ln(10).
+            let coeff = |ms: f32| (-hop_s * std::f32::consts::LN_10 / (ms * 0.001 * scale)).exp();
+            self.attack_coeff[k] = coeff(self.attack_ms);
+            self.release_coeff[k] = coeff(self.release_ms);
+        }
+        self.key_lo = ((self.low_hz / bin_hz).ceil() as usize).min(bins);
+        self.key_hi = (((self.high_hz / bin_hz).floor() as usize) + 1).clamp(self.key_lo, bins);
+    }
+
+    /// Copies the `fft_size` most recent samples of one ring channel,
+    /// oldest first, times the window, into `frame`.
+    fn gather(ring: &[f32], pos: usize, window: &[f32], frame: &mut [f32]) {
+        let n = frame.len();
+        let (older, newer) = ring[..n].split_at(pos);
+        let (head, tail) = frame.split_at_mut(n - pos);
+        for ((f, r), w) in head.iter_mut().zip(newer).zip(window) {
+            *f = r * w;
+        }
+        for ((f, r), w) in tail.iter_mut().zip(older).zip(&window[n - pos..]) {
+            *f = r * w;
+        }
+    }
+
+    /// One STFT hop: analyse, compute the reduction, resynthesise.
+    /// Runs on the audio thread: no allocation, no locks.
+    fn process_frame(&mut self) {
+        let n = self.fft_size;
+        let bins = self.bins();
+        let channels = self.channels;
+        let forward = self.forward[self.plan].clone();
+        let inverse = self.inverse[self.plan].clone();
+        let mut loudest_key = 0.0f32;
+
+        for ch in 0..channels {
+            let ring = ch * MAX_FFT..ch * MAX_FFT + n;
+            let row = ch * MAX_BINS..ch * MAX_BINS + bins;
+            // Key power per bin, calibrated to sine amplitude².
+            Self::gather(&self.key_ring[ring.clone()], self.pos, &self.window[..n], &mut self.frame[..n]);
+            let _ = forward.process_with_scratch(&mut self.frame[..n], &mut self.key_spectrum[..bins], &mut self.scratch);
+            for (p, c) in self.key_power[row.clone()].iter_mut().zip(&self.key_spectrum[..bins]) {
+                *p = c.norm_sqr() * self.key_calibration;
+                loudest_key = loudest_key.max(*p);
+            }
+            // Program spectrum, kept for resynthesis.
+            Self::gather(&self.in_ring[ring], self.pos, &self.window[..n], &mut self.frame[..n]);
+            let _ = forward.process_with_scratch(&mut self.frame[..n], &mut self.spectra[row.clone()], &mut self.scratch);
+            for (p, c) in self.program_power[row.clone()].iter_mut().zip(&self.spectra[row.clone()]) {
+                *p = c.norm_sqr() * self.key_calibration;
+            }
+        }
+        self.key_present = loudest_key > KEY_PRESENT_POWER;
+
+        // Target reduction per channel and bin, then ballistics.
+        let slope = 1.0 - 1.0 / self.ratio;
+        for ch in 0..channels {
+            let row = ch * MAX_BINS;
+            self.prefix[0] = 0.0;
+            for k in 0..bins {
+                let inside = k >= self.key_lo && k < self.key_hi;
+                let p = if inside { self.key_power[row + k] as f64 } else { 0.0 };
+                self.prefix[k + 1] = self.prefix[k] + p;
+            }
+            for k in 0..bins {
+                let target = if k >= self.key_lo && k < self.key_hi && self.key_present {
+                    let h = self.half_width[k] as usize;
+                    let (a, b) = (k.saturating_sub(h), (k + h + 1).min(bins));
+                    let mean = ((self.prefix[b] - self.prefix[a]) / (b - a) as f64).max(0.0) as f32;
+                    let over = fast_math::power_to_db(mean + 1e-30) - self.threshold_db;
+                    (over * slope).clamp(0.0, self.depth_db)
+                } else {
+                    0.0
+                };
+                let state = &mut self.reduction_db[row + k];
+                let coeff = if target > *state { self.attack_coeff[k] } else { self.release_coeff[k] };
+                *state = target + (*state - target) * coeff;
+                if *state < 1e-6 {
+                    *state = 0.0; // settle exactly, no denormal tail
+                }
+            }
+        }
+
+        // Apply, with stereo link in stereo mode.
+        let link = if channels == 2 && !self.mid_side { self.stereo_link } else { 0.0 };
+        for k in 0..bins {
+            self.show_reduction[k] = 0.0;
+        }
+        for ch in 0..channels {
+            let row = ch * MAX_BINS;
+            let other = (1 - ch.min(1)) * MAX_BINS;
+            for k in 0..bins {
+                let own = self.reduction_db[row + k];
+                let linked = if link > 0.0 { own + link * (self.reduction_db[other + k].max(own) - own) } else { own };
+                self.show_reduction[k] = self.show_reduction[k].max(linked);
+                if linked > 0.0 {
+                    self.spectra[row + k] *= fast_math::db_to_gain(-linked);
+                }
+            }
+            let spectrum = &mut self.spectra[row..row + bins];
+            // The inverse real FFT needs purely real DC and Nyquist bins.
+            spectrum[0].im = 0.0;
+            spectrum[bins - 1].im = 0.0;
+            let _ = inverse.process_with_scratch(spectrum, &mut self.frame[..n], &mut self.scratch);
+            // Overlap-add, oldest slot first.
+            let ring = &mut self.out_ring[ch * MAX_FFT..ch * MAX_FFT + n];
+            let scale = self.output_scale;
+            for (i, (&x, &w)) in self.frame[..n].iter().zip(&self.window[..n]).enumerate() {
+                let slot = if self.pos + i >= n { self.pos + i - n } else { self.pos + i };
+                ring[slot] += x * w * scale;
+            }
+        }
+
+        for k in 0..bins {
+            let (mut key, mut program) = (0.0f32, 0.0f32);
+            for ch in 0..channels {
+                key = key.max(self.key_power[ch * MAX_BINS + k]);
+                program = program.max(self.program_power[ch * MAX_BINS + k]);
+            }
+            self.show_key[k] = fast_math::power_to_db(key + 1e-20);
+            self.show_program[k] = fast_math::power_to_db(program + 1e-20);
+        }
+        let bin_hz = self.sample_rate / n as f32;
+        self.display.publish(bin_hz, self.key_present, &self.show_key[..bins], &self.show_program[..bins], &self.show_reduction[..bins]);
+    }
+}
+
+impl Default for SpectralDucker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Insert for SpectralDucker {
+    fn prepare(&mut self, sample_rate: f32, _max_block: usize, channels: usize) {
+        self.sample_rate = sample_rate;
+        self.channels = channels.clamp(1, 2);
+        let mut planner = RealFftPlanner::<f32>::new();
+        self.forward = FFT_SIZES.iter().map(|&n| planner.plan_fft_forward(n)).collect();
+        self.inverse = FFT_SIZES.iter().map(|&n| planner.plan_fft_inverse(n)).collect();
+        let scratch = self
+            .forward
+            .iter()
+            .map(|p| p.get_scratch_len())
+            .chain(self.inverse.iter().map(|p| p.get_scratch_len()))
+            .max()
+            .unwrap_or(0);
+        self.scratch = vec![Complex::default(); scratch];
+        self.window = vec![0.0; MAX_FFT];
+        let rings = self.channels * MAX_FFT;
+        let rows = self.channels * MAX_BINS;
+        self.in_ring = vec![0.0; rings];
+        self.key_ring = vec![0.0; rings];
+        self.out_ring = vec![0.0; rings];
+        self.dry_ring = vec![0.0; rings];
+        self.frame = vec![0.0; MAX_FFT];
+        self.key_spectrum = vec![Complex::default(); MAX_BINS];
+        self.spectra = vec![Complex::default(); rows];
+        self.key_power = vec![0.0; rows];
+        self.program_power = vec![0.0; rows];
+        self.reduction_db = vec![0.0; rows];
+        self.prefix = vec![0.0; MAX_BINS + 1];
+        self.half_width = vec![0; MAX_BINS];
+        self.attack_coeff = vec![0.0; MAX_BINS];
+        self.release_coeff = vec![0.0; MAX_BINS];
+        self.show_key = vec![0.0; MAX_BINS];
+        self.show_program = vec![0.0; MAX_BINS];
+        self.show_reduction = vec![0.0; MAX_BINS];
+        self.mix = Smoother::new(self.mix_target, Smoother::ramp_len(MIX_SMOOTHING_MS, sample_rate));
+        self.prepared = true;
+        self.configure(true);
+    }
+
+    fn reset(&mut self) {
+        for buf in [&mut self.in_ring, &mut self.key_ring, &mut self.out_ring, &mut self.dry_ring] {
+            buf.fill(0.0);
+        }
+        self.reduction_db.fill(0.0);
+        self.pos = 0;
+        self.hop_count = 0;
+        self.key_present = false;
+        self.mix.reset_to(self.mix.target());
+    }
+
+    fn set_param(&mut self, index: usize, value: f32) {
+        let mut size_changed = false;
+        match index {
+            DEPTH_DB => self.depth_db = value,
+            THRESHOLD_DB => self.threshold_db = value,
+            RATIO => self.ratio = value.max(1.0),
+            ATTACK_MS => self.attack_ms = value.max(0.01),
+            RELEASE_MS => self.release_ms = value.max(0.01),
+            TIMING_TILT => self.timing_tilt = value,
+            LOW_HZ => self.low_hz = value,
+            HIGH_HZ => self.high_hz = value,
+            SMOOTHING => self.smoothing = value,
+            STEREO_LINK => self.stereo_link = value,
+            MODE => {
+                let mid_side = value >= 0.5;
+                size_changed = mid_side != self.mid_side; // state is in other coordinates
+                self.mid_side = mid_side;
+            }
+            MIX => {
+                self.mix_target = value;
+                self.mix.set_target(value);
+            }
+            FFT_SIZE => {
+                let size = FFT_SIZES.iter().copied().find(|&s| s as f32 == value).unwrap_or(2048);
+                size_changed = size != self.fft_size;
+                self.fft_size = size;
+            }
+            OVERLAP => {
+                let overlap = if value >= 8.0 { 8 } else { 4 };
+                size_changed = overlap != self.overlap;
+                self.overlap = overlap;
+            }
+            _ => return,
+        }
+        self.configure(size_changed);
+    }
+
+    fn latency(&self) -> usize {
+        self.fft_size
+    }
+
+    fn display(&self) -> Option<Arc<SpectrumDisplay>> {
+        Some(self.display.clone())
+    }
+
+    fn attach_display(&mut self, display: Arc<SpectrumDisplay>) {
+        self.display = display;
+    }
+
+    fn process(&mut self, audio: &mut AudioBuf, key: Option<&AudioBuf>, frames: usize) {
+        let n = self.fft_size;
+        let hop = self.hop();
+        let stereo = self.channels == 2 && audio.channels() >= 2;
+        for i in 0..frames {
+            // Program and key for this frame, in mid/side if asked.
+            let mut x = [audio.channel(0)[i], if stereo { audio.channel(1)[i] } else { 0.0 }];
+            let dry = x;
+            let mut k = match key {
+                Some(key) => [key.channel(0)[i], if stereo && key.channels() > 1 { key.channel(1)[i] } else { 0.0 }],
+                None => [0.0, 0.0],
+            };
+            if stereo && self.mid_side {
+                x = [0.5 * (x[0] + x[1]), 0.5 * (x[0] - x[1])];
+                k = [0.5 * (k[0] + k[1]), 0.5 * (k[0] - k[1])];
+            }
+            let mut wet = [0.0f32; 2];
+            for ch in 0..self.channels {
+                let slot = ch * MAX_FFT + self.pos;
+                wet[ch] = self.out_ring[slot];
+                self.out_ring[slot] = 0.0;
+                self.in_ring[slot] = x[ch];
+                self.key_ring[slot] = k[ch];
+                let delayed_dry = self.dry_ring[slot];
+                self.dry_ring[slot] = dry[ch];
+                x[ch] = delayed_dry; // reuse as the delayed dry sample
+            }
+            if stereo && self.mid_side {
+                wet = [wet[0] + wet[1], wet[0] - wet[1]];
+            }
+            let mix = self.mix.next();
+            for ch in 0..self.channels {
+                audio.channel_mut(ch)[i] = if mix == 1.0 { wet[ch] } else { mix * wet[ch] + (1.0 - mix) * x[ch] };
+            }
+            self.pos += 1;
+            if self.pos == n {
+                self.pos = 0;
+            }
+            self.hop_count += 1;
+            if self.hop_count == hop {
+                self.hop_count = 0;
+                self.process_frame();
+            }
+        }
+    }
+}
