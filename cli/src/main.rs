@@ -1,6 +1,7 @@
 //! `mam`: renders, validates, describes and benchmarks MAM Session files from the command line.
 
 mod bench;
+mod demo;
 mod wav;
 
 use std::path::{Path, PathBuf};
@@ -56,6 +57,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Render the built-in demo (generated music ducked by a generated voice) and report what the ducker did.
+    Demo {
+        #[arg(long, value_name = "OUT.wav", default_value = "demo.wav")]
+        out: PathBuf,
+    },
     /// Measure realtime factor and per-block times at 64, 128 and 512 frames.
     Bench {
         /// Session to measure (default: the built-in reference session).
@@ -94,6 +100,7 @@ fn main() -> ExitCode {
         Command::Validate { session } => return cmd_validate(&session),
         Command::Info { session, json } => cmd_info(&session, json),
         Command::Bench { session, seconds, json } => bench::run(session.as_deref(), seconds, json),
+        Command::Demo { out } => demo::run(&out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

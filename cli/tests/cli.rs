@@ -172,3 +172,27 @@ fn bad_arguments_and_files_give_one_clear_line_and_a_nonzero_exit() {
     let r = mam(&["render", session, "--block", "0", "--out", out]);
     assert_eq!(r.status.code(), Some(2));
 }
+
+#[test]
+fn demo_renders_and_reports_ducking_only_in_the_voice_band() {
+    let dir = scratch("demo");
+    let out = dir.join("demo.wav");
+    let r = mam(&["demo", "--out", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    let report = text(&r.stdout);
+    let change = |band: &str| -> (f64, f64) {
+        let line = report.lines().find(|l| l.contains(band)).unwrap_or_else(|| panic!("no {band} line in {report}"));
+        let numbers: Vec<f64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        (numbers[numbers.len() - 2], numbers[numbers.len() - 1])
+    };
+    let (voice_singing, voice_resting) = change("voice band");
+    assert!(voice_singing <= -9.0, "pads on the voice's harmonics dip: {voice_singing} dB\n{report}");
+    assert!(voice_resting.abs() < 0.5, "and come back when it rests: {voice_resting} dB");
+    let (bass, _) = change("bass 60–150 Hz");
+    let (air, _) = change("air 5–12 kHz");
+    assert!(bass.abs() < 1.0 && air.abs() < 1.0, "bands without voice stay: bass {bass}, air {air}");
+    let (spec, audio) = read_wav(&out);
+    assert_eq!(spec.sample_rate, 48_000);
+    assert_eq!(audio[0].len(), 480_000);
+    assert!(audio.iter().flatten().all(|s| s.abs() <= 0.891_251), "master limiter ceiling");
+}

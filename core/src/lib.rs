@@ -6,6 +6,7 @@
 //! [`render`] drives the same processor offline, so the CLI and the plugin
 //! produce the same samples.
 
+pub mod analysis;
 pub mod audio_buf;
 pub mod dsp;
 pub mod engine;

@@ -50,3 +50,40 @@ pub const REFERENCE_SESSION_JSON: &str = r#"{
 pub fn reference_session() -> Session {
     load_str(REFERENCE_SESSION_JSON).expect("the built-in reference session is valid").session
 }
+
+/// JSON of the `mam demo` session: a music-like bed (three pad tones, two of
+/// them on harmonics of the voice, a
+/// pulse "kick", noise "air") on a `music` bus whose spectral ducker is keyed
+/// by a voice-like source on the `vocal` bus; the voice sings 1.5 s on,
+/// 1.5 s off from the first second; a limiter at −1 dBFS on the master.
+pub const DEMO_SESSION_JSON: &str = r#"{
+  "version": 1, "sampleRate": 48000, "channels": 2, "panLaw": "balance", "tempo": 120,
+  "racks": [
+    { "id": "pad_low",  "generator": { "type": "sine", "hz": 110, "amp": 0.20 } },
+    { "id": "pad_mid",  "generator": { "type": "sine", "hz": 540, "amp": 0.12 } },
+    { "id": "pad_high", "generator": { "type": "sine", "hz": 1080, "amp": 0.10 } },
+    { "id": "kick",     "generator": { "type": "pulse", "hz": 2, "amp": 0.9 } },
+    { "id": "air",      "generator": { "type": "noise", "amp": 0.12, "seed": 11 } },
+    { "id": "voice",    "generator": { "type": "voice", "hz": 180, "amp": 0.3, "onS": 1.5, "offS": 1.5 },
+                        "startOffsetFrames": 48000 }
+  ],
+  "buses": [
+    { "id": "music", "gainDb": -3, "route": "master",
+      "inserts": [ { "id": "duck", "type": "spectral_ducker", "sidechain": "vocal",
+                     "params": { "depthDb": 12, "thresholdDb": -55, "ratio": 4, "attackMs": 15,
+                                 "releaseMs": 250, "smoothing": 0.7, "stereoLink": 1 } } ] },
+    { "id": "vocal", "channels": 1, "route": "master" },
+    { "id": "master", "inserts": [ { "id": "lim", "type": "limiter",
+                                     "params": { "ceilingDb": -1, "lookaheadMs": 5, "releaseMs": 80 } } ] }
+  ],
+  "routes": [
+    { "from": "pad_low", "to": "music" }, { "from": "pad_mid", "to": "music" },
+    { "from": "pad_high", "to": "music" }, { "from": "kick", "to": "music" },
+    { "from": "air", "to": "music" }, { "from": "voice", "to": "vocal" }
+  ]
+}"#;
+
+/// The demo session, parsed.
+pub fn demo_session() -> Session {
+    load_str(DEMO_SESSION_JSON).expect("the built-in demo session is valid").session
+}

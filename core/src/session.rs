@@ -150,10 +150,14 @@ pub enum Generator {
     Pulse { hz: f64, amp: f64 },
     /// A single one-sample impulse of `amp` at frame `at` (for latency tests).
     Impulse { at: u64, amp: f64 },
+    /// A voice-like test key: a harmonic series on `hz` shaped by two vowel
+    /// formants (700 Hz and 1.2 kHz), peak about `amp`, sounding for `on_s`
+    /// seconds then silent for `off_s` seconds, repeating, with 10 ms fades.
+    Voice { hz: f64, amp: f64, on_s: f64, off_s: f64 },
 }
 
 impl Generator {
-    pub const TYPES: &'static [&'static str] = &["sine", "noise", "pulse", "impulse"];
+    pub const TYPES: &'static [&'static str] = &["sine", "noise", "pulse", "impulse", "voice"];
 }
 
 /// A bus: sums its inputs, runs its inserts, then gain, mute, pan and meter.

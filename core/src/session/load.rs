@@ -386,19 +386,23 @@ fn read_rack(cx: &mut Cx, value: &Value, path: String) -> Option<Rack> {
 
 fn read_generator(cx: &mut Cx, value: &Value, path: String) -> Option<Generator> {
     let o = Obj::new(cx, value, path)?;
-    o.unknown_fields(cx, &["type", "hz", "amp", "seed", "at"]);
+    o.unknown_fields(cx, &["type", "hz", "amp", "seed", "at", "onS", "offS"]);
     if !o.has("type") {
         cx.error(o.at("type"), format!("missing 'type' (one of: {})", Generator::TYPES.join(", ")));
         return None;
     }
-    let kind = o.choice(cx, "type", &[("sine", 0), ("noise", 1), ("pulse", 2), ("impulse", 3)])?;
+    let kind = o.choice(cx, "type", &[("sine", 0), ("noise", 1), ("pulse", 2), ("impulse", 3), ("voice", 4)])?;
     let amp = if o.has("amp") { o.number_in(cx, "amp", 0.0, 16.0, "")? } else { 0.5 };
     let hz = |cx: &mut Cx, default: f64| if o.has("hz") { o.number_in(cx, "hz", 0.001, 192_000.0, "Hz") } else { Some(default) };
     Some(match kind {
         0 => Generator::Sine { hz: hz(cx, 440.0)?, amp },
         1 => Generator::Noise { amp, seed: o.integer_in(cx, "seed", 0, u32::MAX as u64).unwrap_or(1) },
         2 => Generator::Pulse { hz: hz(cx, 1.0)?, amp },
-        _ => Generator::Impulse { at: o.integer_in(cx, "at", 0, u32::MAX as u64 * 64).unwrap_or(0), amp },
+        3 => Generator::Impulse { at: o.integer_in(cx, "at", 0, u32::MAX as u64 * 64).unwrap_or(0), amp },
+        _ => {
+            let seconds = |cx: &mut Cx, key: &str, default: f64| if o.has(key) { o.number_in(cx, key, 0.0, 3600.0, "s") } else { Some(default) };
+            Generator::Voice { hz: hz(cx, 180.0)?, amp, on_s: seconds(cx, "onS", 1.0)?, off_s: seconds(cx, "offS", 1.0)? }
+        }
     })
 }
 

@@ -85,6 +85,7 @@ fn generator(g: &Generator) -> Value {
         Generator::Noise { amp, seed } => json!({ "type": "noise", "amp": amp, "seed": seed }),
         Generator::Pulse { hz, amp } => json!({ "type": "pulse", "hz": hz, "amp": amp }),
         Generator::Impulse { at, amp } => json!({ "type": "impulse", "at": at, "amp": amp }),
+        Generator::Voice { hz, amp, on_s, off_s } => json!({ "type": "voice", "hz": hz, "amp": amp, "onS": on_s, "offS": off_s }),
     }
 }
 

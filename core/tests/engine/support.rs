@@ -61,37 +61,12 @@ pub fn close(got: f32, want: f32, tol: f32, what: &str) {
     assert!((got - want).abs() <= tol, "{what}: got {got}, want {want} (±{tol})");
 }
 
-/// Mean power of `signal` in `lo_hz..hi_hz`, by Welch's method: 8192-point
-/// Hann-windowed FFTs, half overlapped, averaged. Only ratios of such
-/// figures are compared, so the absolute scale does not matter.
+/// Mean band power (see `mam_core::analysis::band_power`).
 pub fn band_power(signal: &[f32], sample_rate: f32, lo_hz: f32, hi_hz: f32) -> f64 {
-    use realfft::RealFftPlanner;
-    const N: usize = 8192;
-    let fft = RealFftPlanner::<f64>::new().plan_fft_forward(N);
-    let window: Vec<f64> = (0..N).map(|i| 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / N as f64).cos()).collect();
-    let mut spectrum = fft.make_output_vec();
-    let mut total = vec![0.0f64; N / 2 + 1];
-    let mut frames = 0;
-    let mut start = 0;
-    while start + N <= signal.len() {
-        let mut frame: Vec<f64> = signal[start..start + N].iter().zip(&window).map(|(&s, w)| s as f64 * w).collect();
-        fft.process(&mut frame, &mut spectrum).unwrap();
-        for (t, c) in total.iter_mut().zip(&spectrum) {
-            *t += c.norm_sqr();
-        }
-        frames += 1;
-        start += N / 2;
-    }
-    assert!(frames > 0, "signal shorter than one analysis frame");
-    let bin_hz = sample_rate / N as f32;
-    let (a, b) = ((lo_hz / bin_hz).ceil() as usize, (hi_hz / bin_hz).floor() as usize);
-    total[a..=b].iter().sum::<f64>() / ((b - a + 1) * frames) as f64
+    mam_core::analysis::band_power(signal, sample_rate, lo_hz, hi_hz).expect("signal longer than one analysis frame")
 }
 
-/// `10·log10(a / b)`.
-pub fn ratio_db(a: f64, b: f64) -> f64 {
-    10.0 * (a / b).log10()
-}
+pub use mam_core::analysis::ratio_db;
 
 /// Deterministic white noise in ±`amp`.
 pub fn white(frames: usize, seed: u32, amp: f32) -> Vec<f32> {
