@@ -293,8 +293,8 @@ pub struct SpectrumDisplay {
     bin_hz: AtomicF32,
     key_present: std::sync::atomic::AtomicBool,
     /// `[bin]`, `MAX_DISPLAY_BINS` each, allocated in `new`.
-    key_db: Box<[AtomicF32]>,
-    program_db: Box<[AtomicF32]>,
+    key_power: Box<[AtomicF32]>,
+    program_power: Box<[AtomicF32]>,
     reduction_db: Box<[AtomicF32]>,
 }
 
@@ -326,8 +326,8 @@ impl SpectrumDisplay {
             bins: Default::default(),
             bin_hz: AtomicF32::new(0.0),
             key_present: Default::default(),
-            key_db: bank(),
-            program_db: bank(),
+            key_power: bank(),
+            program_power: bank(),
             reduction_db: bank(),
         }
     }
@@ -337,11 +337,12 @@ impl SpectrumDisplay {
         self.key_present.load(Ordering::Relaxed)
     }
 
-    /// Publishes one frame of spectra (slices of equal length, at most
-    /// [`MAX_DISPLAY_BINS`]).
+    /// Publishes one frame: key and program power per bin (amplitude², the
+    /// reader converts to dB) and the gain reduction in dB; slices of equal
+    /// length, at most [`MAX_DISPLAY_BINS`].
     /// Runs on the audio thread: no allocation, no locks.
-    pub fn publish(&self, bin_hz: f32, key_present: bool, key_db: &[f32], program_db: &[f32], reduction_db: &[f32]) {
-        let bins = key_db.len().min(MAX_DISPLAY_BINS);
+    pub fn publish(&self, bin_hz: f32, key_present: bool, key_power: &[f32], program_power: &[f32], reduction_db: &[f32]) {
+        let bins = key_power.len().min(MAX_DISPLAY_BINS);
         let s = self.seq.load(Ordering::Relaxed);
         self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
         std::sync::atomic::fence(Ordering::Release);
@@ -349,8 +350,8 @@ impl SpectrumDisplay {
         self.bin_hz.store(bin_hz, Ordering::Relaxed);
         self.key_present.store(key_present, Ordering::Relaxed);
         for i in 0..bins {
-            self.key_db[i].store(key_db[i], Ordering::Relaxed);
-            self.program_db[i].store(program_db[i], Ordering::Relaxed);
+            self.key_power[i].store(key_power[i], Ordering::Relaxed);
+            self.program_power[i].store(program_power[i], Ordering::Relaxed);
             self.reduction_db[i].store(reduction_db[i], Ordering::Relaxed);
         }
         self.seq.store(s.wrapping_add(2), Ordering::Release);
@@ -367,12 +368,13 @@ impl SpectrumDisplay {
             }
             let bins = self.bins.load(Ordering::Relaxed).min(MAX_DISPLAY_BINS);
             let copy = |bank: &[AtomicF32]| bank[..bins].iter().map(|a| a.load(Ordering::Relaxed)).collect::<Vec<f32>>();
+            let decibels = |bank: &[AtomicF32]| bank[..bins].iter().map(|a| 10.0 * (a.load(Ordering::Relaxed) + 1e-20).log10()).collect::<Vec<f32>>();
             let snapshot = SpectrumSnapshot {
                 version: before / 2,
                 bin_hz: self.bin_hz.load(Ordering::Relaxed),
                 key_present: self.key_present.load(Ordering::Relaxed),
-                key_db: copy(&self.key_db),
-                program_db: copy(&self.program_db),
+                key_db: decibels(&self.key_power),
+                program_db: decibels(&self.program_power),
                 reduction_db: copy(&self.reduction_db),
             };
             std::sync::atomic::fence(Ordering::Acquire);
@@ -409,8 +411,10 @@ mod display_tests {
                 if s.version == 0 {
                     continue;
                 }
-                let v = s.key_db[0];
-                assert!(s.key_db.iter().chain(&s.program_db).chain(&s.reduction_db).all(|&x| x == v), "torn frame");
+                let v = s.reduction_db[0];
+                let v_db = 10.0 * (v + 1e-20).log10();
+                assert!(s.reduction_db.iter().all(|&x| x == v), "torn frame");
+                assert!(s.key_db.iter().chain(&s.program_db).all(|&x| x == v_db), "torn frame");
                 assert_eq!(s.version as f32, v);
                 seen += 1;
             }

@@ -28,6 +28,8 @@ const OVERLAP: usize = 13;
 const FFT_SIZES: [usize; 4] = [512, 1024, 2048, 4096];
 const MAX_FFT: usize = 4096;
 const MAX_BINS: usize = MAX_FFT / 2 + 1;
+/// Largest hop (the largest FFT at the smallest overlap).
+const MAX_HOP: usize = MAX_FFT / 4;
 /// A key whose loudest bin is below this power (−100 dBFS) counts as absent.
 const KEY_PRESENT_POWER: f32 = 1e-10;
 /// Timing is specified at this frequency; `timingTilt` scales around it.
@@ -98,6 +100,8 @@ pub struct SpectralDucker {
     dry_ring: Vec<f32>,
     pos: usize,
     hop_count: usize,
+    /// Wet output of the current run, `[channel][frame]`, `MAX_HOP` per channel.
+    wet: Vec<f32>,
 
     /// FFT workspaces, sized for `MAX_FFT`.
     frame: Vec<f32>,
@@ -120,7 +124,7 @@ pub struct SpectralDucker {
     key_hi: usize,
 
     display: Arc<SpectrumDisplay>,
-    /// Display rows `[bin]`: key dB, program dB, applied reduction dB.
+    /// Display rows `[bin]`: key power, program power, applied reduction dB.
     show_key: Vec<f32>,
     show_program: Vec<f32>,
     show_reduction: Vec<f32>,
@@ -177,6 +181,7 @@ impl SpectralDucker {
             dry_ring: Vec::new(),
             pos: 0,
             hop_count: 0,
+            wet: Vec::new(),
             frame: Vec::new(),
             scratch: Vec::new(),
             key_spectrum: Vec::new(),
@@ -347,14 +352,15 @@ impl SpectralDucker {
             }
         }
 
-        for k in 0..bins {
-            let (mut key, mut program) = (0.0f32, 0.0f32);
-            for ch in 0..channels {
-                key = key.max(self.key_power[ch * MAX_BINS + k]);
-                program = program.max(self.program_power[ch * MAX_BINS + k]);
+        // The display takes powers (the reader converts to dB), loudest channel.
+        let (first, second) = (0..bins, MAX_BINS..MAX_BINS + bins);
+        self.show_key[..bins].copy_from_slice(&self.key_power[first.clone()]);
+        self.show_program[..bins].copy_from_slice(&self.program_power[first]);
+        if channels == 2 {
+            for ((k, p), (k2, p2)) in self.show_key[..bins].iter_mut().zip(&mut self.show_program[..bins]).zip(self.key_power[second.clone()].iter().zip(&self.program_power[second])) {
+                *k = k.max(*k2);
+                *p = p.max(*p2);
             }
-            self.show_key[k] = fast_math::power_to_db(key + 1e-20);
-            self.show_program[k] = fast_math::power_to_db(program + 1e-20);
         }
         let bin_hz = self.sample_rate / n as f32;
         self.display.publish(bin_hz, self.key_present, &self.show_key[..bins], &self.show_program[..bins], &self.show_reduction[..bins]);
@@ -389,6 +395,7 @@ impl Insert for SpectralDucker {
         self.key_ring = vec![0.0; rings];
         self.out_ring = vec![0.0; rings];
         self.dry_ring = vec![0.0; rings];
+        self.wet = vec![0.0; self.channels * MAX_HOP];
         self.frame = vec![0.0; MAX_FFT];
         self.key_spectrum = vec![Complex::default(); MAX_BINS];
         self.spectra = vec![Complex::default(); rows];
@@ -470,42 +477,61 @@ impl Insert for SpectralDucker {
     fn process(&mut self, audio: &mut AudioBuf, key: Option<&AudioBuf>, frames: usize) {
         let n = self.fft_size;
         let hop = self.hop();
-        let stereo = self.channels == 2 && audio.channels() >= 2;
-        for i in 0..frames {
-            // Program and key for this frame, in mid/side if asked.
-            let mut x = [audio.channel(0)[i], if stereo { audio.channel(1)[i] } else { 0.0 }];
-            let dry = x;
-            let mut k = match key {
-                Some(key) => [key.channel(0)[i], if stereo && key.channels() > 1 { key.channel(1)[i] } else { 0.0 }],
-                None => [0.0, 0.0],
-            };
-            if stereo && self.mid_side {
-                x = [0.5 * (x[0] + x[1]), 0.5 * (x[0] - x[1])];
-                k = [0.5 * (k[0] + k[1]), 0.5 * (k[0] - k[1])];
+        let channels = self.channels.min(audio.channels());
+        let mid_side = channels == 2 && self.mid_side;
+        let mut done = 0;
+        // Runs that end at a hop boundary or the ring's end, whichever is first.
+        while done < frames {
+            let len = (frames - done).min(hop - self.hop_count).min(n - self.pos);
+            let (pos, run) = (self.pos, done..done + len);
+            for ch in 0..channels {
+                let ring = ch * MAX_FFT + pos..ch * MAX_FFT + pos + len;
+                let wet = &mut self.wet[ch * MAX_HOP..ch * MAX_HOP + len];
+                // Wet output leaves the accumulator, which is cleared for reuse.
+                wet.copy_from_slice(&self.out_ring[ring.clone()]);
+                self.out_ring[ring.clone()].fill(0.0);
+                self.in_ring[ring.clone()].copy_from_slice(&audio.channel(ch)[run.clone()]);
+                match key {
+                    Some(key) if ch < key.channels() => self.key_ring[ring.clone()].copy_from_slice(&key.channel(ch)[run.clone()]),
+                    _ => self.key_ring[ring.clone()].fill(0.0),
+                }
+                // The dry signal is delayed by the latency: swap it through its ring.
+                self.dry_ring[ring].swap_with_slice(&mut audio.channel_mut(ch)[run.clone()]);
             }
-            let mut wet = [0.0f32; 2];
-            for ch in 0..self.channels {
-                let slot = ch * MAX_FFT + self.pos;
-                wet[ch] = self.out_ring[slot];
-                self.out_ring[slot] = 0.0;
-                self.in_ring[slot] = x[ch];
-                self.key_ring[slot] = k[ch];
-                let delayed_dry = self.dry_ring[slot];
-                self.dry_ring[slot] = dry[ch];
-                x[ch] = delayed_dry; // reuse as the delayed dry sample
+            if mid_side {
+                // Analyse mid = (L + R)/2 and side = (L − R)/2; the wet output
+                // comes back as mid/side and is decoded to L = M + S, R = M − S.
+                for ring in [&mut self.in_ring, &mut self.key_ring] {
+                    let (left, right) = ring.split_at_mut(MAX_FFT);
+                    for (l, r) in left[pos..pos + len].iter_mut().zip(&mut right[pos..pos + len]) {
+                        (*l, *r) = (0.5 * (*l + *r), 0.5 * (*l - *r));
+                    }
+                }
+                let (mid, side) = self.wet.split_at_mut(MAX_HOP);
+                for (m, s) in mid[..len].iter_mut().zip(&mut side[..len]) {
+                    (*m, *s) = (*m + *s, *m - *s);
+                }
             }
-            if stereo && self.mid_side {
-                wet = [wet[0] + wet[1], wet[0] - wet[1]];
+            // Mix: `audio` now holds the delayed dry signal.
+            if !self.mix.is_ramping() && self.mix.current() == 1.0 {
+                for ch in 0..channels {
+                    audio.channel_mut(ch)[run.clone()].copy_from_slice(&self.wet[ch * MAX_HOP..ch * MAX_HOP + len]);
+                }
+            } else {
+                for i in 0..len {
+                    let mix = self.mix.next();
+                    for ch in 0..channels {
+                        let dry = &mut audio.channel_mut(ch)[done + i];
+                        *dry = mix * self.wet[ch * MAX_HOP + i] + (1.0 - mix) * *dry;
+                    }
+                }
             }
-            let mix = self.mix.next();
-            for ch in 0..self.channels {
-                audio.channel_mut(ch)[i] = if mix == 1.0 { wet[ch] } else { mix * wet[ch] + (1.0 - mix) * x[ch] };
-            }
-            self.pos += 1;
+            done += len;
+            self.pos += len;
             if self.pos == n {
                 self.pos = 0;
             }
-            self.hop_count += 1;
+            self.hop_count += len;
             if self.hop_count == hop {
                 self.hop_count = 0;
                 self.process_frame();

@@ -115,12 +115,38 @@ fn process_never_allocates_across_recompiles_and_swaps() {
         Box::new(|s| s.buses[2].bypass = true),
         Box::new(|s| s.buses[2].bypass = false),
         Box::new(|s| s.buses[4].solo = true),
+        // The spectral ducker, keyed by a source, then resized and re-moded
+        // while running (its FFT plans and rings are preallocated).
+        Box::new(|s| {
+            s.buses[4].solo = false;
+            s.buses[2].inserts.push(InsertDesc {
+                id: "duck".into(),
+                kind: "spectral_ducker".into(),
+                params: [("thresholdDb".to_string(), ParamValue::Number(-70.0))].into(),
+                bypass: false,
+                sidechains: vec![mam_core::session::Sidechain { id: "key".into(), from: "voice".into() }],
+            });
+        }),
+        Box::new(|s| {
+            let duck = s.buses[2].inserts.iter_mut().find(|i| i.id == "duck").unwrap();
+            duck.params.insert("fftSize".into(), ParamValue::Number(4096.0));
+            duck.params.insert("overlap".into(), ParamValue::Number(8.0));
+        }),
+        Box::new(|s| {
+            let duck = s.buses[2].inserts.iter_mut().find(|i| i.id == "duck").unwrap();
+            duck.params.insert("mode".into(), ParamValue::Text("mid_side".into()));
+            duck.params.insert("fftSize".into(), ParamValue::Number(512.0));
+        }),
     ];
     for edit in &edits {
         edit(&mut session);
         engine.load(session.clone()).expect("edit compiles");
-        run_blocks(&mut audio, 12);
+        run_blocks(&mut audio, 40);
         engine.collect_garbage();
         engine.update_loudness();
     }
+    // The last edits really reached the ducker: its bus now carries its latency.
+    let bass = engine.info().buses.iter().find(|b| b.id == "bass").unwrap();
+    assert_eq!(bass.chain_latency, 512);
+    assert!(engine.display("bass", "duck").unwrap().read().unwrap().version > 0, "the ducker ran");
 }

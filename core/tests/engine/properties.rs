@@ -14,7 +14,8 @@ use mam_core::session::load::load_value;
 struct GenBus {
     route: usize,
     sends: Vec<(usize, f64, usize)>,
-    inserts: Vec<(bool, f64, bool, Option<usize>)>,
+    /// (kind 0..3, amount, bypass, key source)
+    inserts: Vec<(u8, f64, bool, Option<usize>)>,
     gain_db: f64,
     pan: f64,
     mono: bool,
@@ -25,7 +26,7 @@ fn gen_bus() -> impl Strategy<Value = GenBus> {
     (
         any::<usize>(),
         prop::collection::vec((any::<usize>(), 0.0..2.0f64, 0..3usize), 0..3),
-        prop::collection::vec((any::<bool>(), 0.0..20.0f64, any::<bool>(), prop::option::of(any::<usize>())), 0..3),
+        prop::collection::vec((0..3u8, 0.0..20.0f64, any::<bool>(), prop::option::of(any::<usize>())), 0..3),
         -30.0..6.0f64,
         -1.0..=1.0f64,
         any::<bool>(),
@@ -51,13 +52,15 @@ fn session_json(buses: &[GenBus], racks: usize, rack_routes: &[usize]) -> Value 
                 .inserts
                 .iter()
                 .enumerate()
-                .map(|(k, &(limiter, amount, bypass, key))| {
-                    let mut v = if limiter {
-                        json!({ "id": format!("i{k}"), "type": "limiter", "bypass": bypass,
-                                "params": { "lookaheadMs": amount, "ceilingDb": -amount } })
-                    } else {
-                        json!({ "id": format!("i{k}"), "type": "utility", "bypass": bypass,
-                                "params": { "gainDb": -amount, "width": amount / 10.0, "midSide": bypass } })
+                .map(|(k, &(kind, amount, bypass, key))| {
+                    let mut v = match kind {
+                        0 => json!({ "id": format!("i{k}"), "type": "limiter", "bypass": bypass,
+                                     "params": { "lookaheadMs": amount, "ceilingDb": -amount } }),
+                        1 => json!({ "id": format!("i{k}"), "type": "utility", "bypass": bypass,
+                                     "params": { "gainDb": -amount, "width": amount / 10.0, "midSide": bypass } }),
+                        _ => json!({ "id": format!("i{k}"), "type": "spectral_ducker", "bypass": bypass,
+                                     "params": { "fftSize": 512, "thresholdDb": -40.0 - amount, "depthDb": amount,
+                                                 "mode": if bypass { "stereo" } else { "mid_side" } } }),
                     };
                     if let Some(key) = key {
                         // Keys come from racks or from lower (earlier) buses.

@@ -1,0 +1,93 @@
+//! CPU cost of one stereo spectral ducker with a stereo key, against the bare
+//! FFTs it must do: `cargo run --release -p mam_core --example ducker_cost`.
+//! Prints numbers; asserts nothing (timings are not tests).
+
+use std::time::Instant;
+
+use mam_core::audio_buf::AudioBuf;
+use mam_core::dsp::spectral_ducker::SpectralDucker;
+use mam_core::insert::{registry, Insert};
+use realfft::RealFftPlanner;
+
+const SR: f32 = 48_000.0;
+const SECONDS: usize = 60;
+const FFT: usize = 2048;
+const HOP: usize = FFT / 4;
+
+fn ducker() -> SpectralDucker {
+    let mut d = SpectralDucker::new();
+    let ty = registry::lookup("spectral_ducker").unwrap();
+    d.set_param(ty.param_index("thresholdDb").unwrap(), -60.0);
+    d.prepare(SR, 4096, 2);
+    d
+}
+
+fn signal(frames: usize, hz: f32) -> AudioBuf {
+    let mut buf = AudioBuf::new(2, frames);
+    for ch in 0..2 {
+        for (i, s) in buf.channel_mut(ch).iter_mut().enumerate() {
+            *s = 0.3 * (i as f32 * hz * std::f32::consts::TAU / SR + ch as f32).sin() + 0.01 * ((i * 7919 % 101) as f32 / 101.0 - 0.5);
+        }
+    }
+    buf
+}
+
+/// Seconds to run `SECONDS` of audio through the ducker in blocks of `block`,
+/// and the per-block times.
+fn run_ducker(block: usize) -> (f64, Vec<f64>) {
+    let mut d = ducker();
+    let key = signal(block, 1000.0);
+    let program = signal(block, 440.0);
+    let mut audio = program.clone();
+    let blocks = SECONDS * SR as usize / block;
+    let mut times = Vec::with_capacity(blocks);
+    let total = Instant::now();
+    for _ in 0..blocks {
+        audio.clone_from(&program);
+        let t = Instant::now();
+        d.process(&mut audio, Some(&key), block);
+        times.push(t.elapsed().as_secs_f64());
+    }
+    (total.elapsed().as_secs_f64(), times)
+}
+
+/// Seconds for the FFTs alone: per hop and channel, key and program forward
+/// plus one inverse.
+fn fft_floor() -> f64 {
+    let mut planner = RealFftPlanner::<f32>::new();
+    let forward = planner.plan_fft_forward(FFT);
+    let inverse = planner.plan_fft_inverse(FFT);
+    let mut frame = forward.make_input_vec();
+    let mut spectrum = forward.make_output_vec();
+    let mut scratch = forward.make_scratch_vec();
+    let mut inv_scratch = inverse.make_scratch_vec();
+    for (i, s) in frame.iter_mut().enumerate() {
+        *s = (i as f32 * 0.1).sin();
+    }
+    let hops = SECONDS * SR as usize / HOP;
+    let t = Instant::now();
+    for _ in 0..hops {
+        for _channel in 0..2 {
+            forward.process_with_scratch(&mut frame, &mut spectrum, &mut scratch).unwrap();
+            forward.process_with_scratch(&mut frame, &mut spectrum, &mut scratch).unwrap();
+            spectrum[0].im = 0.0;
+            spectrum[FFT / 2].im = 0.0;
+            inverse.process_with_scratch(&mut spectrum, &mut frame, &mut inv_scratch).unwrap();
+        }
+    }
+    t.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let floor = fft_floor();
+    let (total, _) = run_ducker(512);
+    let (_, mut times64) = run_ducker(64);
+    times64.sort_by(f64::total_cmp);
+    let audio = SECONDS as f64;
+    println!("stereo spectral ducker, stereo key, {SR} Hz, fftSize {FFT}, overlap 4, {SECONDS} s of audio");
+    println!("  ducker (512-frame blocks): {:.3} s → realtime factor {:.0} ({:.3} % of one core)", total, audio / total, 100.0 * total / audio);
+    println!("  FFT floor (6 FFTs per hop): {:.3} s → realtime factor {:.0}", floor, audio / floor);
+    println!("  ducker / floor: {:.2}×", total / floor);
+    let pct = |p: f64| times64[((times64.len() - 1) as f64 * p) as usize] * 1e6;
+    println!("  64-frame blocks: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs (budget at 48 kHz: {:.0} µs)", pct(0.5), pct(0.99), pct(1.0), 64.0 / SR as f64 * 1e6);
+}
