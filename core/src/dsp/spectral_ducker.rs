@@ -113,6 +113,8 @@ pub struct SpectralDucker {
     key_power: Vec<f32>,
     program_power: Vec<f32>,
     reduction_db: Vec<f32>,
+    /// Per-bin scratch: smoothed key power, then target reduction, then gains.
+    target: Vec<f32>,
     /// Running sums for the frequency smoothing, `MAX_BINS + 1`.
     prefix: Vec<f64>,
     /// Per bin: smoothing half-width, attack and release coefficients.
@@ -189,6 +191,7 @@ impl SpectralDucker {
             key_power: Vec::new(),
             program_power: Vec::new(),
             reduction_db: Vec::new(),
+            target: Vec::new(),
             prefix: Vec::new(),
             half_width: Vec::new(),
             attack_coeff: Vec::new(),
@@ -282,8 +285,8 @@ impl SpectralDucker {
             let _ = forward.process_with_scratch(&mut self.frame[..n], &mut self.key_spectrum[..bins], &mut self.scratch);
             for (p, c) in self.key_power[row.clone()].iter_mut().zip(&self.key_spectrum[..bins]) {
                 *p = c.norm_sqr() * self.key_calibration;
-                loudest_key = loudest_key.max(*p);
             }
+            loudest_key = loudest_key.max(crate::audio_buf::peak(&self.key_power[row.clone()]));
             // Program spectrum, kept for resynthesis.
             Self::gather(&self.in_ring[ring], self.pos, &self.window[..n], &mut self.frame[..n]);
             let _ = forward.process_with_scratch(&mut self.frame[..n], &mut self.spectra[row.clone()], &mut self.scratch);
@@ -293,32 +296,37 @@ impl SpectralDucker {
         }
         self.key_present = loudest_key > KEY_PRESENT_POWER;
 
-        // Target reduction per channel and bin, then ballistics.
+        // Target reduction per channel and bin, then ballistics. Outside the
+        // key range, or with no key, the target is 0 and bins only release.
         let slope = 1.0 - 1.0 / self.ratio;
+        let (lo, hi) = if self.key_present { (self.key_lo, self.key_hi) } else { (0, 0) };
         for ch in 0..channels {
-            let row = ch * MAX_BINS;
+            let row = ch * MAX_BINS..ch * MAX_BINS + bins;
+            let mut running = 0.0f64;
             self.prefix[0] = 0.0;
-            for k in 0..bins {
-                let inside = k >= self.key_lo && k < self.key_hi;
-                let p = if inside { self.key_power[row + k] as f64 } else { 0.0 };
-                self.prefix[k + 1] = self.prefix[k] + p;
+            for (k, &p) in self.key_power[row.clone()].iter().enumerate().take(hi).skip(lo) {
+                running += p as f64;
+                self.prefix[k + 1 - lo] = running;
             }
-            for k in 0..bins {
-                let target = if k >= self.key_lo && k < self.key_hi && self.key_present {
-                    let h = self.half_width[k] as usize;
-                    let (a, b) = (k.saturating_sub(h), (k + h + 1).min(bins));
-                    let mean = ((self.prefix[b] - self.prefix[a]) / (b - a) as f64).max(0.0) as f32;
-                    let over = fast_math::power_to_db(mean + 1e-30) - self.threshold_db;
-                    (over * slope).clamp(0.0, self.depth_db)
-                } else {
-                    0.0
-                };
-                let state = &mut self.reduction_db[row + k];
-                let coeff = if target > *state { self.attack_coeff[k] } else { self.release_coeff[k] };
-                *state = target + (*state - target) * coeff;
-                if *state < 1e-6 {
-                    *state = 0.0; // settle exactly, no denormal tail
-                }
+            // Three simple passes (no branches inside) so they vectorise:
+            // box-averaged key power, then the gain curve, then ballistics.
+            let target = &mut self.target[..bins];
+            target.fill(0.0);
+            for k in lo..hi {
+                let h = self.half_width[k] as usize;
+                let (a, b) = (k.saturating_sub(h).max(lo) - lo, (k + h + 1).min(hi) - lo);
+                target[k] = ((self.prefix[b] - self.prefix[a]) as f32 / (b - a) as f32).max(0.0);
+            }
+            let (threshold, depth) = (self.threshold_db, self.depth_db);
+            for t in &mut target[lo..hi] {
+                *t = ((fast_math::power_to_db(*t + 1e-30) - threshold) * slope).clamp(0.0, depth);
+            }
+            let states = &mut self.reduction_db[row];
+            for (((state, &target), &attack), &release) in states.iter_mut().zip(target.iter()).zip(&self.attack_coeff[..bins]).zip(&self.release_coeff[..bins]) {
+                let coeff = if target > *state { attack } else { release };
+                let next = target + (*state - target) * coeff;
+                // Settle exactly at 0: no denormal tail.
+                *state = if next < 1e-6 { 0.0 } else { next };
             }
         }
 
@@ -329,26 +337,40 @@ impl SpectralDucker {
         }
         for ch in 0..channels {
             let row = ch * MAX_BINS;
-            let other = (1 - ch.min(1)) * MAX_BINS;
-            for k in 0..bins {
-                let own = self.reduction_db[row + k];
-                let linked = if link > 0.0 { own + link * (self.reduction_db[other + k].max(own) - own) } else { own };
-                self.show_reduction[k] = self.show_reduction[k].max(linked);
-                if linked > 0.0 {
-                    self.spectra[row + k] *= fast_math::db_to_gain(-linked);
-                }
+            // The other channel's row (itself when mono, where link is 0).
+            let other = if channels == 2 { (1 - ch) * MAX_BINS } else { row };
+            // Linked reduction, shown, then turned into gains; each pass a
+            // plain zip so it vectorises.
+            let gains = &mut self.target[..bins];
+            let (own, others) = (&self.reduction_db[row..row + bins], &self.reduction_db[other..other + bins]);
+            for ((g, &own), &other) in gains.iter_mut().zip(own).zip(others) {
+                *g = own + link * (other.max(own) - own);
+            }
+            for (shown, &g) in self.show_reduction[..bins].iter_mut().zip(gains.iter()) {
+                *shown = shown.max(g);
+            }
+            for g in gains.iter_mut() {
+                *g = fast_math::db_to_gain(-*g);
+            }
+            for (c, &g) in self.spectra[row..row + bins].iter_mut().zip(gains.iter()) {
+                *c *= g;
             }
             let spectrum = &mut self.spectra[row..row + bins];
             // The inverse real FFT needs purely real DC and Nyquist bins.
             spectrum[0].im = 0.0;
             spectrum[bins - 1].im = 0.0;
             let _ = inverse.process_with_scratch(spectrum, &mut self.frame[..n], &mut self.scratch);
-            // Overlap-add, oldest slot first.
+            // Overlap-add, oldest slot first: the frame's start lands at `pos`.
             let ring = &mut self.out_ring[ch * MAX_FFT..ch * MAX_FFT + n];
             let scale = self.output_scale;
-            for (i, (&x, &w)) in self.frame[..n].iter().zip(&self.window[..n]).enumerate() {
-                let slot = if self.pos + i >= n { self.pos + i - n } else { self.pos + i };
-                ring[slot] += x * w * scale;
+            let (older, newer) = ring.split_at_mut(self.pos);
+            let (head, tail) = self.frame[..n].split_at(n - self.pos);
+            let (w_head, w_tail) = self.window[..n].split_at(n - self.pos);
+            for ((r, &x), &w) in newer.iter_mut().zip(head).zip(w_head) {
+                *r += x * w * scale;
+            }
+            for ((r, &x), &w) in older.iter_mut().zip(tail).zip(w_tail) {
+                *r += x * w * scale;
             }
         }
 
@@ -402,6 +424,7 @@ impl Insert for SpectralDucker {
         self.key_power = vec![0.0; rows];
         self.program_power = vec![0.0; rows];
         self.reduction_db = vec![0.0; rows];
+        self.target = vec![0.0; MAX_BINS];
         self.prefix = vec![0.0; MAX_BINS + 1];
         self.half_width = vec![0; MAX_BINS];
         self.attack_coeff = vec![0.0; MAX_BINS];
