@@ -195,3 +195,24 @@ fn ducker_output_is_bit_identical_across_block_sizes() {
         assert!(bed(&s, music.clone(), both(key.clone()), frames, block) == reference, "block {block} differs");
     }
 }
+
+#[test]
+fn works_on_a_mono_bus_too() {
+    let frames = SR as usize * 2;
+    let s = session(
+        r#"{ "version": 1, "racks": [ { "id": "music" }, { "id": "key" } ],
+        "buses": [ { "id": "bed", "channels": 1, "inserts": [ { "id": "duck", "type": "spectral_ducker", "sidechain": "key",
+                     "params": { "depthDb": 12, "thresholdDb": -60, "stereoLink": 1 } } ] },
+                   { "id": "keybus", "mute": true } ],
+        "routes": [ { "from": "music", "to": "bed" }, { "from": "key", "to": "keybus" } ] }"#,
+    );
+    let music = white(frames, 8, 0.5);
+    let out = bed(&s, vec![music.clone()], vec![sine(frames, 1000.0, 0.25, SR)], frames, 256);
+    // The mono bus pans to both sides at −3 dB; compare the left side.
+    let left: Vec<f32> = out[0].iter().map(|x| x * std::f32::consts::SQRT_2).collect();
+    let steady = SR as usize..frames;
+    let at_key = ratio_db(band_power(&left[steady.clone()], SR, 950.0, 1050.0), band_power(&music[steady.clone()], SR, 950.0, 1050.0));
+    let away = ratio_db(band_power(&left[steady.clone()], SR, 3000.0, 5000.0), band_power(&music[steady], SR, 3000.0, 5000.0));
+    assert!(at_key <= -10.0, "mono bus at 1 kHz: {at_key:.2} dB");
+    assert!(away.abs() < 0.5, "mono bus at 4 kHz: {away:.2} dB");
+}
