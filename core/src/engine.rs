@@ -42,6 +42,8 @@ pub struct AudioProcessor {
     from_control: rtrb::Consumer<Box<Schedule>>,
     to_control: rtrb::Producer<Box<Schedule>>,
     loudness: LoudnessTap,
+    /// The host's tempo once it has told us one; it overrides session tempos.
+    host_tempo: Option<f64>,
 }
 
 impl Engine {
@@ -60,7 +62,7 @@ impl Engine {
         let (to_control, from_audio) = rtrb::RingBuffer::new(QUEUE_DEPTH);
         let (loudness, tap) = loudness_meter(session.channels, options.sample_rate as u32);
         let engine = Engine { options, to_audio, from_audio, meters, displays, loudness, session, info: compiled.info };
-        let audio = AudioProcessor { schedule: compiled.schedule, from_control, to_control, loudness: tap };
+        let audio = AudioProcessor { schedule: compiled.schedule, from_control, to_control, loudness: tap, host_tempo: None };
         Ok((engine, audio))
     }
 
@@ -152,6 +154,15 @@ impl AudioProcessor {
         &self.schedule
     }
 
+    /// Follows the host's tempo (BPM) from now on, for tempo-synced inserts.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn set_tempo(&mut self, bpm: f64) {
+        if bpm.is_finite() && bpm > 0.0 {
+            self.host_tempo = Some(bpm);
+            self.schedule.set_tempo(bpm);
+        }
+    }
+
     /// Switches to a newly compiled schedule if one is waiting and the return
     /// queue has room for the old one; otherwise keeps the current one.
     /// Returns true if it switched.
@@ -160,6 +171,9 @@ impl AudioProcessor {
         let mut switched = false;
         while !self.to_control.is_full() {
             let Ok(mut next) = self.from_control.pop() else { break };
+            if let Some(bpm) = self.host_tempo {
+                next.set_tempo(bpm);
+            }
             next.adopt(&mut self.schedule);
             let old = std::mem::replace(&mut self.schedule, next);
             // Cannot fail: checked for room above, and only this thread pushes.

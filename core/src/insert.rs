@@ -18,6 +18,42 @@ pub enum ParamKind {
     /// A number that must be one of `values` (such as an FFT size); the
     /// audio thread sees the number itself.
     Discrete { values: &'static [f64], default: usize },
+    /// A time: milliseconds as a number, or a tempo-synced note value as a
+    /// string (`"4n"`, `"8n."`, `"4t"`, `"16n"` …, see [`note_beats`]). The
+    /// audio thread sees milliseconds as themselves and a note as minus its
+    /// length in quarter-note beats.
+    Time { min_ms: f64, max_ms: f64, default_ms: f64 },
+}
+
+/// Length in quarter-note beats of a note value: `"<d>n"` is a 1/d note
+/// (d = 1, 2, 4, 8, 16, 32, 64), a trailing `.` makes it dotted (×1.5), and
+/// `"<d>t"` is a triplet (×2/3). `None` if the text is not a note value.
+pub fn note_beats(text: &str) -> Option<f64> {
+    let (body, dotted) = match text.strip_suffix('.') {
+        Some(body) => (body, 1.5),
+        None => (text, 1.0),
+    };
+    let (digits, kind) = body.split_at(body.len().checked_sub(1)?);
+    let division: u32 = digits.parse().ok()?;
+    if ![1, 2, 4, 8, 16, 32, 64].contains(&division) {
+        return None;
+    }
+    let triplet = match kind {
+        "n" => 1.0,
+        "t" => 2.0 / 3.0,
+        _ => return None,
+    };
+    Some(4.0 / division as f64 * dotted * triplet)
+}
+
+/// Resolves a [`ParamKind::Time`] value as the audio thread holds it
+/// (ms, or −beats) to milliseconds at `bpm`.
+pub fn time_ms(value: f32, bpm: f64) -> f64 {
+    if value >= 0.0 {
+        value as f64
+    } else {
+        -(value as f64) * 60_000.0 / bpm.max(1.0)
+    }
 }
 
 /// One row of an insert's parameter table: how scenes, macros, mappings, the
@@ -44,6 +80,7 @@ impl ParamSpec {
             ParamKind::Bool { default } => default as u8 as f32,
             ParamKind::Choice { default, .. } => default as f32,
             ParamKind::Discrete { values, default } => values[default] as f32,
+            ParamKind::Time { default_ms, .. } => default_ms as f32,
         }
     }
 }
@@ -72,6 +109,12 @@ pub trait Insert: Send + 'static {
 
     /// Latency in samples for the current parameters.
     fn latency(&self) -> usize;
+
+    /// The tempo in BPM for tempo-synced parameters (session `tempo`, or the
+    /// host's when it plays). Called before `prepare` and then whenever the
+    /// tempo changes.
+    /// Runs on the audio thread: no allocation, no locks.
+    fn set_tempo(&mut self, _bpm: f64) {}
 
     /// The lock-free display state this insert publishes for the editor
     /// (spectra, key presence), if it has any.
@@ -112,3 +155,21 @@ pub fn gain_to_db(gain: f64) -> f64 {
 
 /// Levels at or below this many dB are treated as −∞ (silence).
 pub const SILENCE_DB: f64 = -144.0;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn note_values_at_120_bpm() {
+        let ms = |t: &str| time_ms(-(note_beats(t).unwrap() as f32), 120.0);
+        assert_eq!(ms("8n"), 250.0);
+        assert_eq!(ms("8n."), 375.0);
+        assert!((ms("4t") - 333.333).abs() < 1e-3);
+        assert_eq!(ms("16n"), 125.0);
+        assert_eq!(ms("1n"), 2000.0);
+        for bad in ["", "n", "3n", "8x", "8n..", "4", "-4n"] {
+            assert_eq!(note_beats(bad), None, "{bad}");
+        }
+    }
+}

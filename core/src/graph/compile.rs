@@ -158,7 +158,7 @@ pub fn compile_with_displays(
     for bus in &session.buses {
         let mut chain = Vec::new();
         for desc in &bus.inserts {
-            let (insert, params) = instantiate(desc, sr, max_block, bus.channels, &mut |fresh| display_for(&bus.id, &desc.id, fresh))?;
+            let (insert, params) = instantiate(desc, sr, max_block, bus.channels, session.tempo, &mut |fresh| display_for(&bus.id, &desc.id, fresh))?;
             let latency = insert.latency();
             chain.push((insert, params, latency));
         }
@@ -317,7 +317,7 @@ pub fn compile_with_displays(
         latency,
         warnings,
     };
-    let schedule = Box::new(Schedule { sample_rate: sr, max_block, channels, racks, buses, latency });
+    let schedule = Box::new(Schedule { sample_rate: sr, max_block, channels, racks, buses, latency, tempo: session.tempo });
     Ok(Compiled { schedule, info })
 }
 
@@ -328,6 +328,7 @@ fn instantiate(
     sample_rate: f32,
     max_block: usize,
     channels: usize,
+    tempo: f64,
     display_for: &mut dyn FnMut(Arc<SpectrumDisplay>) -> Arc<SpectrumDisplay>,
 ) -> Result<(Box<dyn crate::insert::Insert>, Vec<f32>), CompileError> {
     let ty = registry::lookup(&desc.kind).ok_or_else(|| CompileError::Invalid(format!("unknown insert type '{}'", desc.kind)))?;
@@ -340,11 +341,13 @@ fn instantiate(
             (Some(ParamValue::Text(t)), ParamKind::Choice { options, .. }) => {
                 options.iter().position(|o| o == t).unwrap_or(0) as f32
             }
+            (Some(ParamValue::Text(t)), ParamKind::Time { .. }) => -(crate::insert::note_beats(t).unwrap_or(1.0) as f32),
             _ => spec.default_value(),
         };
         insert.set_param(index, value);
         values.push(value);
     }
+    insert.set_tempo(tempo);
     if let Some(fresh) = insert.display() {
         insert.attach_display(display_for(fresh));
     }

@@ -21,6 +21,8 @@ pub struct Schedule {
     /// In processing order; the master is last.
     pub(crate) buses: Vec<BusNode>,
     pub(crate) latency: usize,
+    /// Tempo in BPM that tempo-synced inserts follow.
+    pub(crate) tempo: f64,
 }
 
 /// Where a rack's audio comes from on the audio side.
@@ -275,6 +277,24 @@ impl Schedule {
         }
     }
 
+    pub fn tempo(&self) -> f64 {
+        self.tempo
+    }
+
+    /// Passes a new tempo to every insert (tempo-synced delays follow it).
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn set_tempo(&mut self, bpm: f64) {
+        if bpm == self.tempo || !(bpm.is_finite() && bpm > 0.0) {
+            return;
+        }
+        self.tempo = bpm;
+        for bus in &mut self.buses {
+            for slot in &mut bus.inserts {
+                slot.insert.set_tempo(bpm);
+            }
+        }
+    }
+
     /// Clears every delay line, insert and envelope.
     /// Runs on the audio thread: no allocation, no locks.
     pub fn reset(&mut self) {
@@ -332,6 +352,7 @@ impl Schedule {
             for slot in &mut bus.inserts {
                 let Some(p) = prev.inserts.iter_mut().find(|s| s.id == slot.id && s.kind == slot.kind) else { continue };
                 std::mem::swap(&mut slot.insert, &mut p.insert);
+                slot.insert.set_tempo(self.tempo);
                 for (index, &value) in slot.params.iter().enumerate() {
                     slot.insert.set_param(index, value);
                 }

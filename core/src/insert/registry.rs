@@ -12,6 +12,8 @@ pub struct InsertType {
     pub doc: &'static str,
     /// Whether the insert reads a sidechain key.
     pub takes_key: bool,
+    /// Other names a session may use for a parameter: `(alias, id)`.
+    pub aliases: &'static [(&'static str, &'static str)],
     pub create: fn() -> Box<dyn Insert>,
 }
 
@@ -29,6 +31,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         params: SpectralDucker::PARAMS,
         doc: "lowers the bus only in the frequencies where its key has energy",
         takes_key: true,
+        aliases: &[],
         create: || Box::new(SpectralDucker::new()),
     },
     InsertType {
@@ -36,6 +39,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         params: Utility::PARAMS,
         doc: "gain, polarity, stereo width and a mid/side matrix",
         takes_key: false,
+        aliases: &[],
         create: || Box::new(Utility::new()),
     },
     InsertType {
@@ -43,6 +47,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         params: Limiter::PARAMS,
         doc: "lookahead peak limiter; no output sample exceeds the ceiling",
         takes_key: false,
+        aliases: &[],
         create: || Box::new(Limiter::new()),
     },
 ];
@@ -69,6 +74,9 @@ pub fn markdown_reference() -> String {
                 ParamKind::Float { min, max, default } => (format!("{min} … {max}"), format!("{default}")),
                 ParamKind::Bool { default } => ("true / false".to_string(), format!("{default}")),
                 ParamKind::Choice { options, default } => (options.join(" / "), options[default].to_string()),
+                ParamKind::Time { min_ms, max_ms, default_ms } => {
+                    (format!("{min_ms} … {max_ms} ms, or a note value (\"4n\", \"8n.\", \"4t\" …)"), format!("{default_ms}"))
+                }
                 ParamKind::Discrete { values, default } => {
                     (values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" / "), values[default].to_string())
                 }

@@ -556,13 +556,19 @@ fn read_insert(cx: &mut Cx, value: &Value, path: String) -> Option<InsertDesc> {
     }
     if let Some(p) = o.map.get("params") {
         let Some(p) = Obj::new(cx, p, o.at("params")) else { return None };
-        for (key, v) in p.map {
+        for key in p.map.keys() {
             let path = p.at(key);
-            let Some(spec) = ty.params.iter().find(|s| s.id == key) else {
+            // Aliases (the effects RFC's names) load as the canonical id.
+            let id = ty.aliases.iter().find(|(alias, _)| alias == key).map_or(key.as_str(), |(_, id)| *id);
+            let Some(spec) = ty.params.iter().find(|s| s.id == id) else {
                 let known: Vec<&str> = ty.params.iter().map(|s| s.id).collect();
                 cx.warn(path, format!("unknown parameter '{key}' for {kind} ignored (known: {})", known.join(", ")));
                 continue;
             };
+            if id != key && p.map.contains_key(id) {
+                cx.error(path, format!("'{key}' is another name for '{id}', which is also given"));
+                continue;
+            }
             let value = match spec.kind {
                 ParamKind::Float { min, max, .. } => p.number_in(cx, key, min, max, spec.unit).map(ParamValue::Number),
                 ParamKind::Bool { .. } => p.bool(cx, key).map(ParamValue::Bool),
@@ -579,11 +585,21 @@ fn read_insert(cx: &mut Cx, value: &Value, path: String) -> Option<InsertDesc> {
                         None
                     }
                 }),
+                ParamKind::Time { min_ms, max_ms, .. } => match &p.map[key] {
+                    Value::String(note) => {
+                        if crate::insert::note_beats(note).is_some() {
+                            Some(ParamValue::Text(note.clone()))
+                        } else {
+                            cx.error(p.at(key), format!("'{note}' is not a note value (like \"4n\", \"8n.\", \"4t\", \"16n\")"));
+                            None
+                        }
+                    }
+                    _ => p.number_in(cx, key, min_ms, max_ms, "ms").map(ParamValue::Number),
+                },
             };
             if let Some(value) = value {
-                params.insert(key.clone(), value);
+                params.insert(id.to_string(), value);
             }
-            let _ = v;
         }
     }
     Some(InsertDesc { id, kind, params, bypass, sidechains })
