@@ -1,7 +1,10 @@
 //! The table of insert types a session may name, and how to build each one.
 
 use super::{Insert, ParamSpec};
-use crate::dsp::{limiter::Limiter, spectral_ducker::SpectralDucker, utility::Utility};
+use crate::dsp::{
+    chorus::Chorus, compressor::Compressor, delay::Delay, eq::Eq, filter::Filter, limiter::Limiter, reverb::Reverb,
+    spectral_ducker::SpectralDucker, utility::Utility,
+};
 
 /// One insert type: its session name, parameter table and constructor.
 pub struct InsertType {
@@ -49,6 +52,54 @@ pub static INSERT_TYPES: &[InsertType] = &[
         takes_key: false,
         aliases: &[],
         create: || Box::new(Limiter::new()),
+    },
+    InsertType {
+        name: "compressor",
+        params: Compressor::PARAMS,
+        doc: "feed-forward compressor; soft knee, peak/RMS detector, sidechain key, lookahead",
+        takes_key: true,
+        aliases: Compressor::ALIASES,
+        create: || Box::new(Compressor::new()),
+    },
+    InsertType {
+        name: "eq",
+        params: Eq::PARAMS,
+        doc: "eight-band parametric EQ (RBJ cookbook biquads)",
+        takes_key: false,
+        aliases: &[],
+        create: || Box::new(Eq::new()),
+    },
+    InsertType {
+        name: "filter",
+        params: Filter::PARAMS,
+        doc: "resonant state-variable filter",
+        takes_key: false,
+        aliases: &[("frequency", "freqHz")],
+        create: || Box::new(Filter::new()),
+    },
+    InsertType {
+        name: "delay",
+        params: Delay::PARAMS,
+        doc: "echo in ms or tempo-synced notes, feedback high cut, ping-pong",
+        takes_key: false,
+        aliases: &[],
+        create: || Box::new(Delay::new()),
+    },
+    InsertType {
+        name: "reverb",
+        params: Reverb::PARAMS,
+        doc: "eight-line feedback delay network reverb",
+        takes_key: false,
+        aliases: Reverb::ALIASES,
+        create: || Box::new(Reverb::new()),
+    },
+    InsertType {
+        name: "chorus",
+        params: Chorus::PARAMS,
+        doc: "modulated delay voices spread across the stereo field",
+        takes_key: false,
+        aliases: &[],
+        create: || Box::new(Chorus::new()),
     },
 ];
 

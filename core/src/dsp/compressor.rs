@@ -1,0 +1,226 @@
+//! `compressor`: feed-forward compressor with soft knee, peak/RMS detector, sidechain and lookahead.
+
+use std::sync::Arc;
+
+use crate::audio_buf::AudioBuf;
+use crate::dsp::delay_line::DelayLine;
+use crate::dsp::smoother::Smoother;
+use crate::insert::{Insert, ParamKind, ParamSpec, SpectrumDisplay};
+
+const THRESHOLD_DB: usize = 0;
+const RATIO: usize = 1;
+const KNEE_DB: usize = 2;
+const ATTACK_MS: usize = 3;
+const RELEASE_MS: usize = 4;
+const MAKEUP_DB: usize = 5;
+const DETECTOR: usize = 6;
+const LOOKAHEAD_MS: usize = 7;
+const MIX: usize = 8;
+
+pub const MAX_LOOKAHEAD_MS: f64 = 20.0;
+/// Ratios at or above this act as ∞:1 (limiting).
+pub const INFINITE_RATIO: f32 = 100.0;
+/// Time constant of the RMS detector.
+const RMS_MS: f32 = 10.0;
+
+/// Feed-forward compressor.
+///
+/// Detector (per frame, channels linked by their largest level): `peak` uses
+/// the sample magnitude, `rms` a 10 ms mean square, both in dB, referenced so
+/// a sine's peak in dBFS is its level for `peak` (and 3 dB lower for `rms`).
+/// The key, if connected, is detected instead of the program.
+/// Gain computer: reduction `(1 − 1/ratio)·(level − threshold)` above the
+/// knee, quadratic inside a `kneeDb`-wide soft knee, 0 below (ratio ≥ 100 is
+/// ∞:1). Ballistics on the reduction in dB (Giannoulis, Massberg & Reiss'
+/// smooth decoupled peak detector): a release stage that holds peaks, then an
+/// attack smoother. Optional lookahead delays the program (its latency).
+/// The gain reduction is published as a one-band display.
+pub struct Compressor {
+    threshold_db: f32,
+    ratio: f32,
+    knee_db: f32,
+    attack_ms: f32,
+    release_ms: f32,
+    makeup: Smoother,
+    rms: bool,
+    lookahead_ms: f32,
+    mix: Smoother,
+    sample_rate: f32,
+    attack_coeff: f32,
+    release_coeff: f32,
+    rms_coeff: f32,
+    mean_square: f32,
+    /// Release stage and attack stage of the reduction, dB ≥ 0.
+    held_db: f32,
+    reduction_db: f32,
+    delay: DelayLine,
+    dry_delay: DelayLine,
+    dry: AudioBuf,
+    display: Arc<SpectrumDisplay>,
+}
+
+impl Compressor {
+    pub const PARAMS: &'static [ParamSpec] = &[
+        ParamSpec { id: "thresholdDb", unit: "dB", kind: ParamKind::Float { min: -80.0, max: 0.0, default: -18.0 }, smoothing_ms: 0.0, doc: "level above which gain is reduced" },
+        ParamSpec { id: "ratio", unit: "", kind: ParamKind::Float { min: 1.0, max: 100.0, default: 4.0 }, smoothing_ms: 0.0, doc: "input dB per output dB above the threshold; 100 = ∞ (limiting)" },
+        ParamSpec { id: "kneeDb", unit: "dB", kind: ParamKind::Float { min: 0.0, max: 24.0, default: 6.0 }, smoothing_ms: 0.0, doc: "width of the soft knee around the threshold" },
+        ParamSpec { id: "attackMs", unit: "ms", kind: ParamKind::Float { min: 0.05, max: 500.0, default: 10.0 }, smoothing_ms: 0.0, doc: "time constant of the gain going down" },
+        ParamSpec { id: "releaseMs", unit: "ms", kind: ParamKind::Float { min: 1.0, max: 5000.0, default: 150.0 }, smoothing_ms: 0.0, doc: "time constant of the gain coming back" },
+        ParamSpec { id: "makeupDb", unit: "dB", kind: ParamKind::Float { min: -24.0, max: 36.0, default: 0.0 }, smoothing_ms: 20.0, doc: "gain after compression" },
+        ParamSpec { id: "detector", unit: "", kind: ParamKind::Choice { options: &["peak", "rms"], default: 0 }, smoothing_ms: 0.0, doc: "level detector" },
+        ParamSpec { id: "lookaheadMs", unit: "ms", kind: ParamKind::Float { min: 0.0, max: MAX_LOOKAHEAD_MS, default: 0.0 }, smoothing_ms: 0.0, doc: "delays the program so the gain moves first; this is the latency" },
+        ParamSpec { id: "mix", unit: "", kind: ParamKind::Float { min: 0.0, max: 1.0, default: 1.0 }, smoothing_ms: 20.0, doc: "wet/dry (parallel compression)" },
+    ];
+
+    /// The effects RFC's parameter names.
+    pub const ALIASES: &'static [(&'static str, &'static str)] =
+        &[("threshold", "thresholdDb"), ("makeupGain", "makeupDb"), ("attack", "attackMs"), ("release", "releaseMs")];
+
+    pub fn new() -> Self {
+        Self {
+            threshold_db: -18.0,
+            ratio: 4.0,
+            knee_db: 6.0,
+            attack_ms: 10.0,
+            release_ms: 150.0,
+            makeup: Smoother::new(1.0, 0),
+            rms: false,
+            lookahead_ms: 0.0,
+            mix: Smoother::new(1.0, 0),
+            sample_rate: 48_000.0,
+            attack_coeff: 0.0,
+            release_coeff: 0.0,
+            rms_coeff: 0.0,
+            mean_square: 0.0,
+            held_db: 0.0,
+            reduction_db: 0.0,
+            delay: DelayLine::new(0, 0, 0),
+            dry_delay: DelayLine::new(0, 0, 0),
+            dry: AudioBuf::new(0, 0),
+            display: Arc::new(SpectrumDisplay::new()),
+        }
+    }
+
+    /// Static curve: reduction in dB (≥ 0) for a detected level in dB.
+    pub fn reduction_for(level_db: f32, threshold_db: f32, ratio: f32, knee_db: f32) -> f32 {
+        let slope = if ratio >= INFINITE_RATIO { 1.0 } else { 1.0 - 1.0 / ratio };
+        let over = level_db - threshold_db;
+        if knee_db > 0.0 && over.abs() <= knee_db / 2.0 {
+            slope * (over + knee_db / 2.0).powi(2) / (2.0 * knee_db)
+        } else if over > 0.0 {
+            slope * over
+        } else {
+            0.0
+        }
+    }
+
+    fn update(&mut self) {
+        let coeff = |ms: f32, sr: f32| (-1.0 / (ms * 0.001 * sr)).exp();
+        self.attack_coeff = coeff(self.attack_ms, self.sample_rate);
+        self.release_coeff = coeff(self.release_ms, self.sample_rate);
+        self.rms_coeff = 1.0 - coeff(RMS_MS, self.sample_rate);
+        let lookahead = (self.lookahead_ms as f64 * 0.001 * self.sample_rate as f64).round() as usize;
+        if lookahead != self.delay.delay() {
+            self.delay.set_delay(lookahead);
+            self.dry_delay.set_delay(lookahead);
+            self.delay.reset();
+            self.dry_delay.reset();
+        }
+    }
+}
+
+impl Default for Compressor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Insert for Compressor {
+    fn prepare(&mut self, sample_rate: f32, max_block: usize, channels: usize) {
+        self.sample_rate = sample_rate;
+        let max = (MAX_LOOKAHEAD_MS * 0.001 * sample_rate as f64).ceil() as usize;
+        self.delay = DelayLine::new(channels, 0, max);
+        self.dry_delay = DelayLine::new(channels, 0, max);
+        self.dry = AudioBuf::new(channels, max_block);
+        let ramp = Smoother::ramp_len(20.0, sample_rate);
+        self.makeup = Smoother::new(self.makeup.target(), ramp);
+        self.mix = Smoother::new(self.mix.target(), ramp);
+        self.update();
+    }
+
+    fn reset(&mut self) {
+        self.delay.reset();
+        self.dry_delay.reset();
+        self.mean_square = 0.0;
+        self.held_db = 0.0;
+        self.reduction_db = 0.0;
+    }
+
+    fn set_param(&mut self, index: usize, value: f32) {
+        match index {
+            THRESHOLD_DB => self.threshold_db = value,
+            RATIO => self.ratio = value.max(1.0),
+            KNEE_DB => self.knee_db = value.max(0.0),
+            ATTACK_MS => self.attack_ms = value.max(0.01),
+            RELEASE_MS => self.release_ms = value.max(0.01),
+            MAKEUP_DB => self.makeup.set_target(10f32.powf(value / 20.0)),
+            DETECTOR => self.rms = value >= 0.5,
+            LOOKAHEAD_MS => self.lookahead_ms = value,
+            MIX => self.mix.set_target(value),
+            _ => return,
+        }
+        self.update();
+    }
+
+    fn latency(&self) -> usize {
+        self.delay.delay()
+    }
+
+    fn display(&self) -> Option<Arc<SpectrumDisplay>> {
+        Some(self.display.clone())
+    }
+
+    fn attach_display(&mut self, display: Arc<SpectrumDisplay>) {
+        self.display = display;
+    }
+
+    fn process(&mut self, audio: &mut AudioBuf, key: Option<&AudioBuf>, frames: usize) {
+        let channels = audio.channels();
+        // Keep the dry signal (delayed like the wet one) for `mix`.
+        for ch in 0..channels {
+            self.dry.channel_mut(ch)[..frames].copy_from_slice(&audio.channel(ch)[..frames]);
+        }
+        self.dry_delay.process(&mut self.dry, frames);
+        for i in 0..frames {
+            let mut peak = 0.0f32;
+            let detect = key.unwrap_or(audio);
+            for ch in 0..detect.channels() {
+                peak = peak.max(detect.channel(ch)[i].abs());
+            }
+            let level_db = if self.rms {
+                self.mean_square += (peak * peak - self.mean_square) * self.rms_coeff;
+                10.0 * (self.mean_square + 1e-30).log10()
+            } else {
+                20.0 * (peak + 1e-15).log10()
+            };
+            let target = Self::reduction_for(level_db, self.threshold_db, self.ratio, self.knee_db);
+            // Decoupled peak detector on the reduction: hold peaks, release slowly…
+            self.held_db = target.max(self.release_coeff * self.held_db + (1.0 - self.release_coeff) * target);
+            // …then smooth the attack.
+            self.reduction_db = self.attack_coeff * self.reduction_db + (1.0 - self.attack_coeff) * self.held_db;
+            if self.reduction_db < 1e-9 {
+                self.reduction_db = 0.0;
+            }
+            let gain = 10f32.powf(-self.reduction_db / 20.0) * self.makeup.next();
+            let mix = self.mix.next();
+            for ch in 0..channels {
+                let x = &mut audio.channel_mut(ch)[i];
+                let delayed = self.delay.tick(ch, *x);
+                let dry = self.dry.channel(ch)[i];
+                *x = mix * delayed * gain + (1.0 - mix) * dry;
+            }
+            self.delay.advance();
+        }
+        self.display.publish(0.0, key.is_some(), &[0.0], &[0.0], &[self.reduction_db]);
+    }
+}

@@ -1,0 +1,341 @@
+//! The insert library: compressor, EQ, filter, delay, reverb, chorus — each
+//! against hand-computed or independently computed expectations.
+
+use super::support::*;
+use mam_core::audio_buf::AudioBuf;
+use mam_core::engine::Engine;
+use mam_core::graph::compile::CompileOptions;
+use mam_core::insert::{registry, Insert, ParamKind};
+
+const SR: f32 = 48_000.0;
+
+/// A prepared insert of `kind` with `params` (by id) set, stereo, 48 kHz.
+fn make(kind: &str, params: &[(&str, f32)]) -> Box<dyn Insert> {
+    let ty = registry::lookup(kind).unwrap();
+    let mut insert = (ty.create)();
+    for (i, spec) in ty.params.iter().enumerate() {
+        insert.set_param(i, spec.default_value());
+    }
+    for (id, value) in params {
+        insert.set_param(ty.param_index(id).unwrap_or_else(|| panic!("{kind} has no {id}")), *value);
+    }
+    insert.prepare(SR, 4096, 2);
+    insert
+}
+
+/// Runs `input` (same on both channels) through `insert` in 4096-frame blocks.
+fn run_insert(insert: &mut dyn Insert, input: &[f32]) -> Vec<Vec<f32>> {
+    let mut out = vec![Vec::with_capacity(input.len()), Vec::with_capacity(input.len())];
+    let mut buf = AudioBuf::new(2, 4096);
+    for chunk in input.chunks(4096) {
+        for ch in 0..2 {
+            buf.channel_mut(ch)[..chunk.len()].copy_from_slice(chunk);
+        }
+        insert.process(&mut buf, None, chunk.len());
+        for ch in 0..2 {
+            out[ch].extend_from_slice(&buf.channel(ch)[..chunk.len()]);
+        }
+    }
+    out
+}
+
+/// Amplitude of the `hz` component of `signal` (least squares over whole cycles).
+fn amplitude(signal: &[f32], hz: f32) -> f64 {
+    let (mut s, mut c) = (0.0f64, 0.0f64);
+    for (i, &x) in signal.iter().enumerate() {
+        let phase = std::f64::consts::TAU * hz as f64 * i as f64 / SR as f64;
+        s += x as f64 * phase.sin();
+        c += x as f64 * phase.cos();
+    }
+    2.0 * (s * s + c * c).sqrt() / signal.len() as f64
+}
+
+fn db(x: f64) -> f64 {
+    20.0 * x.log10()
+}
+
+#[test]
+fn compressor_static_curve_threshold_plus_12_at_4_to_1_comes_out_at_plus_3() {
+    // Threshold −20 dBFS; a sine peaking at −8 dBFS (12 dB over), ratio 4,
+    // hard knee, peak detector: 12 − 12·(1 − 1/4) = 3 dB over → −17 dBFS.
+    let mut c = make("compressor", &[("thresholdDb", -20.0), ("ratio", 4.0), ("kneeDb", 0.0), ("attackMs", 1.0), ("releaseMs", 200.0)]);
+    let input = sine(SR as usize * 2, 1000.0, 10f32.powf(-8.0 / 20.0), SR);
+    let out = run_insert(c.as_mut(), &input);
+    let tail = &out[0][SR as usize * 3 / 2..];
+    let peak = tail.iter().fold(0.0f32, |a, s| a.max(s.abs()));
+    let level = 20.0 * peak.log10();
+    assert!((level - -17.0).abs() <= 0.25, "output peak {level:.2} dBFS, want −17 ± 0.25");
+    // Below the threshold nothing happens.
+    let mut quiet = make("compressor", &[("thresholdDb", -20.0), ("kneeDb", 0.0)]);
+    let low = sine(SR as usize, 1000.0, 0.05, SR);
+    assert_eq!(run_insert(quiet.as_mut(), &low)[0], low);
+}
+
+#[test]
+fn compressor_static_curve_is_the_textbook_soft_knee() {
+    use mam_core::dsp::compressor::Compressor;
+    // Quadratic knee: at the threshold itself, (knee/2)²·slope/(2·knee) = slope·knee/8.
+    assert!((Compressor::reduction_for(-20.0, -20.0, 4.0, 8.0) - 0.75).abs() < 1e-6);
+    assert_eq!(Compressor::reduction_for(-30.0, -20.0, 4.0, 8.0), 0.0);
+    assert!((Compressor::reduction_for(-10.0, -20.0, 4.0, 8.0) - 7.5).abs() < 1e-6);
+    assert!((Compressor::reduction_for(-10.0, -20.0, 100.0, 0.0) - 10.0).abs() < 1e-6, "∞:1 limits");
+}
+
+/// ```text
+///   music ─▶ [bed: compressor keyed by `key`] ─▶ master
+///   key ───▶ [keybus, muted]
+/// ```
+#[test]
+fn sidechain_key_ducks_the_program_only_while_present() {
+    let s = session(
+        r#"{ "version": 1, "racks": [ { "id": "music" }, { "id": "key" } ],
+        "buses": [ { "id": "bed", "inserts": [ { "id": "comp", "type": "compressor", "sidechain": "key",
+                     "params": { "threshold": -30, "ratio": 8, "kneeDb": 0, "attack": 1, "release": 20 } } ] },
+                   { "id": "keybus", "mute": true } ],
+        "routes": [ { "from": "music", "to": "bed" }, { "from": "key", "to": "keybus" } ] }"#,
+    );
+    let frames = SR as usize * 3;
+    let music = sine(frames, 220.0, 0.3, SR);
+    let key: Vec<f32> = sine(frames, 1000.0, 0.5, SR).iter().enumerate().map(|(i, &x)| if (SR as usize..2 * SR as usize).contains(&i) { x } else { 0.0 }).collect();
+    let (_, stems, _) = run_full(&s, &[("music", both(music.clone())), ("key", both(key))], frames, 256, true);
+    let bed = &stem(&stems, "bed")[0];
+    let level = |from: f32, to: f32| amplitude(&bed[(from * SR) as usize..(to * SR) as usize], 220.0);
+    let before = level(0.5, 0.9);
+    let during = level(1.5, 1.9);
+    let after = level(2.5, 2.9);
+    assert!((db(before / 0.3)).abs() < 0.01, "no key, no reduction: {:.2} dB", db(before / 0.3));
+    assert!(db(during / before) < -10.0, "key present: {:.2} dB", db(during / before));
+    assert!((db(after / 0.3)).abs() < 0.05, "key gone, recovered: {:.2} dB", db(after / 0.3));
+}
+
+/// The cookbook magnitude, computed here from the formulas independently of
+/// `mam_core::dsp::biquad`.
+fn cookbook_db(shape: &str, f0: f64, gain_db: f64, q: f64, f: f64) -> f64 {
+    let fs = SR as f64;
+    let w0 = std::f64::consts::TAU * f0 / fs;
+    let (sn, cs) = w0.sin_cos();
+    let al = sn / (2.0 * q);
+    let a = 10f64.powf(gain_db / 40.0);
+    let sq = 2.0 * a.sqrt() * al;
+    let (b, den) = match shape {
+        "bell" => ([1.0 + al * a, -2.0 * cs, 1.0 - al * a], [1.0 + al / a, -2.0 * cs, 1.0 - al / a]),
+        "low_shelf" => (
+            [a * ((a + 1.0) - (a - 1.0) * cs + sq), 2.0 * a * ((a - 1.0) - (a + 1.0) * cs), a * ((a + 1.0) - (a - 1.0) * cs - sq)],
+            [(a + 1.0) + (a - 1.0) * cs + sq, -2.0 * ((a - 1.0) + (a + 1.0) * cs), (a + 1.0) + (a - 1.0) * cs - sq],
+        ),
+        "high_shelf" => (
+            [a * ((a + 1.0) + (a - 1.0) * cs + sq), -2.0 * a * ((a - 1.0) + (a + 1.0) * cs), a * ((a + 1.0) + (a - 1.0) * cs - sq)],
+            [(a + 1.0) - (a - 1.0) * cs + sq, 2.0 * ((a - 1.0) - (a + 1.0) * cs), (a + 1.0) - (a - 1.0) * cs - sq],
+        ),
+        "low_pass" | "lowpass" => ([(1.0 - cs) / 2.0, 1.0 - cs, (1.0 - cs) / 2.0], [1.0 + al, -2.0 * cs, 1.0 - al]),
+        "high_pass" | "highpass" => ([(1.0 + cs) / 2.0, -(1.0 + cs), (1.0 + cs) / 2.0], [1.0 + al, -2.0 * cs, 1.0 - al]),
+        "notch" => ([1.0, -2.0 * cs, 1.0], [1.0 + al, -2.0 * cs, 1.0 - al]),
+        "bandpass" => ([al, 0.0, -al], [1.0 + al, -2.0 * cs, 1.0 - al]),
+        _ => unreachable!(),
+    };
+    let w = std::f64::consts::TAU * f / fs;
+    let eval = |c: [f64; 3]| {
+        let re = c[0] + c[1] * w.cos() + c[2] * (2.0 * w).cos();
+        let im = -(c[1] * w.sin() + c[2] * (2.0 * w).sin());
+        (re * re + im * im).sqrt()
+    };
+    db(eval(b) / eval(den))
+}
+
+/// Measured gain in dB of a steady sine at `f` through `insert`.
+fn measured_db(kind: &str, params: &[(&str, f32)], f: f32) -> f64 {
+    let mut insert = make(kind, params);
+    let input = sine(SR as usize, f, 0.5, SR);
+    let out = run_insert(insert.as_mut(), &input);
+    // Skip the first half second of transient; the rest is 0.5 s (whole cycles for integer Hz).
+    db(amplitude(&out[0][SR as usize / 2..], f) / 0.5)
+}
+
+#[test]
+fn eq_bands_match_the_cookbook_response_within_0_1_db() {
+    let bands: [(&str, f32, f32, f32); 6] = [
+        ("bell", 1000.0, 6.0, 1.0),
+        ("low_shelf", 200.0, -6.0, 0.707),
+        ("high_shelf", 4000.0, 4.0, 0.707),
+        ("high_pass", 300.0, 0.0, 0.707),
+        ("low_pass", 3000.0, 0.0, 1.2),
+        ("notch", 1000.0, 0.0, 2.0),
+    ];
+    let types = match registry::lookup("eq").unwrap().params[0].kind {
+        ParamKind::Choice { options, .. } => options,
+        _ => unreachable!(),
+    };
+    for (shape, f0, gain, q) in bands {
+        let type_index = types.iter().position(|t| *t == shape).unwrap() as f32;
+        let params = [("b3Type", type_index), ("b3FreqHz", f0), ("b3GainDb", gain), ("b3Q", q)];
+        for f in [50.0, 200.0, 700.0, 1000.0, 1500.0, 4000.0, 12_000.0] {
+            let want = cookbook_db(shape, f0 as f64, gain as f64, q as f64, f as f64);
+            if want < -60.0 {
+                continue; // too deep to measure against a 0.5 amplitude sine meaningfully
+            }
+            let got = measured_db("eq", &params, f);
+            assert!((got - want).abs() < 0.1, "{shape} at {f} Hz: measured {got:.3} dB, cookbook {want:.3} dB");
+        }
+    }
+}
+
+#[test]
+fn eq_band_moves_without_zipper_steps() {
+    // Sweep a bell from 200 Hz to 5 kHz on a steady 1 kHz sine: the output
+    // envelope changes smoothly (no sample jumps far from its neighbours).
+    let ty = registry::lookup("eq").unwrap();
+    let mut eq = make("eq", &[("b1GainDb", 12.0), ("b1FreqHz", 200.0), ("b1Q", 2.0)]);
+    let input = sine(SR as usize / 2, 1000.0, 0.5, SR);
+    let mut buf = AudioBuf::new(2, 64);
+    let mut out = Vec::new();
+    for (n, chunk) in input.chunks(64).enumerate() {
+        if n == 40 {
+            eq.set_param(ty.param_index("b1FreqHz").unwrap(), 5000.0);
+        }
+        for ch in 0..2 {
+            buf.channel_mut(ch)[..chunk.len()].copy_from_slice(chunk);
+        }
+        eq.process(&mut buf, None, chunk.len());
+        out.extend_from_slice(&buf.channel(0)[..chunk.len()]);
+    }
+    // A 1 kHz sine at ≤ 2 amplitude changes by at most 2·2π·1000/48000 ≈ 0.26 per sample.
+    let worst = out.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max);
+    assert!(worst < 0.3, "largest step {worst}");
+}
+
+#[test]
+fn filter_matches_the_bilinear_second_order_responses() {
+    // The TPT state-variable filter has the same responses as the cookbook's
+    // low/high/band pass and notch at the same Q.
+    for (mode, name) in [(0.0, "lowpass"), (1.0, "highpass"), (2.0, "bandpass"), (3.0, "notch")] {
+        for resonance in [0.0f32, 0.5] {
+            let q = mam_core::dsp::filter::Filter::q(resonance);
+            for f in [200.0, 900.0, 1000.0, 1200.0, 5000.0] {
+                let want = cookbook_db(name, 1000.0, 0.0, q, f as f64);
+                if want < -60.0 {
+                    continue;
+                }
+                let got = measured_db("filter", &[("type", mode), ("freqHz", 1000.0), ("resonance", resonance)], f);
+                assert!((got - want).abs() < 0.1, "{name} Q {q:.2} at {f} Hz: measured {got:.3}, want {want:.3}");
+            }
+        }
+    }
+}
+
+fn delay_session(time: &str) -> mam_core::session::Session {
+    session(&format!(
+        r#"{{ "version": 1, "tempo": 120, "racks": [ {{ "id": "in" }} ],
+        "buses": [ {{ "id": "fx", "inserts": [ {{ "id": "d", "type": "delay", "params": {{ "time": {time}, "feedback": 0, "mix": 1 }} }} ] }} ],
+        "routes": [ {{ "from": "in", "to": "fx" }} ] }}"#
+    ))
+}
+
+#[test]
+fn delay_note_values_at_120_bpm_land_on_the_exact_sample() {
+    for (time, samples) in [(r#""8n""#, 12_000usize), (r#""8n.""#, 18_000), (r#""4t""#, 16_000), (r#""16n""#, 6_000), ("100", 4_800)] {
+        let out = run(&delay_session(time), &[("in", both(impulse(30_000, 100)))], 30_000, 512);
+        assert_eq!(peaks(&out[0], 1e-6), vec![100 + samples], "time {time}");
+        assert_eq!(out[0][100 + samples], 1.0);
+    }
+}
+
+#[test]
+fn delay_follows_a_host_tempo_change() {
+    let (_engine, mut audio) = Engine::new(delay_session(r#""8n""#), CompileOptions { sample_rate: SR, max_block: 512, ports: vec!["in".into()] }).unwrap();
+    audio.set_tempo(60.0); // an eighth is now 500 ms
+    let input = impulse(30_000, 0);
+    let mut out = vec![vec![0.0f32; 30_000]; 2];
+    {
+        let mut outs: Vec<&mut [f32]> = out.iter_mut().map(|c| c.as_mut_slice()).collect();
+        audio.process(&[&[&input, &input]], &mut outs, 30_000);
+    }
+    assert_eq!(peaks(&out[0], 1e-6), vec![24_000]);
+}
+
+#[test]
+fn delay_feedback_repeats_decay_and_ping_pong_alternates() {
+    let s = session(
+        r#"{ "version": 1, "racks": [ { "id": "in" } ],
+        "buses": [ { "id": "fx", "inserts": [ { "id": "d", "type": "delay", "params": { "time": 10, "feedback": 0.5, "mix": 1, "pingPong": true, "highCutHz": 20000 } } ] } ],
+        "routes": [ { "from": "in", "to": "fx" } ] }"#,
+    );
+    let input = vec![impulse(3000, 0), vec![0.0; 3000]];
+    let out = run(&s, &[("in", input)], 3000, 64);
+    // Mono sum 0.5 into the left line: L at 480, R at 960, L at 1440 …, each
+    // repeat ×0.5 (the feedback low-pass at 20 kHz trims a little).
+    assert!((out[0][480] - 0.5).abs() < 1e-6 && out[1][480] == 0.0);
+    assert!(out[1][960] > 0.2 && out[1][960] < 0.25 && out[0][960] == 0.0);
+    assert!(out[0][1440] > 0.1 && out[0][1440] < 0.125);
+}
+
+/// RT60 from an impulse response by Schroeder backward integration, fitting
+/// the −5 … −35 dB span (T30) and extrapolating to 60 dB.
+fn rt60(ir: &[f32]) -> f64 {
+    let mut edc: Vec<f64> = ir.iter().map(|&x| (x as f64).powi(2)).collect();
+    for i in (0..edc.len() - 1).rev() {
+        edc[i] += edc[i + 1];
+    }
+    let total = edc[0];
+    let level = |i: usize| 10.0 * (edc[i] / total).log10();
+    let t5 = (0..edc.len()).find(|&i| level(i) <= -5.0).unwrap();
+    let t35 = (0..edc.len()).find(|&i| level(i) <= -35.0).unwrap();
+    (t35 - t5) as f64 / SR as f64 * 60.0 / 30.0
+}
+
+#[test]
+fn reverb_rt60_is_within_20_percent_of_decay_and_reset_leaves_silence() {
+    for (decay, damping) in [(1.0f32, 0.0f32), (2.5, 0.0), (1.0, 0.3), (4.0, 0.3)] {
+        let mut r = make("reverb", &[("decay", decay), ("damping", damping), ("mix", 1.0), ("preDelayMs", 0.0)]);
+        let frames = (SR * decay * 2.0) as usize;
+        let out = run_insert(r.as_mut(), &impulse(frames, 0));
+        let ir: Vec<f32> = out[0].iter().zip(&out[1]).map(|(l, r)| l + r).collect();
+        let measured = rt60(&ir);
+        assert!((measured / decay as f64 - 1.0).abs() < 0.2, "decay {decay} s, damping {damping}: RT60 measured {measured:.2} s");
+        r.reset();
+        let silence = run_insert(r.as_mut(), &vec![0.0; 20_000]);
+        assert!(silence.iter().flatten().all(|&s| s == 0.0), "output from silence after reset");
+    }
+}
+
+#[test]
+fn chorus_at_zero_depth_is_a_12_ms_delay_and_modulates_otherwise() {
+    let mut still = make("chorus", &[("depthMs", 0.0), ("mix", 1.0), ("voices", 2.0)]);
+    let out = run_insert(still.as_mut(), &impulse(2000, 10));
+    assert_eq!(peaks(&out[0], 1e-6), vec![10 + 576]);
+    assert_eq!(peaks(&out[1], 1e-6), vec![10 + 576]);
+    // With depth, a steady sine comes out with a moving delay: its zero
+    // crossings drift against the input's.
+    let mut moving = make("chorus", &[("depthMs", 5.0), ("mix", 1.0), ("rateHz", 2.0)]);
+    let input = sine(SR as usize, 440.0, 0.5, SR);
+    let out = run_insert(moving.as_mut(), &input);
+    let lag_at = |start: usize| {
+        // Lag (in samples) that best aligns output with input around `start`.
+        (0..1200).max_by(|&a, &b| {
+            let corr = |lag: usize| (start..start + 2000).map(|i| out[0][i] as f64 * input[i - lag] as f64).sum::<f64>();
+            corr(a).total_cmp(&corr(b))
+        })
+        .unwrap()
+    };
+    assert_ne!(lag_at(6000), lag_at(18_000), "the delay moves");
+    assert_ne!(out[0][20_000..21_000], out[1][20_000..21_000], "left and right differ");
+}
+
+#[test]
+fn aliases_from_the_effects_rfc_load() {
+    let s = session(
+        r#"{ "version": 1, "buses": [ { "id": "a", "inserts": [
+            { "id": "c", "type": "compressor", "params": { "threshold": -12, "makeupGain": 3, "attack": 5, "release": 50 } },
+            { "id": "r", "type": "reverb", "params": { "preDelay": 20 } },
+            { "id": "f", "type": "filter", "params": { "frequency": 500 } } ] } ] }"#,
+    );
+    let inserts = &s.bus("a").unwrap().inserts;
+    let get = |i: usize, id: &str| inserts[i].params.get(id).cloned();
+    use mam_core::session::ParamValue::Number;
+    assert_eq!(get(0, "thresholdDb"), Some(Number(-12.0)));
+    assert_eq!(get(0, "makeupDb"), Some(Number(3.0)));
+    assert_eq!(get(0, "attackMs"), Some(Number(5.0)));
+    assert_eq!(get(0, "releaseMs"), Some(Number(50.0)));
+    assert_eq!(get(1, "preDelayMs"), Some(Number(20.0)));
+    assert_eq!(get(2, "freqHz"), Some(Number(500.0)));
+    assert!(mam_core::session::load_str(r#"{ "version": 1, "buses": [ { "id": "a", "inserts": [ { "type": "delay", "params": { "time": "5n" } } ] } ] }"#).is_err());
+}
