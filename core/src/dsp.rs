@@ -5,6 +5,7 @@ pub mod chorus;
 pub mod compressor;
 pub mod delay;
 pub mod delay_line;
+pub mod distortion;
 pub mod eq;
 pub mod fast_math;
 pub mod filter;

@@ -2,7 +2,7 @@
 
 use super::{Insert, ParamSpec};
 use crate::dsp::{
-    chorus::Chorus, compressor::Compressor, delay::Delay, eq::Eq, filter::Filter, limiter::Limiter, reverb::Reverb,
+    chorus::Chorus, compressor::Compressor, delay::Delay, distortion::Distortion, eq::Eq, filter::Filter, limiter::Limiter, reverb::Reverb,
     spectral_ducker::SpectralDucker, utility::Utility,
 };
 
@@ -92,6 +92,14 @@ pub static INSERT_TYPES: &[InsertType] = &[
         takes_key: false,
         aliases: Reverb::ALIASES,
         create: || Box::new(Reverb::new()),
+    },
+    InsertType {
+        name: "distortion",
+        params: Distortion::PARAMS,
+        doc: "soft, hard, fuzz or tube saturation, 4× oversampled with anti-aliasing",
+        takes_key: false,
+        aliases: &[],
+        create: || Box::new(Distortion::new()),
     },
     InsertType {
         name: "chorus",

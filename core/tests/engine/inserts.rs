@@ -339,3 +339,54 @@ fn aliases_from_the_effects_rfc_load() {
     assert_eq!(get(2, "freqHz"), Some(Number(500.0)));
     assert!(mam_core::session::load_str(r#"{ "version": 1, "buses": [ { "id": "a", "inserts": [ { "type": "delay", "params": { "time": "5n" } } ] } ] }"#).is_err());
 }
+
+const SHAPES: [&str; 4] = ["soft", "hard", "fuzz", "tube"];
+
+#[test]
+fn distortion_thd_rises_with_drive_for_every_shape() {
+    for (index, shape) in SHAPES.iter().enumerate() {
+        let mut last = -1.0f64;
+        for drive in [0.0f32, 6.0, 12.0, 18.0, 24.0, 30.0, 36.0] {
+            let mut d = make("distortion", &[("type", index as f32), ("drive", drive), ("tone", 1.0)]);
+            let out = run_insert(d.as_mut(), &sine(SR as usize, 1000.0, 1.0, SR));
+            let tail = &out[0][SR as usize / 2..];
+            let fundamental = amplitude(tail, 1000.0);
+            let harmonics: f64 = (2..=20).map(|k| amplitude(tail, 1000.0 * k as f32).powi(2)).sum();
+            let thd = harmonics.sqrt() / fundamental;
+            assert!(thd > last, "{shape}: THD {thd:.4} at drive {drive} dB did not rise above {last:.4}");
+            last = thd;
+        }
+        assert!(last > 0.1, "{shape}: high drive gives plenty of harmonics ({last:.3})");
+    }
+}
+
+#[test]
+fn distortion_aliasing_stays_60_db_below_the_fundamental_at_5_khz() {
+    use mam_core::analysis::power_spectrum;
+    let bin_hz = SR as f64 / 16_384.0;
+    for (index, shape) in SHAPES.iter().enumerate() {
+        let mut d = make("distortion", &[("type", index as f32), ("drive", 36.0), ("tone", 1.0)]);
+        let out = run_insert(d.as_mut(), &sine(SR as usize * 2, 5000.0, 1.0, SR));
+        let spectrum = power_spectrum(&out[0][SR as usize / 2..]);
+        let near = |k: usize, f: f64| (k as f64 * bin_hz - f).abs() < 6.0 * bin_hz;
+        let fundamental = spectrum.iter().enumerate().filter(|(k, _)| near(*k, 5000.0)).map(|(_, p)| *p).fold(0.0, f64::max);
+        // Everything that is not a harmonic of 5 kHz (or DC) is aliasing.
+        let worst = spectrum
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| *k as f64 * bin_hz > 30.0 && !(1..=4).any(|h| near(*k, 5000.0 * h as f64)))
+            .map(|(k, p)| (k, 10.0 * (p / fundamental).log10()))
+            .fold((0, f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
+        assert!(worst.1 < -60.0, "{shape}: alias at {:.0} Hz is {:.1} dB below the fundamental", worst.0 as f64 * bin_hz, -worst.1);
+    }
+}
+
+#[test]
+fn distortion_reports_its_measured_latency() {
+    // Nearly linear (tiny signal, no drive): the impulse response peaks at the latency.
+    let mut d = make("distortion", &[("drive", 0.0), ("tone", 1.0)]);
+    let out = run_insert(d.as_mut(), &impulse(1000, 100).iter().map(|x| x * 0.01).collect::<Vec<_>>());
+    let loudest = out[0].iter().enumerate().fold((0, 0.0f32), |m, (i, s)| if s.abs() > m.1 { (i, s.abs()) } else { m });
+    assert_eq!(loudest.0, 100 + d.latency());
+    assert_eq!(d.latency(), mam_core::dsp::distortion::LATENCY);
+}
