@@ -196,3 +196,19 @@ fn demo_renders_and_reports_ducking_only_in_the_voice_band() {
     assert_eq!(audio[0].len(), 480_000);
     assert!(audio.iter().flatten().all(|s| s.abs() <= 0.891_251), "master limiter ceiling");
 }
+
+#[test]
+fn every_example_session_validates_without_warnings() {
+    let dir = format!("{}/../examples", env!("CARGO_MANIFEST_DIR"));
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let r = mam(&["validate", path.to_str().unwrap()]);
+            assert!(r.status.success(), "{}: {}", path.display(), text(&r.stdout));
+            assert!(!text(&r.stdout).contains("warning:"), "{}: {}", path.display(), text(&r.stdout));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3);
+}

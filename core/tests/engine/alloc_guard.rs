@@ -150,3 +150,45 @@ fn process_never_allocates_across_recompiles_and_swaps() {
     assert_eq!(bass.chain_latency, 512);
     assert!(engine.display("bass", "duck").unwrap().read().unwrap().version > 0, "the ducker ran");
 }
+
+#[test]
+fn every_insert_type_processes_and_takes_edits_without_allocating() {
+    let path = format!("{}/../examples/all_inserts.json", env!("CARGO_MANIFEST_DIR"));
+    let mut session = mam_core::session::load_str(&std::fs::read_to_string(path).unwrap()).unwrap().session;
+    let options = CompileOptions { sample_rate: 48_000.0, max_block: 128, ports: Vec::new() };
+    let (mut engine, mut audio) = Engine::new(session.clone(), options).unwrap();
+    let mut out = vec![vec![0.0f32; 128]; 2];
+    let mut run_blocks = |audio: &mut mam_core::engine::AudioProcessor, blocks: usize, tempo: f64| {
+        let mut outs: Vec<&mut [f32]> = out.iter_mut().map(|c| c.as_mut_slice()).collect();
+        let calls = allocations_in(|| {
+            audio.set_tempo(tempo);
+            for i in 0..blocks {
+                audio.process(&[], &mut outs, [128, 1, 77][i % 3]);
+            }
+        });
+        assert_eq!(calls, 0, "audio thread allocated {calls} times");
+    };
+    run_blocks(&mut audio, 200, 96.0);
+    let set = |s: &mut mam_core::session::Session, bus: &str, insert: &str, id: &str, v: ParamValue| {
+        let bus = s.buses.iter_mut().find(|b| b.id == bus).unwrap();
+        bus.inserts.iter_mut().find(|i| i.id == insert).unwrap().params.insert(id.into(), v);
+    };
+    let edits: Vec<(&str, &str, &str, ParamValue)> = vec![
+        ("echo", "dly", "time", ParamValue::Text("4t".into())),
+        ("echo", "dly", "time", ParamValue::Number(120.0)),
+        ("drum_bus", "tone", "b2FreqHz", ParamValue::Number(6000.0)),
+        ("drum_bus", "glue", "detector", ParamValue::Text("peak".into())),
+        ("keys_bus", "sweep", "type", ParamValue::Text("bandpass".into())),
+        ("keys_bus", "wobble", "voices", ParamValue::Number(4.0)),
+        ("bass_bus", "drive", "type", ParamValue::Text("hard".into())),
+        ("room", "verb", "decay", ParamValue::Number(6.0)),
+        ("room", "verb", "size", ParamValue::Number(1.0)),
+        ("band", "carve", "fftSize", ParamValue::Number(4096.0)),
+    ];
+    for (bus, insert, id, value) in edits {
+        set(&mut session, bus, insert, id, value);
+        engine.load(session.clone()).unwrap();
+        run_blocks(&mut audio, 60, 140.0);
+        engine.collect_garbage();
+    }
+}
