@@ -443,3 +443,40 @@ fn every_insert_alone_turns_nan_and_inf_input_into_finite_output() {
         assert!(out[0][15_000..].iter().any(|x| x.abs() > 1e-3), "{}: silent after the garbage stopped", ty.name);
     }
 }
+
+#[test]
+fn reset_clears_every_tail_so_silence_in_gives_exact_silence_out() {
+    for ty in registry::INSERT_TYPES {
+        let mut insert = make(ty.name, &[]);
+        // Excite every insert with loud noise (and a key for keyed ones).
+        let mut buf = AudioBuf::new(2, 4096);
+        let key = {
+            let mut k = AudioBuf::new(2, 4096);
+            for ch in 0..2 {
+                k.channel_mut(ch).copy_from_slice(&white(4096, 30 + ch as u32, 0.5));
+            }
+            k
+        };
+        for round in 0..8 {
+            for ch in 0..2 {
+                buf.channel_mut(ch).copy_from_slice(&white(4096, round * 2 + ch as u32 + 1, 0.9));
+            }
+            insert.process(&mut buf, ty.takes_key.then_some(&key), 4096);
+        }
+        insert.reset();
+        let silent_key = AudioBuf::new(2, 4096);
+        for _ in 0..4 {
+            buf.clear(4096);
+            insert.process(&mut buf, ty.takes_key.then_some(&silent_key), 4096);
+            assert!((0..2).all(|ch| buf.channel(ch).iter().all(|&s| s == 0.0)), "{}: output after reset", ty.name);
+        }
+    }
+}
+
+#[test]
+fn compressor_lookahead_is_its_reported_latency() {
+    let mut c = make("compressor", &[("lookaheadMs", 5.0), ("thresholdDb", -20.0)]);
+    assert_eq!(c.latency(), 240);
+    let out = run_insert(c.as_mut(), &impulse(1000, 10).iter().map(|x| x * 0.01).collect::<Vec<_>>());
+    assert_eq!(peaks(&out[0], 1e-6), vec![250]);
+}
