@@ -53,6 +53,11 @@ pub struct MeterState {
     fall: f32,
     /// Per-sample RMS envelope retention, `exp(-1 / τ)`.
     rms_keep: f32,
+    /// `fall` and `rms_keep` raised to the last block length (blocks are
+    /// usually all the same size, so the powers are computed once).
+    cached_frames: usize,
+    fall_pow: f32,
+    keep_pow: f32,
 }
 
 impl MeterState {
@@ -65,6 +70,9 @@ impl MeterState {
             hold_samples: (PEAK_HOLD_MS * 0.001 * sample_rate) as u32,
             fall: 10f32.powf(-PEAK_FALL_DB_PER_S / 20.0 / sample_rate),
             rms_keep: (-1.0 / (RMS_TIME_MS * 0.001 * sample_rate)).exp(),
+            cached_frames: 0,
+            fall_pow: 1.0,
+            keep_pow: 1.0,
         }
     }
 
@@ -72,14 +80,23 @@ impl MeterState {
     /// Channel `ch` ≥ `METER_CHANNELS` is ignored.
     /// Runs on the audio thread: no allocation, no locks.
     pub fn process(&mut self, ch: usize, samples: &[f32], meter: &BusMeter) {
-        if ch >= METER_CHANNELS || samples.is_empty() {
+        let (peak, sum_sq) = (crate::audio_buf::peak(samples), crate::audio_buf::sum_of_squares(samples));
+        self.update(ch, samples.len(), peak, sum_sq, meter);
+    }
+
+    /// Like [`MeterState::process`] for a block already measured: its
+    /// largest magnitude and sum of squares over `frames` frames.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn update(&mut self, ch: usize, frames: usize, block_peak: f32, sum_sq: f32, meter: &BusMeter) {
+        if ch >= METER_CHANNELS || frames == 0 {
             return;
         }
-        let frames = samples.len();
-        let block_peak = crate::audio_buf::peak(samples);
-        let sum_sq = crate::audio_buf::sum_of_squares(samples);
-
-        let fallen = self.peak[ch] * self.fall.powi(frames as i32);
+        if frames != self.cached_frames {
+            self.cached_frames = frames;
+            self.fall_pow = self.fall.powi(frames as i32);
+            self.keep_pow = self.rms_keep.powi(frames as i32);
+        }
+        let fallen = self.peak[ch] * self.fall_pow;
         let peak = block_peak.max(fallen);
         if block_peak >= self.hold[ch] {
             self.hold[ch] = block_peak;
@@ -90,7 +107,7 @@ impl MeterState {
             self.hold_left[ch] = 0;
             self.hold[ch] = peak;
         }
-        let keep = self.rms_keep.powi(frames as i32);
+        let keep = self.keep_pow;
         // Clamped: a huge sample's square is +∞, and the meter must stay finite.
         let mean = (sum_sq / frames as f32).min(f32::MAX);
         let mut ms = keep * self.mean_square[ch] + (1.0 - keep) * mean;
