@@ -126,11 +126,8 @@ fn pull(feed: &mut Feed, racks: &[RackNode], done: &[BusNode], dst: &mut AudioBu
         }
         return;
     }
-    // Copy within preallocated capacity, delay, ramp, then mix.
-    for ch in 0..src.channels() {
-        feed.scratch.channel_mut(ch)[..frames].copy_from_slice(&src.channel(ch)[..frames]);
-    }
-    feed.delay.process(&mut feed.scratch, frames);
+    // Delay into the preallocated scratch, ramp, then mix.
+    feed.delay.process_from(src, &mut feed.scratch, frames);
     if feed.gain.is_ramping() {
         for i in 0..frames {
             let g = feed.gain.next();
