@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::graph::compile::{compile_with_displays, CompileError, CompileInfo, CompileOptions};
-use crate::graph::schedule::Schedule;
+use crate::graph::schedule::{Schedule, StripControl};
+use crate::session::slots::MAX_BUS_SLOTS;
 use crate::meters::{loudness_meter, BusMeter, LoudnessMeter, LoudnessReading, LoudnessTap, MeterReading, SpectrumDisplay};
 use crate::session::Session;
 
@@ -44,6 +45,23 @@ pub struct AudioProcessor {
     loudness: LoudnessTap,
     /// The host's tempo once it has told us one; it overrides session tempos.
     host_tempo: Option<f64>,
+    /// Host strip controls per slot (0 = master), re-applied to every new
+    /// schedule so automation survives session edits.
+    host_strips: [HostStrip; MAX_BUS_SLOTS + 1],
+}
+
+/// The host's current controls of one slot.
+#[derive(Clone, Copy, Debug)]
+struct HostStrip {
+    trim_db: f32,
+    pan: f32,
+    mute: bool,
+}
+
+impl Default for HostStrip {
+    fn default() -> Self {
+        Self { trim_db: 0.0, pan: 0.0, mute: false }
+    }
 }
 
 impl Engine {
@@ -62,7 +80,7 @@ impl Engine {
         let (to_control, from_audio) = rtrb::RingBuffer::new(QUEUE_DEPTH);
         let (loudness, tap) = loudness_meter(session.channels, options.sample_rate as u32);
         let engine = Engine { options, to_audio, from_audio, meters, displays, loudness, session, info: compiled.info };
-        let audio = AudioProcessor { schedule: compiled.schedule, from_control, to_control, loudness: tap, host_tempo: None };
+        let audio = AudioProcessor { schedule: compiled.schedule, from_control, to_control, loudness: tap, host_tempo: None, host_strips: Default::default() };
         Ok((engine, audio))
     }
 
@@ -154,6 +172,22 @@ impl AudioProcessor {
         &self.schedule
     }
 
+    /// Applies a host control to the bus in parameter slot `slot` (1…16 as
+    /// assigned by [`crate::session::slots::assign`], 0 = the master) from the
+    /// next processed sample on; it ramps over 10 ms and persists across
+    /// session edits. For sample-accurate automation, split the host's block
+    /// at each event and call this between the parts.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn set_strip(&mut self, slot: usize, control: StripControl) {
+        let Some(host) = self.host_strips.get_mut(slot) else { return };
+        match control {
+            StripControl::TrimDb(db) => host.trim_db = db,
+            StripControl::Pan(p) => host.pan = p,
+            StripControl::Mute(m) => host.mute = m,
+        }
+        self.schedule.control(slot, control);
+    }
+
     /// Follows the host's tempo (BPM) from now on, for tempo-synced inserts.
     /// Runs on the audio thread: no allocation, no locks.
     pub fn set_tempo(&mut self, bpm: f64) {
@@ -175,6 +209,11 @@ impl AudioProcessor {
                 next.set_tempo(bpm);
             }
             next.adopt(&mut self.schedule);
+            for (slot, host) in self.host_strips.iter().enumerate() {
+                for control in [StripControl::TrimDb(host.trim_db), StripControl::Pan(host.pan), StripControl::Mute(host.mute)] {
+                    next.control(slot, control);
+                }
+            }
             let old = std::mem::replace(&mut self.schedule, next);
             // Cannot fail: checked for room above, and only this thread pushes.
             let _ = self.to_control.push(old);

@@ -2,6 +2,7 @@
 
 pub mod load;
 pub mod save;
+pub mod slots;
 
 use std::collections::BTreeMap;
 

@@ -5,6 +5,7 @@ mod engine {
     pub mod alloc_guard;
     pub mod block_size;
     pub mod ducker;
+    pub mod host_controls;
     pub mod inserts;
     pub mod latency;
     pub mod nan;

@@ -11,7 +11,7 @@ use crate::dsp::smoother::Smoother;
 use crate::insert::registry;
 use crate::insert::ParamKind;
 use crate::meters::{BusMeter, MeterState, SpectrumDisplay};
-use crate::session::{Bus, InsertDesc, PanLaw, ParamValue, RackKind, Session, Tap};
+use crate::session::{InsertDesc, PanLaw, ParamValue, RackKind, Session, Tap};
 use crate::source::GeneratorState;
 
 /// Length of the declicking ramp for faders, pans, mutes, solos and feed gains.
@@ -115,8 +115,9 @@ pub fn compile_with_displays(
         position[b] = pos;
     }
 
-    // Pass 2: solo-in-place.
+    // Pass 2: solo-in-place, and host parameter slots.
     let audible = solo_audible(session, &bus_idx);
+    let bus_slots = crate::session::slots::assign(session);
 
     // Inputs of every bus: (source, tap, gain, kind). Sources are racks or buses.
     #[derive(Clone, Copy)]
@@ -278,13 +279,21 @@ pub fn compile_with_displays(
             });
             prefix += latency;
         }
-        let out_gain = pan_gains(session.pan_law, bus, channels)
-            .into_iter()
-            .map(|pan| {
-                let muted = if bus.mute { 0.0 } else { 1.0 };
-                Smoother::new((bus.gain.linear() * pan) as f32 * muted * solo_factor(audible.buses[b]), ramp)
-            })
-            .collect();
+        let strip = Strip {
+            level: bus.gain.linear() as f32,
+            trim: 1.0,
+            session_pan: bus.pan as f32,
+            host_pan: 0.0,
+            session_mute: bus.mute,
+            host_mute: false,
+            audible: audible.buses[b],
+            mono: bus.channels == 1,
+            master: bus.is_master(),
+            law: session.pan_law,
+            session_channels: channels,
+        };
+        let targets = strip.targets();
+        let out_gain = (0..channels).map(|c| Smoother::new(targets[c], ramp)).collect();
         buses.push(BusNode {
             id: bus.id.clone(),
             channels: bus.channels,
@@ -295,6 +304,8 @@ pub fn compile_with_displays(
             out: AudioBuf::new(channels, max_block),
             inserts: slots,
             out_gain,
+            strip,
+            slot: if bus.is_master() { Some(0) } else { bus_slots[b] },
             meter: meter_for(&bus.id),
             meter_state: MeterState::new(sr),
             out_latency: out_lat[b],
@@ -355,18 +366,20 @@ fn instantiate(
     Ok((insert, values))
 }
 
-/// Per-output-channel pan gains for a bus (see [`PanLaw`]).
-pub fn pan_gains(law: PanLaw, bus: &Bus, session_channels: usize) -> Vec<f64> {
+/// Per-output-channel pan gains for a bus at `pan` (see [`PanLaw`]); in a
+/// mono session only the first applies. No allocation (the audio thread
+/// recomputes these when the host moves a pan).
+pub fn pan_gains(law: PanLaw, pan: f64, mono_bus: bool, is_master: bool, session_channels: usize) -> [f64; 2] {
     if session_channels == 1 {
-        return vec![1.0];
+        return [1.0, 1.0];
     }
-    let theta = (bus.pan + 1.0) * std::f64::consts::FRAC_PI_4;
+    let theta = (pan + 1.0) * std::f64::consts::FRAC_PI_4;
     // The master's pan is a balance control whatever the law, so a mix is
     // not attenuated twice on its way out.
-    if bus.channels == 1 || (law == PanLaw::ConstantPower && !bus.is_master()) {
-        return vec![theta.cos(), theta.sin()];
+    if mono_bus || (law == PanLaw::ConstantPower && !is_master) {
+        return [theta.cos(), theta.sin()];
     }
-    vec![(1.0 - bus.pan).min(1.0), (1.0 + bus.pan).min(1.0)]
+    [(1.0 - pan).min(1.0), (1.0 + pan).min(1.0)]
 }
 
 /// Which buses and racks stay audible under solo-in-place.

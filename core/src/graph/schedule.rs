@@ -96,13 +96,75 @@ pub(crate) struct BusNode {
     pub inserts: Vec<InsertSlot>,
     /// Per output channel: fader × mute × solo × pan.
     pub out_gain: Vec<Smoother>,
+    /// What `out_gain` is computed from: session values and host controls.
+    pub strip: Strip,
+    /// Host parameter slot (0 = the master), if the bus has one.
+    pub slot: Option<usize>,
     pub meter: Arc<BusMeter>,
     pub meter_state: MeterState,
     /// Latency of this bus's output relative to the sources.
     pub out_latency: usize,
 }
 
+/// The inputs of a bus's output gains: the session's level, pan and mute
+/// (the scene values) composed with the host's live controls — fader trim
+/// multiplies the level (dB add) clamped at +24 dB, pan offsets add and clamp
+/// to ±1, either mute mutes — and solo-in-place.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Strip {
+    pub level: f32,
+    pub trim: f32,
+    pub session_pan: f32,
+    pub host_pan: f32,
+    pub session_mute: bool,
+    pub host_mute: bool,
+    pub audible: bool,
+    pub mono: bool,
+    pub master: bool,
+    pub law: crate::session::PanLaw,
+    pub session_channels: usize,
+}
+
+/// Largest composed bus gain, +24 dB.
+const MAX_STRIP_GAIN: f32 = 15.848_932;
+
+impl Strip {
+    /// Output gain per channel.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn targets(&self) -> [f32; 2] {
+        let gain = (self.level * self.trim).min(MAX_STRIP_GAIN);
+        let on = if (self.session_mute || self.host_mute) || !self.audible { 0.0 } else { 1.0 };
+        let pan = (self.session_pan + self.host_pan).clamp(-1.0, 1.0) as f64;
+        let p = super::compile::pan_gains(self.law, pan, self.mono, self.master, self.session_channels);
+        [gain * on * p[0] as f32, gain * on * p[1] as f32]
+    }
+}
+
+/// A host control of a bus strip (the plugin's per-slot parameters).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StripControl {
+    /// Fader trim in dB on top of the session's level (−144 or below = −∞).
+    TrimDb(f32),
+    /// Pan offset added to the session's pan.
+    Pan(f32),
+    Mute(bool),
+}
+
 impl BusNode {
+    /// Applies a host control and ramps to the new gains (10 ms).
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(crate) fn control(&mut self, control: StripControl) {
+        match control {
+            StripControl::TrimDb(db) => self.strip.trim = if db <= -144.0 { 0.0 } else { 10f32.powf(db / 20.0) },
+            StripControl::Pan(p) => self.strip.host_pan = p,
+            StripControl::Mute(m) => self.strip.host_mute = m,
+        }
+        let targets = self.strip.targets();
+        for (ch, g) in self.out_gain.iter_mut().enumerate() {
+            g.set_target(targets[ch]);
+        }
+    }
+
     fn tap(&self, tap: Tap) -> &AudioBuf {
         match tap {
             Tap::Post => &self.out,
@@ -289,6 +351,15 @@ impl Schedule {
             for slot in &mut bus.inserts {
                 slot.insert.set_tempo(bpm);
             }
+        }
+    }
+
+    /// Applies a host control to the bus in parameter slot `slot` (0 = the
+    /// master); slots without a bus are ignored.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn control(&mut self, slot: usize, control: StripControl) {
+        if let Some(bus) = self.buses.iter_mut().find(|b| b.slot == Some(slot)) {
+            bus.control(control);
         }
     }
 

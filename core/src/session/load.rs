@@ -486,7 +486,10 @@ fn read_bus(cx: &mut Cx, value: &Value, path: String, session_channels: usize) -
     bus.solo = o.bool(cx, "solo").unwrap_or(false);
     bus.solo_safe = o.bool(cx, "soloSafe").unwrap_or(false);
     bus.bypass = o.bool(cx, "bypass").unwrap_or(false);
-    bus.slot = o.integer_in(cx, "slot", 1, 64);
+    bus.slot = o.integer_in(cx, "slot", 1, super::slots::MAX_BUS_SLOTS as u64);
+    if bus.is_master() && bus.slot.is_some() {
+        cx.error(o.at("slot"), "the master bus has its own parameter (master_gain), not a slot");
+    }
     if bus.is_master() {
         if o.has("route") {
             cx.error(o.at("route"), "the master bus is the output; it cannot route to another bus");
@@ -633,6 +636,23 @@ fn check_references(cx: &mut Cx, s: &Session) {
             cx.error(path, format!("duplicate id '{id}' (first used at {first})"));
         } else {
             seen.insert(id, path);
+        }
+    }
+
+    let mut slot_owner: HashMap<u64, &str> = HashMap::new();
+    for (i, b) in s.buses.iter().enumerate() {
+        if let Some(slot) = b.slot {
+            if let Some(first) = slot_owner.insert(slot, &b.id) {
+                cx.error(format!("buses[{i}].slot"), format!("slot {slot} is already taken by bus '{first}'"));
+            }
+        }
+    }
+    for (i, slot) in super::slots::assign(s).iter().enumerate() {
+        if slot.is_none() && !s.buses[i].is_master() && s.buses[i].slot.is_none() {
+            cx.warn(
+                format!("buses[{i}]"),
+                format!("bus '{}' gets no host parameter slot (all {} are taken); the host cannot automate it", s.buses[i].id, super::slots::MAX_BUS_SLOTS),
+            );
         }
     }
 

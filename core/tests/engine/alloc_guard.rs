@@ -162,6 +162,9 @@ fn every_insert_type_processes_and_takes_edits_without_allocating() {
         let mut outs: Vec<&mut [f32]> = out.iter_mut().map(|c| c.as_mut_slice()).collect();
         let calls = allocations_in(|| {
             audio.set_tempo(tempo);
+            audio.set_strip(1, mam_core::graph::schedule::StripControl::TrimDb(-3.0));
+            audio.set_strip(2, mam_core::graph::schedule::StripControl::Pan(0.5));
+            audio.set_strip(0, mam_core::graph::schedule::StripControl::Mute(false));
             for i in 0..blocks {
                 audio.process(&[], &mut outs, [128, 1, 77][i % 3]);
             }
