@@ -188,6 +188,12 @@ impl AudioProcessor {
         self.schedule.control(slot, control);
     }
 
+    /// Clears every tail, delay line and envelope of the running schedule.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn reset(&mut self) {
+        self.schedule.reset();
+    }
+
     /// Follows the host's tempo (BPM) from now on, for tempo-synced inserts.
     /// Runs on the audio thread: no allocation, no locks.
     pub fn set_tempo(&mut self, bpm: f64) {
