@@ -113,7 +113,10 @@ impl Plugin for MamSession {
         main_output_channels: NonZeroU32::new(2),
         aux_input_ports: &[new_nonzero_u32(2)],
         aux_output_ports: &[],
-        names: PortNames { layout: Some("Stereo + sidechain"), main_input: Some("Input"), main_output: Some("Output"), aux_inputs: &["Sidechain 1"], aux_outputs: &[] },
+        // Main port names are left to nice-plug's defaults ("Input",
+        // "Output"): in 0.4.2 `main_output_name()` reads `names.main_input`,
+        // so naming the input would name the output the same.
+        names: PortNames { layout: Some("Stereo + sidechain"), main_input: None, main_output: None, aux_inputs: &["Sidechain 1"], aux_outputs: &[] },
     }];
 
     const SAMPLE_ACCURATE_AUTOMATION: bool = true;

@@ -1,2 +1,11 @@
-//! Host-level tests of the bundled plugin live here once the plugin exists;
-//! engine tests are in `core/tests`, CLI tests in `cli/tests`.
+//! Host-level tests of the bundled plugin: `tests/clap_host.rs` loads
+//! `target/bundled/MAM Session.clap` through clack-host. Build the bundles
+//! first (`cargo xtask bundle mam_session --release`; the README's test
+//! command does).
+
+use std::path::PathBuf;
+
+/// Path of a built bundle, e.g. `bundle("clap")`.
+pub fn bundle(extension: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("bundled").join(format!("MAM Session.{extension}"))
+}

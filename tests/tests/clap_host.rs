@@ -1,0 +1,217 @@
+//! The built CLAP bundle, loaded and driven through clack-host: ports,
+//! parameters, latency, sidechain delivery and sample-placed automation.
+
+use std::ffi::CStr;
+
+use clack_extensions::audio_ports::{AudioPortInfoBuffer, PluginAudioPorts};
+use clack_extensions::latency::PluginLatency;
+use clack_extensions::params::{ParamInfoBuffer, PluginParams};
+use clack_host::events::event_types::ParamValueEvent;
+use clack_host::prelude::*;
+
+struct Shared;
+impl SharedHandler<'_> for Shared {
+    fn request_restart(&self) {}
+    fn request_process(&self) {}
+    fn request_callback(&self) {}
+}
+
+struct TestHost;
+impl HostHandlers for TestHost {
+    type Shared<'a> = Shared;
+    type MainThread<'a> = ();
+    type AudioProcessor<'a> = ();
+}
+
+const BLOCK: u32 = 512;
+const RATE: f64 = 48_000.0;
+
+/// Tests share one process and load the same library; CLAP entries are
+/// initialised and torn down per load, which must not race, so every test
+/// holds this lock while it uses the plugin.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+struct Loaded {
+    // Field order matters: the instance is destroyed before its entry, and
+    // the lock is released last.
+    instance: PluginInstance<TestHost>,
+    _entry: PluginEntry,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+fn load() -> Loaded {
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let path = mam_tests::bundle("clap");
+    assert!(path.exists(), "{} is missing: run `cargo xtask bundle mam_session --release` first", path.display());
+    // SAFETY: loading our own bundle; its entry point follows the CLAP ABI.
+    let entry = unsafe { PluginEntry::load(&path) }.expect("the bundle loads");
+    let host = HostInfo::new("mam tests", "mam", "https://example.invalid", "1.0").unwrap();
+    let factory = entry.get_plugin_factory().expect("a plugin factory");
+    let descriptor = factory.plugin_descriptors().next().expect("one plugin");
+    assert_eq!(descriptor.id().unwrap().to_bytes(), b"org.mam.session");
+    assert_eq!(descriptor.name().unwrap().to_bytes(), b"MAM Session");
+    let id = descriptor.id().unwrap().to_owned();
+    let instance = PluginInstance::<TestHost>::new(|_| Shared, |_| (), &entry, &id, &host).expect("instantiates");
+    Loaded { instance, _entry: entry, _serial: serial }
+}
+
+/// Runs `frames` frames through an activated instance: main input, sidechain
+/// input, parameter events; returns the stereo output.
+fn run(loaded: &mut Loaded, main: &[Vec<f32>; 2], side: &[Vec<f32>; 2], events: &[ParamValueEvent]) -> [Vec<f32>; 2] {
+    let config = PluginAudioConfiguration { sample_rate: RATE, min_frames_count: 1, max_frames_count: BLOCK };
+    let stopped = loaded.instance.activate(|_, _| (), config).expect("activates");
+    let mut processor = stopped.start_processing().expect("starts");
+    let frames = main[0].len();
+    let mut out = [vec![0.0f32; frames], vec![0.0f32; frames]];
+    let mut inputs = AudioPorts::with_capacity(4, 2);
+    let mut outputs = AudioPorts::with_capacity(2, 1);
+    let mut start = 0;
+    while start < frames {
+        let len = (frames - start).min(BLOCK as usize);
+        let mut main_block = [main[0][start..start + len].to_vec(), main[1][start..start + len].to_vec()];
+        let mut side_block = [side[0][start..start + len].to_vec(), side[1][start..start + len].to_vec()];
+        let mut out_block = [vec![0.0f32; len], vec![0.0f32; len]];
+        let block_events: Vec<ParamValueEvent> = events
+            .iter()
+            .filter(|e| (start..start + len).contains(&(e.header().time() as usize)))
+            .map(|e| ParamValueEvent::new(e.header().time() - start as u32, e.param_id().unwrap(), e.pckn(), e.value()))
+            .collect();
+        let input_events = InputEvents::from_buffer(&block_events);
+        let mut output_events_buffer = EventBuffer::new();
+        let mut output_events = OutputEvents::from_buffer(&mut output_events_buffer);
+        let input_audio = inputs.with_input_buffers([
+            AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(main_block.iter_mut().map(variable)) },
+            AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(side_block.iter_mut().map(variable)) },
+        ]);
+        let mut output_audio = outputs.with_output_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_output_only(out_block.iter_mut().map(|b| b.as_mut_slice())),
+        }]);
+        processor.process(&input_audio, &mut output_audio, &input_events, &mut output_events, None, None).expect("processes");
+        for ch in 0..2 {
+            out[ch][start..start + len].copy_from_slice(&out_block[ch]);
+        }
+        start += len;
+    }
+    let stopped = processor.stop_processing();
+    loaded.instance.deactivate(stopped);
+    out
+}
+
+/// A writable input channel (one function, so both ports have one type).
+fn variable(buffer: &mut Vec<f32>) -> InputChannel<'_, f32> {
+    InputChannel::variable(buffer.as_mut_slice())
+}
+
+fn silence(frames: usize) -> [Vec<f32>; 2] {
+    [vec![0.0; frames], vec![0.0; frames]]
+}
+
+#[test]
+fn ports_are_main_stereo_in_and_out_plus_a_stereo_sidechain() {
+    let mut loaded = load();
+    let handle = loaded.instance.plugin_handle();
+    let ports: PluginAudioPorts = handle.get_extension().expect("audio-ports extension");
+    let mut buffer = AudioPortInfoBuffer::new();
+    let describe = |is_input: bool, buffer: &mut AudioPortInfoBuffer| {
+        (0..ports.count(&handle, is_input))
+            .map(|i| {
+                let info = ports.get(&handle, i, is_input, buffer).unwrap();
+                (String::from_utf8_lossy(info.name).into_owned(), info.channel_count)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(describe(true, &mut buffer), vec![("Input".to_string(), 2), ("Sidechain 1".to_string(), 2)]);
+    assert_eq!(describe(false, &mut buffer), vec![("Output".to_string(), 2)]);
+}
+
+#[test]
+fn parameters_cover_sixteen_bus_slots_and_the_master_with_db_text() {
+    let mut loaded = load();
+    let handle = loaded.instance.plugin_handle();
+    let params: PluginParams = handle.get_extension().expect("params extension");
+    let mut buffer = ParamInfoBuffer::new();
+    let mut names = Vec::new();
+    let mut gain_id = None;
+    for i in 0..params.count(&handle) {
+        let info = params.get_info(&handle, i, &mut buffer).unwrap();
+        let name = String::from_utf8_lossy(info.name).into_owned();
+        if name == "Bus 1 Gain" {
+            gain_id = Some((info.id, info.min_value, info.max_value, info.default_value));
+        }
+        names.push(name);
+    }
+    assert_eq!(names.len(), 1 + 16 * 3, "{names:?}");
+    for n in 1..=16 {
+        for what in ["Gain", "Pan", "Mute"] {
+            assert!(names.contains(&format!("Bus {n} {what}")), "missing Bus {n} {what}");
+        }
+    }
+    assert!(names.contains(&"Master Gain".to_string()));
+    let (id, min, max, default) = gain_id.unwrap();
+    let mut text = [0u8; 64];
+    let shown = params.value_to_text(&handle, id, default, &mut text).unwrap();
+    let shown = CStr::from_bytes_until_nul(shown).map(|c| c.to_string_lossy().into_owned()).unwrap_or_else(|_| String::from_utf8_lossy(shown).into_owned());
+    assert!(shown.starts_with("0.00"), "default gain shows as {shown:?}");
+    let parsed = params.text_to_value(&handle, id, c"-6 dB").expect("text to value");
+    assert!(parsed > min && parsed < default && default <= max, "-6 dB → {parsed} in {min}..{max}");
+}
+
+#[test]
+fn latency_is_reported_and_measured_equal() {
+    let mut loaded = load();
+    // Activate once so the plugin has compiled its session, then ask.
+    let frames = 8192;
+    let mut impulse = silence(frames);
+    impulse[0][100] = 0.25;
+    impulse[1][100] = 0.25;
+    let out = run(&mut loaded, &impulse, &silence(frames), &[]);
+    let handle = loaded.instance.plugin_handle();
+    let latency: PluginLatency = handle.get_extension().expect("latency extension");
+    let reported = latency.get(&handle) as usize;
+    assert_eq!(reported, 2048 + 240, "default session: ducker 2048 + master limiter 240");
+    let loudest = out[0].iter().enumerate().fold((0, 0.0f32), |m, (i, s)| if s.abs() > m.1 { (i, s.abs()) } else { m });
+    assert_eq!(loudest.0, 100 + reported, "measured latency");
+}
+
+#[test]
+fn silence_in_gives_silence_out_and_the_sidechain_really_arrives() {
+    let mut loaded = load();
+    let frames = 16_384;
+    let out = run(&mut loaded, &silence(frames), &silence(frames), &[]);
+    assert!(out.iter().flatten().all(|&s| s == 0.0), "silence in, silence out");
+    // Signal on Sidechain 1 only: the default session routes it to the
+    // "key" bus and on to the master, so it must be audible.
+    let tone: Vec<f32> = (0..frames).map(|i| 0.25 * (i as f32 * 0.05).sin()).collect();
+    let out = run(&mut loaded, &silence(frames), &[tone.clone(), tone], &[]);
+    let peak = out[0][4096..].iter().fold(0.0f32, |a, s| a.max(s.abs()));
+    assert!(peak > 0.2, "sidechain signal reaches the output (peak {peak})");
+}
+
+#[test]
+fn gain_automation_at_sample_100_lands_on_sample_100() {
+    let mut loaded = load();
+    let handle = loaded.instance.plugin_handle();
+    let params: PluginParams = handle.get_extension().unwrap();
+    let mut buffer = ParamInfoBuffer::new();
+    let id = (0..params.count(&handle))
+        .map(|i| params.get_info(&handle, i, &mut buffer).map(|p| (p.id, String::from_utf8_lossy(p.name).into_owned())).unwrap())
+        .find(|(_, n)| n == "Bus 1 Gain")
+        .unwrap()
+        .0;
+    let minus_6 = params.text_to_value(&handle, id, c"-6.0206").unwrap();
+    // Constant input on the main port (bus slot 1 is the "music" bus); the
+    // trim event sits at sample 100 of the fifth block.
+    let frames = BLOCK as usize * 8;
+    let main = [vec![0.25f32; frames], vec![0.25f32; frames]];
+    let at = BLOCK as usize * 4 + 100;
+    let event = ParamValueEvent::new(at as u32, id, Pckn::match_all(), minus_6);
+    let out = run(&mut loaded, &main, &silence(frames), &[event]);
+    // The fader sits after the ducker; only the master limiter (240) delays it.
+    let seen = at + 240;
+    let before = out[0][seen - 1];
+    assert!((before - 0.25).abs() < 1e-4, "unchanged just before: {before}");
+    assert!(out[0][seen] < before - 1e-5, "ramp starts on the event's sample: {} vs {before}", out[0][seen]);
+    let settled = out[0][seen + 600];
+    assert!((settled - 0.125).abs() < 1e-3, "−6 dB after the ramp: {settled}");
+}
