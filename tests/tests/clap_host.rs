@@ -36,11 +36,23 @@ struct Loaded {
     // the lock is released last.
     instance: PluginInstance<TestHost>,
     _entry: PluginEntry,
-    _serial: std::sync::MutexGuard<'static, ()>,
+    _serial: Option<std::sync::MutexGuard<'static, ()>>,
 }
 
 fn load() -> Loaded {
     let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (instance, entry) = instantiate();
+    Loaded { instance, _entry: entry, _serial: Some(serial) }
+}
+
+/// A second instance inside a test that already holds the lock through a
+/// first one (or that takes it itself first).
+fn load_unlocked() -> Loaded {
+    let (instance, entry) = instantiate();
+    Loaded { instance, _entry: entry, _serial: None }
+}
+
+fn instantiate() -> (PluginInstance<TestHost>, PluginEntry) {
     let path = mam_tests::bundle("clap");
     assert!(path.exists(), "{} is missing: run `cargo xtask bundle mam_session --release` first", path.display());
     // SAFETY: loading our own bundle; its entry point follows the CLAP ABI.
@@ -52,12 +64,24 @@ fn load() -> Loaded {
     assert_eq!(descriptor.name().unwrap().to_bytes(), b"MAM Session");
     let id = descriptor.id().unwrap().to_owned();
     let instance = PluginInstance::<TestHost>::new(|_| Shared, |_| (), &entry, &id, &host).expect("instantiates");
-    Loaded { instance, _entry: entry, _serial: serial }
+    (instance, entry)
 }
 
 /// Runs `frames` frames through an activated instance: main input, sidechain
 /// input, parameter events; returns the stereo output.
 fn run(loaded: &mut Loaded, main: &[Vec<f32>; 2], side: &[Vec<f32>; 2], events: &[ParamValueEvent]) -> [Vec<f32>; 2] {
+    run_sliced(loaded, main, side, events, &mut |_| BLOCK as usize)
+}
+
+/// [`run`] with the host's block sizes chosen by `next_block(block_index)`
+/// (at most `BLOCK`).
+fn run_sliced(
+    loaded: &mut Loaded,
+    main: &[Vec<f32>; 2],
+    side: &[Vec<f32>; 2],
+    events: &[ParamValueEvent],
+    next_block: &mut dyn FnMut(usize) -> usize,
+) -> [Vec<f32>; 2] {
     let config = PluginAudioConfiguration { sample_rate: RATE, min_frames_count: 1, max_frames_count: BLOCK };
     let stopped = loaded.instance.activate(|_, _| (), config).expect("activates");
     let mut processor = stopped.start_processing().expect("starts");
@@ -66,8 +90,10 @@ fn run(loaded: &mut Loaded, main: &[Vec<f32>; 2], side: &[Vec<f32>; 2], events: 
     let mut inputs = AudioPorts::with_capacity(4, 2);
     let mut outputs = AudioPorts::with_capacity(2, 1);
     let mut start = 0;
+    let mut block_index = 0;
     while start < frames {
-        let len = (frames - start).min(BLOCK as usize);
+        let len = (frames - start).min(next_block(block_index).clamp(1, BLOCK as usize));
+        block_index += 1;
         let mut main_block = [main[0][start..start + len].to_vec(), main[1][start..start + len].to_vec()];
         let mut side_block = [side[0][start..start + len].to_vec(), side[1][start..start + len].to_vec()];
         let mut out_block = [vec![0.0f32; len], vec![0.0f32; len]];
@@ -194,11 +220,8 @@ fn gain_automation_at_sample_100_lands_on_sample_100() {
     let handle = loaded.instance.plugin_handle();
     let params: PluginParams = handle.get_extension().unwrap();
     let mut buffer = ParamInfoBuffer::new();
-    let id = (0..params.count(&handle))
-        .map(|i| params.get_info(&handle, i, &mut buffer).map(|p| (p.id, String::from_utf8_lossy(p.name).into_owned())).unwrap())
-        .find(|(_, n)| n == "Bus 1 Gain")
-        .unwrap()
-        .0;
+    let _ = &mut buffer;
+    let id = gain_param_id_from(&handle, &params);
     let minus_6 = params.text_to_value(&handle, id, c"-6.0206").unwrap();
     // Constant input on the main port (bus slot 1 is the "music" bus); the
     // trim event sits at sample 100 of the fifth block.
@@ -214,4 +237,98 @@ fn gain_automation_at_sample_100_lands_on_sample_100() {
     assert!(out[0][seen] < before - 1e-5, "ramp starts on the event's sample: {} vs {before}", out[0][seen]);
     let settled = out[0][seen + 600];
     assert!((settled - 0.125).abs() < 1e-3, "−6 dB after the ramp: {settled}");
+}
+
+#[test]
+fn random_block_sizes_give_the_same_output_as_full_blocks() {
+    let mut loaded = load();
+    let frames = 20_000;
+    let main: [Vec<f32>; 2] = [0, 1].map(|c| (0..frames).map(|i| 0.3 * ((i * (7 + c)) as f32 * 0.013).sin()).collect());
+    let side: [Vec<f32>; 2] = [0, 1].map(|_| (0..frames).map(|i| if (i / 3000) % 2 == 1 { 0.3 * (i as f32 * 0.13).sin() } else { 0.0 }).collect());
+    let whole = run(&mut loaded, &main, &side, &[]);
+    let mut seed = 12345u32;
+    let random = run_sliced(&mut loaded, &main, &side, &[], &mut |_| {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        1 + (seed % BLOCK) as usize
+    });
+    assert!(whole[0].iter().any(|s| s.abs() > 0.01));
+    assert!(whole == random, "random host block sizes changed the output");
+}
+
+#[test]
+fn nan_and_inf_input_give_finite_output() {
+    let mut loaded = load();
+    let frames = 8192;
+    let poison: Vec<f32> = (0..frames).map(|i| [f32::NAN, f32::INFINITY, -f32::INFINITY, 0.5][i % 4]).collect();
+    let out = run(&mut loaded, &[poison.clone(), poison.clone()], &[poison.clone(), poison], &[]);
+    assert!(out.iter().flatten().all(|s| s.is_finite()));
+}
+
+fn gain_param_id_from(handle: &PluginMainThreadHandle, params: &PluginParams) -> ClapId {
+    let mut buffer = ParamInfoBuffer::new();
+    (0..params.count(handle))
+        .map(|i| params.get_info(handle, i, &mut buffer).map(|p| (p.id, String::from_utf8_lossy(p.name).into_owned())).unwrap())
+        .find(|(_, n)| n == "Bus 1 Gain")
+        .unwrap()
+        .0
+}
+
+fn gain_param_id(loaded: &mut Loaded, name: &str) -> ClapId {
+    let handle = loaded.instance.plugin_handle();
+    let params: PluginParams = handle.get_extension().unwrap();
+    let mut buffer = ParamInfoBuffer::new();
+    (0..params.count(&handle))
+        .map(|i| params.get_info(&handle, i, &mut buffer).map(|p| (p.id, String::from_utf8_lossy(p.name).into_owned())).unwrap())
+        .find(|(_, n)| n == name)
+        .unwrap_or_else(|| panic!("no parameter {name}"))
+        .0
+}
+
+#[test]
+fn state_saved_and_loaded_into_a_new_instance_reproduces_the_output_exactly() {
+    use clack_extensions::state::PluginState;
+    let frames = 12_000;
+    let main: [Vec<f32>; 2] = [0, 1].map(|c| (0..frames).map(|i| 0.4 * ((i * (3 + c)) as f32 * 0.011).sin()).collect());
+    let side: [Vec<f32>; 2] = [0, 1].map(|_| (0..frames).map(|i| 0.3 * (i as f32 * 0.09).sin()).collect());
+
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Instance A: the host moves bus 1's fader to −6 dB, then saves.
+    let mut a = load_unlocked();
+    let id = gain_param_id(&mut a, "Bus 1 Gain");
+    let minus_6 = {
+        let handle = a.instance.plugin_handle();
+        let params: PluginParams = handle.get_extension().unwrap();
+        params.text_to_value(&handle, id, c"-6").unwrap()
+    };
+    run(&mut a, &main, &side, &[ParamValueEvent::new(0, id, Pckn::match_all(), minus_6)]);
+    let after_a = run(&mut a, &main, &side, &[]);
+    let mut saved = Vec::new();
+    {
+        let mut handle = a.instance.plugin_handle();
+        let state: PluginState = handle.get_extension().expect("state extension");
+        state.save(&mut handle, &mut saved).expect("saves");
+    }
+    // Saving twice gives the same bytes.
+    let mut again = Vec::new();
+    {
+        let mut handle = a.instance.plugin_handle();
+        let state: PluginState = handle.get_extension().unwrap();
+        state.save(&mut handle, &mut again).unwrap();
+    }
+    assert_eq!(saved, again, "state is deterministic");
+    drop(a.instance);
+
+    // Instance B: fresh, loads the state, plays the same input.
+    let mut b = load_unlocked();
+    let fresh = run(&mut b, &main, &side, &[]);
+    {
+        let mut handle = b.instance.plugin_handle();
+        let state: PluginState = handle.get_extension().unwrap();
+        state.load(&mut handle, &mut std::io::Cursor::new(&saved)).expect("loads");
+    }
+    let after_b = run(&mut b, &main, &side, &[]);
+    assert!(after_a == after_b, "restored instance sounds different");
+    assert!(fresh != after_b, "the state carried the fader move");
 }
