@@ -1,14 +1,20 @@
 //! MAM Session as a CLAP and VST3 plugin: nice-plug glue around `mam_core`.
 //!
-//! Ports: main stereo in/out and one stereo "Sidechain 1" input (the first
-//! aux input is the one nice-plug 0.4.2 delivers in both formats; more keys
-//! wait for host-level proof, DESIGN.md §2). The session runs in a
+//! Ports: main stereo in/out plus stereo keys, laid out per format around
+//! nice-plug 0.4.2's VST3 defects: the CLAP plugin has two stereo aux inputs,
+//! "Sidechain 1" and "Sidechain 2"; the VST3 plugin has only "Sidechain 1",
+//! because its wrapper reads no aux input after the first next to a single
+//! output bus (DESIGN.md §2), and its `setBusArrangements` compares every aux
+//! bus against the main input's channel count, so one four-channel aux bus
+//! carrying both keys would be refused to any host that confirms the layout.
+//! Every declared port is proven at host level in `tests/`. The session runs in a
 //! `mam_core` engine; host parameters (`bus{n}_gain`, `bus{n}_pan`,
 //! `bus{n}_mute`, `master_gain`) reach it as strip controls at the sample
 //! they change on; the session itself is persisted as JSON in the state.
 
 mod params;
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use mam_core::engine::{AudioProcessor, Engine};
@@ -23,14 +29,56 @@ use params::MIN_TRIM_DB;
 /// The session a fresh instance starts with (see the README).
 pub const DEFAULT_SESSION_JSON: &str = include_str!("default_session.json");
 /// Names of the engine input ports, in the order `process` passes them.
-pub const PORTS: [&str; 2] = ["main", "sidechain1"];
+pub const PORTS: [&str; 3] = ["main", "sidechain1", "sidechain2"];
+/// Stereo keys the plugin takes.
+pub const NUM_KEYS: usize = 2;
+
+/// What differs between the CLAP and the VST3 plugin: the port layout.
+pub trait Format: Send + Sync + 'static {
+    const LAYOUTS: &'static [AudioIOLayout];
+    /// Stereo keys carried by each aux input port, in order.
+    const KEYS_PER_AUX: usize;
+}
+
+/// CLAP: one stereo aux input per key.
+pub struct ClapFormat;
+/// VST3: one stereo aux input, key 1 only (see the module docs for why).
+pub struct Vst3Format;
+
+// Main port names are left to nice-plug's defaults ("Input", "Output"): in
+// 0.4.2 `main_output_name()` reads `names.main_input`, so naming the input
+// would name the output the same.
+impl Format for ClapFormat {
+    const LAYOUTS: &'static [AudioIOLayout] = &[AudioIOLayout {
+        main_input_channels: NonZeroU32::new(2),
+        main_output_channels: NonZeroU32::new(2),
+        aux_input_ports: &[new_nonzero_u32(2), new_nonzero_u32(2)],
+        aux_output_ports: &[],
+        names: PortNames { layout: Some("Stereo + 2 sidechains"), main_input: None, main_output: None, aux_inputs: &["Sidechain 1", "Sidechain 2"], aux_outputs: &[] },
+    }];
+    const KEYS_PER_AUX: usize = 1;
+}
+
+impl Format for Vst3Format {
+    const LAYOUTS: &'static [AudioIOLayout] = &[AudioIOLayout {
+        main_input_channels: NonZeroU32::new(2),
+        main_output_channels: NonZeroU32::new(2),
+        aux_input_ports: &[new_nonzero_u32(2)],
+        aux_output_ports: &[],
+        names: PortNames { layout: Some("Stereo + sidechain"), main_input: None, main_output: None, aux_inputs: &["Sidechain 1"], aux_outputs: &[] },
+    }];
+    const KEYS_PER_AUX: usize = 1;
+}
+
+pub type MamSessionClap = MamSession<ClapFormat>;
+pub type MamSessionVst3 = MamSession<Vst3Format>;
 /// Environment variable naming a session file to load at instantiation
 /// (until the editor can import one).
 pub const SESSION_ENV: &str = "MAM_SESSION";
 
 const SLOTS: usize = mam_core::session::slots::MAX_BUS_SLOTS;
 
-pub struct MamSession {
+pub struct MamSession<F: Format> {
     params: Arc<MamParams>,
     /// Control side of the engine (main thread: activate, state).
     engine: Option<Engine>,
@@ -42,6 +90,7 @@ pub struct MamSession {
     /// Last (trim dB, pan, mute) sent per slot (0 = master), so only changes
     /// reach the engine.
     sent: [(f32, f32, bool); SLOTS + 1],
+    _format: PhantomData<F>,
 }
 
 /// The initial session: `MAM_SESSION`'s file if it names a valid one, else
@@ -56,7 +105,7 @@ fn initial_session_json() -> String {
     DEFAULT_SESSION_JSON.to_string()
 }
 
-impl Default for MamSession {
+impl<F: Format> Default for MamSession<F> {
     fn default() -> Self {
         Self {
             params: Arc::new(MamParams::new(initial_session_json())),
@@ -64,11 +113,12 @@ impl Default for MamSession {
             audio: None,
             main_in: Vec::new(),
             sent: [(f32::NAN, f32::NAN, false); SLOTS + 1],
+            _format: PhantomData,
         }
     }
 }
 
-impl MamSession {
+impl<F: Format> MamSession<F> {
     /// The persisted session, or the default one if the state holds an
     /// invalid session (never the case for states this plugin wrote).
     fn session(&self) -> Session {
@@ -101,23 +151,14 @@ impl MamSession {
     }
 }
 
-impl Plugin for MamSession {
+impl<F: Format> Plugin for MamSession<F> {
     const NAME: &'static str = "MAM Session";
     const VENDOR: &'static str = "MAM";
     const URL: &'static str = "https://example.invalid/mam-session";
     const EMAIL: &'static str = "mam@example.invalid";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
-    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[AudioIOLayout {
-        main_input_channels: NonZeroU32::new(2),
-        main_output_channels: NonZeroU32::new(2),
-        aux_input_ports: &[new_nonzero_u32(2)],
-        aux_output_ports: &[],
-        // Main port names are left to nice-plug's defaults ("Input",
-        // "Output"): in 0.4.2 `main_output_name()` reads `names.main_input`,
-        // so naming the input would name the output the same.
-        names: PortNames { layout: Some("Stereo + sidechain"), main_input: None, main_output: None, aux_inputs: &["Sidechain 1"], aux_outputs: &[] },
-    }];
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = F::LAYOUTS;
 
     const SAMPLE_ACCURATE_AUTOMATION: bool = true;
 
@@ -167,7 +208,15 @@ impl Plugin for MamSession {
         let frames = buffer.samples();
         let max = self.main_in.first().map_or(0, Vec::len);
         let outputs = buffer.as_slice();
-        let sidechain: &[&mut [f32]] = aux.inputs.first().map_or(&[], |b| b.as_slice_immutable());
+        // Key k lives on aux port k / KEYS_PER_AUX, channels 2·(k % KEYS_PER_AUX) and up.
+        let mut keys: [&[&mut [f32]]; NUM_KEYS] = [&[]; NUM_KEYS];
+        for (k, key) in keys.iter_mut().enumerate() {
+            if let Some(port) = aux.inputs.get(k / F::KEYS_PER_AUX) {
+                let channels = port.as_slice_immutable();
+                let first = 2 * (k % F::KEYS_PER_AUX);
+                *key = channels.get(first..(first + 2).min(channels.len())).unwrap_or(&[]);
+            }
+        }
         let mut start = 0;
         while start < frames {
             let len = (frames - start).min(max);
@@ -178,17 +227,19 @@ impl Plugin for MamSession {
                 }
             }
             let main: [&[f32]; 2] = [&self.main_in[0][..len], &self.main_in[1][..len]];
-            let mut key: [&[f32]; 2] = [&[], &[]];
-            for (ch, host) in sidechain.iter().take(2).enumerate() {
-                key[ch] = &host[start..start + len];
+            let mut key_slices: [[&[f32]; 2]; NUM_KEYS] = [[&[], &[]]; NUM_KEYS];
+            for (k, key) in keys.iter().enumerate() {
+                for (ch, host) in key.iter().enumerate() {
+                    key_slices[k][ch] = &host[start..start + len];
+                }
             }
-            let key_channels = sidechain.len().min(2);
+            let inputs: [&[&[f32]]; 1 + NUM_KEYS] = [&main, &key_slices[0][..keys[0].len()], &key_slices[1][..keys[1].len()]];
             let mut out: [&mut [f32]; 2] = [&mut [], &mut []];
             let n_out = outputs.len().min(2);
             for (ch, host) in outputs.iter_mut().take(2).enumerate() {
                 out[ch] = &mut host[start..start + len];
             }
-            audio.process(&[&main, &key[..key_channels]], &mut out[..n_out], len);
+            audio.process(&inputs, &mut out[..n_out], len);
             start += len;
         }
         self.audio = Some(audio);
@@ -201,7 +252,7 @@ impl Plugin for MamSession {
     }
 }
 
-impl ClapPlugin for MamSession {
+impl ClapPlugin for MamSession<ClapFormat> {
     const CLAP_ID: &'static str = "org.mam.session";
     const CLAP_DESCRIPTION: Option<&'static str> = Some("A whole multi-bus mixing session with spectral ducking, in one plugin");
     const CLAP_MANUAL_URL: Option<&'static str> = None;
@@ -209,10 +260,10 @@ impl ClapPlugin for MamSession {
     const CLAP_FEATURES: &'static [ClapFeature] = &[ClapFeature::AudioEffect, ClapFeature::Stereo, ClapFeature::Mixing];
 }
 
-impl Vst3Plugin for MamSession {
+impl Vst3Plugin for MamSession<Vst3Format> {
     const VST3_CLASS_ID: [u8; 16] = *b"MAMSessionPlugin";
     const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] = &[Vst3SubCategory::Fx, Vst3SubCategory::Tools];
 }
 
-nice_export_clap!(MamSession);
-nice_export_vst3!(MamSession);
+nice_export_clap!(MamSessionClap);
+nice_export_vst3!(MamSessionVst3);

@@ -67,9 +67,10 @@ fn instantiate() -> (PluginInstance<TestHost>, PluginEntry) {
     (instance, entry)
 }
 
-/// Runs `frames` frames through an activated instance: main input, sidechain
-/// input, parameter events; returns the stereo output.
-fn run(loaded: &mut Loaded, main: &[Vec<f32>; 2], side: &[Vec<f32>; 2], events: &[ParamValueEvent]) -> [Vec<f32>; 2] {
+/// Runs `frames` frames through an activated instance: main input, the two
+/// stereo keys (`side[0..2]` Sidechain 1, `side[2..4]` Sidechain 2),
+/// parameter events; returns the stereo output.
+fn run(loaded: &mut Loaded, main: &[Vec<f32>; 2], side: &[Vec<f32>; 4], events: &[ParamValueEvent]) -> [Vec<f32>; 2] {
     run_sliced(loaded, main, side, events, &mut |_| BLOCK as usize)
 }
 
@@ -78,7 +79,7 @@ fn run(loaded: &mut Loaded, main: &[Vec<f32>; 2], side: &[Vec<f32>; 2], events: 
 fn run_sliced(
     loaded: &mut Loaded,
     main: &[Vec<f32>; 2],
-    side: &[Vec<f32>; 2],
+    side: &[Vec<f32>; 4],
     events: &[ParamValueEvent],
     next_block: &mut dyn FnMut(usize) -> usize,
 ) -> [Vec<f32>; 2] {
@@ -87,7 +88,7 @@ fn run_sliced(
     let mut processor = stopped.start_processing().expect("starts");
     let frames = main[0].len();
     let mut out = [vec![0.0f32; frames], vec![0.0f32; frames]];
-    let mut inputs = AudioPorts::with_capacity(4, 2);
+    let mut inputs = AudioPorts::with_capacity(6, 3);
     let mut outputs = AudioPorts::with_capacity(2, 1);
     let mut start = 0;
     let mut block_index = 0;
@@ -96,6 +97,7 @@ fn run_sliced(
         block_index += 1;
         let mut main_block = [main[0][start..start + len].to_vec(), main[1][start..start + len].to_vec()];
         let mut side_block = [side[0][start..start + len].to_vec(), side[1][start..start + len].to_vec()];
+        let mut side2_block = [side[2][start..start + len].to_vec(), side[3][start..start + len].to_vec()];
         let mut out_block = [vec![0.0f32; len], vec![0.0f32; len]];
         let block_events: Vec<ParamValueEvent> = events
             .iter()
@@ -108,6 +110,7 @@ fn run_sliced(
         let input_audio = inputs.with_input_buffers([
             AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(main_block.iter_mut().map(variable)) },
             AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(side_block.iter_mut().map(variable)) },
+            AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(side2_block.iter_mut().map(variable)) },
         ]);
         let mut output_audio = outputs.with_output_buffers([AudioPortBuffer {
             latency: 0,
@@ -133,6 +136,10 @@ fn silence(frames: usize) -> [Vec<f32>; 2] {
     [vec![0.0; frames], vec![0.0; frames]]
 }
 
+fn no_keys(frames: usize) -> [Vec<f32>; 4] {
+    [0, 1, 2, 3].map(|_| vec![0.0; frames])
+}
+
 #[test]
 fn ports_are_main_stereo_in_and_out_plus_a_stereo_sidechain() {
     let mut loaded = load();
@@ -147,7 +154,10 @@ fn ports_are_main_stereo_in_and_out_plus_a_stereo_sidechain() {
             })
             .collect::<Vec<_>>()
     };
-    assert_eq!(describe(true, &mut buffer), vec![("Input".to_string(), 2), ("Sidechain 1".to_string(), 2)]);
+    assert_eq!(
+        describe(true, &mut buffer),
+        vec![("Input".to_string(), 2), ("Sidechain 1".to_string(), 2), ("Sidechain 2".to_string(), 2)]
+    );
     assert_eq!(describe(false, &mut buffer), vec![("Output".to_string(), 2)]);
 }
 
@@ -191,7 +201,7 @@ fn latency_is_reported_and_measured_equal() {
     let mut impulse = silence(frames);
     impulse[0][100] = 0.25;
     impulse[1][100] = 0.25;
-    let out = run(&mut loaded, &impulse, &silence(frames), &[]);
+    let out = run(&mut loaded, &impulse, &no_keys(frames), &[]);
     let handle = loaded.instance.plugin_handle();
     let latency: PluginLatency = handle.get_extension().expect("latency extension");
     let reported = latency.get(&handle) as usize;
@@ -204,14 +214,20 @@ fn latency_is_reported_and_measured_equal() {
 fn silence_in_gives_silence_out_and_the_sidechain_really_arrives() {
     let mut loaded = load();
     let frames = 16_384;
-    let out = run(&mut loaded, &silence(frames), &silence(frames), &[]);
+    let out = run(&mut loaded, &silence(frames), &no_keys(frames), &[]);
     assert!(out.iter().flatten().all(|&s| s == 0.0), "silence in, silence out");
-    // Signal on Sidechain 1 only: the default session routes it to the
-    // "key" bus and on to the master, so it must be audible.
+    // Signal on one sidechain only: the default session routes Sidechain 1
+    // to the "key" bus and Sidechain 2 to "key2", both on to the master, so
+    // each must be audible by itself.
     let tone: Vec<f32> = (0..frames).map(|i| 0.25 * (i as f32 * 0.05).sin()).collect();
-    let out = run(&mut loaded, &silence(frames), &[tone.clone(), tone], &[]);
-    let peak = out[0][4096..].iter().fold(0.0f32, |a, s| a.max(s.abs()));
-    assert!(peak > 0.2, "sidechain signal reaches the output (peak {peak})");
+    for key in 0..2 {
+        let mut keys = no_keys(frames);
+        keys[2 * key] = tone.clone();
+        keys[2 * key + 1] = tone.clone();
+        let out = run(&mut loaded, &silence(frames), &keys, &[]);
+        let peak = out[0][4096..].iter().fold(0.0f32, |a, s| a.max(s.abs()));
+        assert!(peak > 0.2, "Sidechain {} reaches the output (peak {peak})", key + 1);
+    }
 }
 
 #[test]
@@ -229,7 +245,7 @@ fn gain_automation_at_sample_100_lands_on_sample_100() {
     let main = [vec![0.25f32; frames], vec![0.25f32; frames]];
     let at = BLOCK as usize * 4 + 100;
     let event = ParamValueEvent::new(at as u32, id, Pckn::match_all(), minus_6);
-    let out = run(&mut loaded, &main, &silence(frames), &[event]);
+    let out = run(&mut loaded, &main, &no_keys(frames), &[event]);
     // The fader sits after the ducker; only the master limiter (240) delays it.
     let seen = at + 240;
     let before = out[0][seen - 1];
@@ -244,7 +260,7 @@ fn random_block_sizes_give_the_same_output_as_full_blocks() {
     let mut loaded = load();
     let frames = 20_000;
     let main: [Vec<f32>; 2] = [0, 1].map(|c| (0..frames).map(|i| 0.3 * ((i * (7 + c)) as f32 * 0.013).sin()).collect());
-    let side: [Vec<f32>; 2] = [0, 1].map(|_| (0..frames).map(|i| if (i / 3000) % 2 == 1 { 0.3 * (i as f32 * 0.13).sin() } else { 0.0 }).collect());
+    let side: [Vec<f32>; 4] = [0, 1, 2, 3].map(|c| (0..frames).map(|i| if (i / 3000) % 2 == c % 2 { 0.3 * (i as f32 * 0.13).sin() } else { 0.0 }).collect());
     let whole = run(&mut loaded, &main, &side, &[]);
     let mut seed = 12345u32;
     let random = run_sliced(&mut loaded, &main, &side, &[], &mut |_| {
@@ -262,7 +278,7 @@ fn nan_and_inf_input_give_finite_output() {
     let mut loaded = load();
     let frames = 8192;
     let poison: Vec<f32> = (0..frames).map(|i| [f32::NAN, f32::INFINITY, -f32::INFINITY, 0.5][i % 4]).collect();
-    let out = run(&mut loaded, &[poison.clone(), poison.clone()], &[poison.clone(), poison], &[]);
+    let out = run(&mut loaded, &[poison.clone(), poison.clone()], &[poison.clone(), poison.clone(), poison.clone(), poison], &[]);
     assert!(out.iter().flatten().all(|s| s.is_finite()));
 }
 
@@ -291,7 +307,7 @@ fn state_saved_and_loaded_into_a_new_instance_reproduces_the_output_exactly() {
     use clack_extensions::state::PluginState;
     let frames = 12_000;
     let main: [Vec<f32>; 2] = [0, 1].map(|c| (0..frames).map(|i| 0.4 * ((i * (3 + c)) as f32 * 0.011).sin()).collect());
-    let side: [Vec<f32>; 2] = [0, 1].map(|_| (0..frames).map(|i| 0.3 * (i as f32 * 0.09).sin()).collect());
+    let side: [Vec<f32>; 4] = [0, 1, 2, 3].map(|c| (0..frames).map(|i| 0.3 * ((i * (c + 1)) as f32 * 0.09).sin()).collect());
 
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // Instance A: the host moves bus 1's fader to −6 dB, then saves.

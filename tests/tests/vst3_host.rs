@@ -84,8 +84,8 @@ fn bus_names(plugin: &Vst3, direction: i32) -> Vec<(String, i32)> {
     }
 }
 
-/// Activates with the sidechain bus enabled and runs main + sidechain input
-/// through in `BLOCK`-frame blocks.
+/// Activates with the sidechain bus enabled and runs main input and
+/// Sidechain 1 through in `BLOCK`-frame blocks.
 fn run(plugin: &Vst3, main: &[Vec<f32>; 2], side: &[Vec<f32>; 2]) -> [Vec<f32>; 2] {
     // SAFETY: the call sequence follows the VST3 processing life cycle; all
     // buffers outlive the process calls that point at them.
@@ -109,12 +109,16 @@ fn run(plugin: &Vst3, main: &[Vec<f32>; 2], side: &[Vec<f32>; 2]) -> [Vec<f32>; 
         while start < frames {
             let len = (frames - start).min(BLOCK);
             let mut main_block = [main[0][start..start + len].to_vec(), main[1][start..start + len].to_vec()];
-            let mut side_block = [side[0][start..start + len].to_vec(), side[1][start..start + len].to_vec()];
+            let mut side_block: Vec<Vec<f32>> = side.iter().map(|c| c[start..start + len].to_vec()).collect();
             let mut out_block = [vec![0.0f32; len], vec![0.0f32; len]];
             let mut main_ptrs = [main_block[0].as_mut_ptr(), main_block[1].as_mut_ptr()];
-            let mut side_ptrs = [side_block[0].as_mut_ptr(), side_block[1].as_mut_ptr()];
+            let mut side_ptrs: Vec<*mut f32> = side_block.iter_mut().map(|c| c.as_mut_ptr()).collect();
             let mut out_ptrs = [out_block[0].as_mut_ptr(), out_block[1].as_mut_ptr()];
-            let bus = |ptrs: &mut [*mut f32; 2]| AudioBusBuffers { numChannels: 2, silenceFlags: 0, __field0: AudioBusBuffers__type0 { channelBuffers32: ptrs.as_mut_ptr() } };
+            let bus = |ptrs: &mut [*mut f32]| AudioBusBuffers {
+                numChannels: ptrs.len() as i32,
+                silenceFlags: 0,
+                __field0: AudioBusBuffers__type0 { channelBuffers32: ptrs.as_mut_ptr() },
+            };
             let mut in_buses = [bus(&mut main_ptrs), bus(&mut side_ptrs)];
             let mut out_buses = [bus(&mut out_ptrs)];
             let mut data = ProcessData {
@@ -147,15 +151,20 @@ fn silence(frames: usize) -> [Vec<f32>; 2] {
     [vec![0.0; frames], vec![0.0; frames]]
 }
 
+fn no_keys(frames: usize) -> [Vec<f32>; 2] {
+    silence(frames)
+}
+
 #[test]
 fn vst3_buses_latency_and_sidechain_delivery() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let plugin = load();
+    // One sidechain in VST3 (nice-plug 0.4.2 drops the second; see plugin/src/lib.rs).
     assert_eq!(bus_names(&plugin, BusDirections_::kInput as i32), vec![("Input".to_string(), 2), ("Sidechain 1".to_string(), 2)]);
     assert_eq!(bus_names(&plugin, BusDirections_::kOutput as i32), vec![("Output".to_string(), 2)]);
 
     let frames = 16_384;
-    let out = run(&plugin, &silence(frames), &silence(frames));
+    let out = run(&plugin, &silence(frames), &no_keys(frames));
     assert!(out.iter().flatten().all(|&s| s == 0.0), "silence in, silence out");
 
     // SAFETY: valid processor, active state just left.
@@ -164,11 +173,11 @@ fn vst3_buses_latency_and_sidechain_delivery() {
     let mut impulse = silence(frames);
     impulse[0][100] = 0.25;
     impulse[1][100] = 0.25;
-    let out = run(&plugin, &impulse, &silence(frames));
+    let out = run(&plugin, &impulse, &no_keys(frames));
     let loudest = out[0].iter().enumerate().fold((0, 0.0f32), |m, (i, s)| if s.abs() > m.1 { (i, s.abs()) } else { m });
     assert_eq!(loudest.0, 100 + reported, "measured latency");
 
-    // Sidechain 1 only: audible through the default session's key bus.
+    // Sidechain 1 alone: audible through the default session's key bus.
     let tone: Vec<f32> = (0..frames).map(|i| 0.25 * (i as f32 * 0.05).sin()).collect();
     let out = run(&plugin, &silence(frames), &[tone.clone(), tone]);
     let peak = out[0][4096..].iter().fold(0.0f32, |a, s| a.max(s.abs()));
