@@ -3,6 +3,8 @@
 //! first (`cargo xtask bundle mam_session --release`; the README's test
 //! command does).
 
+pub mod clap;
+
 use std::path::PathBuf;
 
 /// Path of a built bundle, e.g. `bundle("clap")`.

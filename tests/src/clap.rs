@@ -1,0 +1,137 @@
+//! A minimal CLAP host around clack-host that loads the built bundle and
+//! runs audio, parameter events and state through it.
+
+use clack_host::events::event_types::ParamValueEvent;
+use clack_host::prelude::*;
+
+pub struct Shared;
+impl SharedHandler<'_> for Shared {
+    fn request_restart(&self) {}
+    fn request_process(&self) {}
+    fn request_callback(&self) {}
+}
+
+pub struct TestHost;
+impl HostHandlers for TestHost {
+    type Shared<'a> = Shared;
+    type MainThread<'a> = ();
+    type AudioProcessor<'a> = ();
+}
+
+pub const BLOCK: u32 = 512;
+pub const RATE: f64 = 48_000.0;
+
+/// Tests share one process and load the same library; CLAP entries are
+/// initialised and torn down per load, which must not race, so every test
+/// holds this lock while it uses the plugin.
+pub static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub struct Loaded {
+    // Field order matters: the instance is destroyed before its entry, and
+    // the lock is released last.
+    pub instance: PluginInstance<TestHost>,
+    _entry: PluginEntry,
+    _serial: Option<std::sync::MutexGuard<'static, ()>>,
+}
+
+pub fn load() -> Loaded {
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (instance, entry) = instantiate();
+    Loaded { instance, _entry: entry, _serial: Some(serial) }
+}
+
+/// A second instance inside a test that already holds the lock through a
+/// first one (or that takes it itself first).
+pub fn load_unlocked() -> Loaded {
+    let (instance, entry) = instantiate();
+    Loaded { instance, _entry: entry, _serial: None }
+}
+
+pub fn instantiate() -> (PluginInstance<TestHost>, PluginEntry) {
+    let path = crate::bundle("clap");
+    assert!(path.exists(), "{} is missing: run `cargo xtask bundle mam_session --release` first", path.display());
+    // SAFETY: loading our own bundle; its entry point follows the CLAP ABI.
+    let entry = unsafe { PluginEntry::load(&path) }.expect("the bundle loads");
+    let host = HostInfo::new("mam tests", "mam", "https://example.invalid", "1.0").unwrap();
+    let factory = entry.get_plugin_factory().expect("a plugin factory");
+    let descriptor = factory.plugin_descriptors().next().expect("one plugin");
+    assert_eq!(descriptor.id().unwrap().to_bytes(), b"org.mam.session");
+    assert_eq!(descriptor.name().unwrap().to_bytes(), b"MAM Session");
+    let id = descriptor.id().unwrap().to_owned();
+    let instance = PluginInstance::<TestHost>::new(|_| Shared, |_| (), &entry, &id, &host).expect("instantiates");
+    (instance, entry)
+}
+
+/// Runs `frames` frames through an activated instance: main input, the two
+/// stereo keys (`side[0..2]` Sidechain 1, `side[2..4]` Sidechain 2),
+/// parameter events; returns the stereo output.
+pub fn run(loaded: &mut Loaded, main: &[Vec<f32>; 2], side: &[Vec<f32>; 4], events: &[ParamValueEvent]) -> [Vec<f32>; 2] {
+    run_sliced(loaded, main, side, events, &mut |_| BLOCK as usize)
+}
+
+/// [`run`] with the host's block sizes chosen by `next_block(block_index)`
+/// (at most `BLOCK`).
+pub fn run_sliced(
+    loaded: &mut Loaded,
+    main: &[Vec<f32>; 2],
+    side: &[Vec<f32>; 4],
+    events: &[ParamValueEvent],
+    next_block: &mut dyn FnMut(usize) -> usize,
+) -> [Vec<f32>; 2] {
+    let config = PluginAudioConfiguration { sample_rate: RATE, min_frames_count: 1, max_frames_count: BLOCK };
+    let stopped = loaded.instance.activate(|_, _| (), config).expect("activates");
+    let mut processor = stopped.start_processing().expect("starts");
+    let frames = main[0].len();
+    let mut out = [vec![0.0f32; frames], vec![0.0f32; frames]];
+    let mut inputs = AudioPorts::with_capacity(6, 3);
+    let mut outputs = AudioPorts::with_capacity(2, 1);
+    let mut start = 0;
+    let mut block_index = 0;
+    while start < frames {
+        let len = (frames - start).min(next_block(block_index).clamp(1, BLOCK as usize));
+        block_index += 1;
+        let mut main_block = [main[0][start..start + len].to_vec(), main[1][start..start + len].to_vec()];
+        let mut side_block = [side[0][start..start + len].to_vec(), side[1][start..start + len].to_vec()];
+        let mut side2_block = [side[2][start..start + len].to_vec(), side[3][start..start + len].to_vec()];
+        let mut out_block = [vec![0.0f32; len], vec![0.0f32; len]];
+        let block_events: Vec<ParamValueEvent> = events
+            .iter()
+            .filter(|e| (start..start + len).contains(&(e.header().time() as usize)))
+            .map(|e| ParamValueEvent::new(e.header().time() - start as u32, e.param_id().unwrap(), e.pckn(), e.value()))
+            .collect();
+        let input_events = InputEvents::from_buffer(&block_events);
+        let mut output_events_buffer = EventBuffer::new();
+        let mut output_events = OutputEvents::from_buffer(&mut output_events_buffer);
+        let input_audio = inputs.with_input_buffers([
+            AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(main_block.iter_mut().map(variable)) },
+            AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(side_block.iter_mut().map(variable)) },
+            AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(side2_block.iter_mut().map(variable)) },
+        ]);
+        let mut output_audio = outputs.with_output_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_output_only(out_block.iter_mut().map(|b| b.as_mut_slice())),
+        }]);
+        processor.process(&input_audio, &mut output_audio, &input_events, &mut output_events, None, None).expect("processes");
+        for ch in 0..2 {
+            out[ch][start..start + len].copy_from_slice(&out_block[ch]);
+        }
+        start += len;
+    }
+    let stopped = processor.stop_processing();
+    loaded.instance.deactivate(stopped);
+    out
+}
+
+/// A writable input channel (one function, so both ports have one type).
+pub fn variable(buffer: &mut Vec<f32>) -> InputChannel<'_, f32> {
+    InputChannel::variable(buffer.as_mut_slice())
+}
+
+pub fn silence(frames: usize) -> [Vec<f32>; 2] {
+    [vec![0.0; frames], vec![0.0; frames]]
+}
+
+pub fn no_keys(frames: usize) -> [Vec<f32>; 4] {
+    [0, 1, 2, 3].map(|_| vec![0.0; frames])
+}
+
