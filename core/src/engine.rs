@@ -56,11 +56,12 @@ struct HostStrip {
     trim_db: f32,
     pan: f32,
     mute: bool,
+    solo: bool,
 }
 
 impl Default for HostStrip {
     fn default() -> Self {
-        Self { trim_db: 0.0, pan: 0.0, mute: false }
+        Self { trim_db: 0.0, pan: 0.0, mute: false, solo: false }
     }
 }
 
@@ -184,6 +185,7 @@ impl AudioProcessor {
             StripControl::TrimDb(db) => host.trim_db = db,
             StripControl::Pan(p) => host.pan = p,
             StripControl::Mute(m) => host.mute = m,
+            StripControl::Solo(on) => host.solo = on,
         }
         self.schedule.control(slot, control);
     }
@@ -216,7 +218,8 @@ impl AudioProcessor {
             }
             next.adopt(&mut self.schedule);
             for (slot, host) in self.host_strips.iter().enumerate() {
-                for control in [StripControl::TrimDb(host.trim_db), StripControl::Pan(host.pan), StripControl::Mute(host.mute)] {
+                let controls = [StripControl::TrimDb(host.trim_db), StripControl::Pan(host.pan), StripControl::Mute(host.mute), StripControl::Solo(host.solo)];
+                for control in controls {
                     next.control(slot, control);
                 }
             }

@@ -2,4 +2,5 @@
 
 pub mod compile;
 pub mod schedule;
+pub mod solo;
 pub mod sort;

@@ -9,7 +9,7 @@
 //! carrying both keys would be refused to any host that confirms the layout.
 //! Every declared port is proven at host level in `tests/`. The session runs in a
 //! `mam_core` engine; host parameters (`bus{n}_gain`, `bus{n}_pan`,
-//! `bus{n}_mute`, `master_gain`) reach it as strip controls at the sample
+//! `bus{n}_mute`, `bus{n}_solo`, `master_gain`) reach it as strip controls at the sample
 //! they change on; the session itself is persisted as JSON in the state.
 
 mod params;
@@ -87,9 +87,9 @@ pub struct MamSession<F: Format> {
     /// Copy of the main input, `[channel][frame]`, sized in `activate`,
     /// because the host's buffer is also where the output goes.
     main_in: Vec<Vec<f32>>,
-    /// Last (trim dB, pan, mute) sent per slot (0 = master), so only changes
-    /// reach the engine.
-    sent: [(f32, f32, bool); SLOTS + 1],
+    /// Last (trim dB, pan, mute, solo) sent per slot (0 = master), so only
+    /// changes reach the engine.
+    sent: [(f32, f32, bool, bool); SLOTS + 1],
     _format: PhantomData<F>,
 }
 
@@ -112,7 +112,7 @@ impl<F: Format> Default for MamSession<F> {
             engine: None,
             audio: None,
             main_in: Vec::new(),
-            sent: [(f32::NAN, f32::NAN, false); SLOTS + 1],
+            sent: [(f32::NAN, f32::NAN, false, false); SLOTS + 1],
             _format: PhantomData,
         }
     }
@@ -130,11 +130,11 @@ impl<F: Format> MamSession<F> {
     /// Runs on the audio thread: no allocation, no locks.
     fn sync_params(&mut self, audio: &mut AudioProcessor) {
         for slot in 0..=SLOTS {
-            let (trim, pan, mute) = if slot == 0 {
-                (self.params.master_gain.value(), 0.0, false)
+            let (trim, pan, mute, solo) = if slot == 0 {
+                (self.params.master_gain.value(), 0.0, false, false)
             } else {
                 let p = self.params.slot(slot);
-                (p.gain.value(), p.pan.value(), p.mute.value())
+                (p.gain.value(), p.pan.value(), p.mute.value(), p.solo.value())
             };
             let last = self.sent[slot];
             if trim != last.0 {
@@ -146,7 +146,10 @@ impl<F: Format> MamSession<F> {
             if mute != last.2 {
                 audio.set_strip(slot, StripControl::Mute(mute));
             }
-            self.sent[slot] = (trim, pan, mute);
+            if solo != last.3 {
+                audio.set_strip(slot, StripControl::Solo(solo));
+            }
+            self.sent[slot] = (trim, pan, mute, solo);
         }
     }
 }
@@ -182,7 +185,7 @@ impl<F: Format> Plugin for MamSession<F> {
                 self.engine = Some(engine);
                 self.audio = Some(audio);
                 self.main_in = vec![vec![0.0; max_block]; 2];
-                self.sent = [(f32::NAN, f32::NAN, false); SLOTS + 1];
+                self.sent = [(f32::NAN, f32::NAN, false, false); SLOTS + 1];
                 true
             }
             Err(e) => {

@@ -1,4 +1,4 @@
-//! The plugin's fixed parameter pool: per-slot bus gain/pan/mute and the master gain (DESIGN.md §7).
+//! The plugin's fixed parameter pool: per-slot bus gain/pan/mute/solo and the master gain (DESIGN.md §7).
 
 use std::sync::{Arc, Mutex};
 
@@ -15,6 +15,9 @@ pub struct BusSlotParams {
     pub pan: FloatParam,
     #[id = "mute"]
     pub mute: BoolParam,
+    /// Solo-in-place, on top of the session's solos.
+    #[id = "solo"]
+    pub solo: BoolParam,
 }
 
 /// Trims at or below this are silence.
@@ -44,6 +47,7 @@ impl BusSlotParams {
                 .with_value_to_string(formatters::v2s_f32_panning())
                 .with_string_to_value(formatters::s2v_f32_panning()),
             mute: BoolParam::new(format!("Bus {slot} Mute"), false),
+            solo: BoolParam::new(format!("Bus {slot} Solo"), false),
         }
     }
 }

@@ -47,9 +47,9 @@ fn parameters_cover_sixteen_bus_slots_and_the_master_with_db_text() {
         }
         names.push(name);
     }
-    assert_eq!(names.len(), 1 + 16 * 3, "{names:?}");
+    assert_eq!(names.len(), 1 + 16 * 4, "{names:?}");
     for n in 1..=16 {
-        for what in ["Gain", "Pan", "Mute"] {
+        for what in ["Gain", "Pan", "Mute", "Solo"] {
             assert!(names.contains(&format!("Bus {n} {what}")), "missing Bus {n} {what}");
         }
     }
@@ -217,4 +217,24 @@ fn state_saved_and_loaded_into_a_new_instance_reproduces_the_output_exactly() {
     let after_b = run(&mut b, &main, &side, &[]);
     assert!(after_a == after_b, "restored instance sounds different");
     assert!(fresh != after_b, "the state carried the fader move");
+}
+
+#[test]
+fn solo_parameter_solos_in_place() {
+    let mut loaded = load();
+    let solo_key = gain_param_id(&mut loaded, "Bus 2 Solo"); // slot 2 is the "key" bus
+    let frames = BLOCK as usize * 8;
+    let main = [vec![0.25f32; frames], vec![0.25f32; frames]];
+    let mut keys = no_keys(frames);
+    let tone: Vec<f32> = (0..frames).map(|i| 0.2 * (i as f32 * 0.05).sin()).collect();
+    keys[0] = tone.clone();
+    keys[1] = tone;
+    let solo = ParamValueEvent::new(0, solo_key, Pckn::match_all(), 1.0);
+    let soloed = run(&mut loaded, &main, &keys, &[solo]);
+    // The music bus (main input) falls silent; the key bus stays: after the
+    // latency, the output swings around zero instead of sitting near +0.25.
+    let tail = &soloed[0][frames - 2048..];
+    let mean = tail.iter().sum::<f32>() / tail.len() as f32;
+    assert!(mean.abs() < 0.02, "music bus still audible under solo (mean {mean})");
+    assert!(tail.iter().any(|s| s.abs() > 0.1), "the soloed key bus is audible");
 }

@@ -116,7 +116,10 @@ pub fn compile_with_displays(
     }
 
     // Pass 2: solo-in-place, and host parameter slots.
-    let audible = solo_audible(session, &bus_idx);
+    let mut solo = super::solo::SoloGraph::new(session, &bus_idx);
+    let mut bus_audible = vec![true; session.buses.len()];
+    let mut rack_audible = vec![true; session.racks.len()];
+    solo.resolve(&mut |b, a| bus_audible[b] = a, &mut |r, a| rack_audible[r] = a);
     let bus_slots = crate::session::slots::assign(session);
 
     // Inputs of every bus: (source, tap, gain, kind). Sources are racks or buses.
@@ -229,8 +232,9 @@ pub fn compile_with_displays(
                 SourceNode::Silent
             }
         };
-        let gain = rack.gain.linear() as f32 * solo_factor(audible.racks[r]);
-        racks.push(RackNode { id: rack.id.clone(), source, gain: Smoother::new(gain, ramp), out: AudioBuf::new(channels, max_block) });
+        let level = rack.gain.linear() as f32;
+        let gain = level * solo_factor(rack_audible[r]);
+        racks.push(RackNode { id: rack.id.clone(), source, level, gain: Smoother::new(gain, ramp), out: AudioBuf::new(channels, max_block) });
     }
 
     let mut buses = Vec::new();
@@ -286,7 +290,7 @@ pub fn compile_with_displays(
             host_pan: 0.0,
             session_mute: bus.mute,
             host_mute: false,
-            audible: audible.buses[b],
+            audible: bus_audible[b],
             mono: bus.channels == 1,
             master: bus.is_master(),
             law: session.pan_law,
@@ -328,7 +332,8 @@ pub fn compile_with_displays(
         latency,
         warnings,
     };
-    let schedule = Box::new(Schedule { sample_rate: sr, max_block, channels, racks, buses, latency, tempo: session.tempo });
+    // The solo graph keeps file-order bus indices; `bus_order` maps them.
+    let schedule = Box::new(Schedule { sample_rate: sr, max_block, channels, racks, buses, latency, tempo: session.tempo, solo, bus_order: order.clone() });
     Ok(Compiled { schedule, info })
 }
 
@@ -380,60 +385,4 @@ pub fn pan_gains(law: PanLaw, pan: f64, mono_bus: bool, is_master: bool, session
         return [theta.cos(), theta.sin()];
     }
     [(1.0 - pan).min(1.0), (1.0 + pan).min(1.0)]
-}
-
-/// Which buses and racks stay audible under solo-in-place.
-struct Audible {
-    buses: Vec<bool>,
-    racks: Vec<bool>,
-}
-
-/// Solo-in-place: with any bus soloed, a bus stays audible if it is soloed,
-/// feeds a soloed bus (upstream), is fed by one (downstream), or is
-/// `soloSafe`; a source stays audible if it feeds a soloed or upstream bus.
-/// Keys carry no audio to the output, so they do not count as feeding.
-fn solo_audible(session: &Session, bus_idx: &HashMap<&str, usize>) -> Audible {
-    let n = session.buses.len();
-    let any_solo = session.buses.iter().any(|b| b.solo);
-    if !any_solo {
-        return Audible { buses: vec![true; n], racks: vec![true; session.racks.len()] };
-    }
-    // Audio edges between buses: routes and sends.
-    let mut feeds_into: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (u, bus) in session.buses.iter().enumerate() {
-        for to in bus.route.iter().chain(bus.sends.iter().map(|s| &s.to)) {
-            if let Some(&v) = bus_idx.get(to.as_str()) {
-                feeds_into[u].push(v);
-            }
-        }
-    }
-    let reach = |start: Vec<usize>, forward: bool| {
-        let mut seen = vec![false; n];
-        let mut stack = start;
-        while let Some(x) = stack.pop() {
-            if std::mem::replace(&mut seen[x], true) {
-                continue;
-            }
-            for y in 0..n {
-                let linked = if forward { feeds_into[x].contains(&y) } else { feeds_into[y].contains(&x) };
-                if linked && !seen[y] {
-                    stack.push(y);
-                }
-            }
-        }
-        seen
-    };
-    let soloed: Vec<usize> = (0..n).filter(|&b| session.buses[b].solo).collect();
-    let downstream = reach(soloed.clone(), true);
-    let upstream = reach(soloed, false);
-    let buses: Vec<bool> = (0..n).map(|b| downstream[b] || upstream[b] || session.buses[b].solo_safe).collect();
-    let racks = session
-        .racks
-        .iter()
-        .map(|rack| {
-            let targets = session.routes.iter().filter(|r| r.from == rack.id).map(|r| &r.to).chain(rack.sends.iter().map(|s| &s.to));
-            targets.filter_map(|t| bus_idx.get(t.as_str())).any(|&b| upstream[b])
-        })
-        .collect();
-    Audible { buses, racks }
 }

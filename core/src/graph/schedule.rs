@@ -23,6 +23,10 @@ pub struct Schedule {
     pub(crate) latency: usize,
     /// Tempo in BPM that tempo-synced inserts follow.
     pub(crate) tempo: f64,
+    /// Solo-in-place resolution, indexed by file-order bus index.
+    pub(crate) solo: super::solo::SoloGraph,
+    /// `bus_order[i]`: file-order index of the bus processed i-th.
+    pub(crate) bus_order: Vec<usize>,
 }
 
 /// Where a rack's audio comes from on the audio side.
@@ -36,6 +40,8 @@ pub(crate) enum SourceNode {
 pub(crate) struct RackNode {
     pub id: String,
     pub source: SourceNode,
+    /// The session's rack gain, linear.
+    pub level: f32,
     /// Rack gain × solo state.
     pub gain: Smoother,
     /// Session width, `[channel][frame]`, `max_block` frames.
@@ -148,6 +154,8 @@ pub enum StripControl {
     /// Pan offset added to the session's pan.
     Pan(f32),
     Mute(bool),
+    /// Solo-in-place (adds to the session's solos).
+    Solo(bool),
 }
 
 impl BusNode {
@@ -158,7 +166,14 @@ impl BusNode {
             StripControl::TrimDb(db) => self.strip.trim = if db <= -144.0 { 0.0 } else { 10f32.powf(db / 20.0) },
             StripControl::Pan(p) => self.strip.host_pan = p,
             StripControl::Mute(m) => self.strip.host_mute = m,
+            StripControl::Solo(_) => {} // resolved across all buses by the schedule
         }
+        self.retarget();
+    }
+
+    /// Ramps the output gains to what the strip now asks for.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(crate) fn retarget(&mut self) {
         let targets = self.strip.targets();
         for (ch, g) in self.out_gain.iter_mut().enumerate() {
             g.set_target(targets[ch]);
@@ -358,9 +373,36 @@ impl Schedule {
     /// master); slots without a bus are ignored.
     /// Runs on the audio thread: no allocation, no locks.
     pub fn control(&mut self, slot: usize, control: StripControl) {
-        if let Some(bus) = self.buses.iter_mut().find(|b| b.slot == Some(slot)) {
-            bus.control(control);
+        let Some(pos) = self.buses.iter().position(|b| b.slot == Some(slot)) else { return };
+        if let StripControl::Solo(on) = control {
+            let b = self.bus_order[pos];
+            if self.solo.host_solo(b) != on {
+                self.solo.set_host_solo(b, on);
+                self.resolve_solo();
+            }
+        } else {
+            self.buses[pos].control(control);
         }
+    }
+
+    /// Re-resolves solo-in-place and ramps every affected gain.
+    /// Runs on the audio thread: no allocation, no locks.
+    fn resolve_solo(&mut self) {
+        let (buses, racks, order) = (&mut self.buses, &mut self.racks, &self.bus_order);
+        self.solo.resolve(
+            &mut |b, audible| {
+                if let Some(bus) = order.iter().position(|&x| x == b).map(|pos| &mut buses[pos]) {
+                    if bus.strip.audible != audible {
+                        bus.strip.audible = audible;
+                        bus.retarget();
+                    }
+                }
+            },
+            &mut |r, audible| {
+                let rack = &mut racks[r];
+                rack.gain.set_target(if audible { rack.level } else { 0.0 });
+            },
+        );
     }
 
     /// Clears every delay line, insert and envelope.

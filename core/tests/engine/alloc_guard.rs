@@ -165,6 +165,8 @@ fn every_insert_type_processes_and_takes_edits_without_allocating() {
             audio.set_strip(1, mam_core::graph::schedule::StripControl::TrimDb(-3.0));
             audio.set_strip(2, mam_core::graph::schedule::StripControl::Pan(0.5));
             audio.set_strip(0, mam_core::graph::schedule::StripControl::Mute(false));
+            audio.set_strip(3, mam_core::graph::schedule::StripControl::Solo(true));
+            audio.set_strip(3, mam_core::graph::schedule::StripControl::Solo(false));
             for i in 0..blocks {
                 audio.process(&[], &mut outs, [128, 1, 77][i % 3]);
             }
