@@ -261,6 +261,22 @@ impl ClapPlugin for MamSession<ClapFormat> {
     const CLAP_MANUAL_URL: Option<&'static str> = None;
     const CLAP_SUPPORT_URL: Option<&'static str> = None;
     const CLAP_FEATURES: &'static [ClapFeature] = &[ClapFeature::AudioEffect, ClapFeature::Stereo, ClapFeature::Mixing];
+
+    /// Remote-control pages for Bitwig and other CLAP hosts: the sixteen bus
+    /// faders on two pages, then pans, mutes and solos of slots 1–8, then the
+    /// master. (Scene and macro pages come with scenes and macros.)
+    fn remote_controls(&self, context: &mut impl RemoteControlsContext) {
+        let p = &self.params;
+        context.add_section("Buses", |section| {
+            for (name, first) in [("Faders 1-8", 1), ("Faders 9-16", 9)] {
+                section.add_page(name, |page| (first..first + 8).for_each(|n| page.add_param(&p.slot(n).gain)));
+            }
+            section.add_page("Pans 1-8", |page| (1..=8).for_each(|n| page.add_param(&p.slot(n).pan)));
+            section.add_page("Mutes 1-8", |page| (1..=8).for_each(|n| page.add_param(&p.slot(n).mute)));
+            section.add_page("Solos 1-8", |page| (1..=8).for_each(|n| page.add_param(&p.slot(n).solo)));
+        });
+        context.add_section("Master", |section| section.add_page("Master", |page| page.add_param(&p.master_gain)));
+    }
 }
 
 impl Vst3Plugin for MamSession<Vst3Format> {

@@ -238,3 +238,32 @@ fn solo_parameter_solos_in_place() {
     assert!(mean.abs() < 0.02, "music bus still audible under solo (mean {mean})");
     assert!(tail.iter().any(|s| s.abs() > 0.1), "the soloed key bus is audible");
 }
+
+#[test]
+fn remote_control_pages_group_faders_pans_mutes_solos_and_master() {
+    use clack_extensions::remote_controls::{PluginRemoteControls, RemoteControlsPageBuffer};
+    let mut loaded = load();
+    let names: Vec<(ClapId, String)> = {
+        let handle = loaded.instance.plugin_handle();
+        let params: PluginParams = handle.get_extension().unwrap();
+        let mut buffer = ParamInfoBuffer::new();
+        (0..params.count(&handle))
+            .map(|i| params.get_info(&handle, i, &mut buffer).map(|p| (p.id, String::from_utf8_lossy(p.name).into_owned())).unwrap())
+            .collect()
+    };
+    let name_of = |id: ClapId| names.iter().find(|(i, _)| *i == id).map(|(_, n)| n.clone()).unwrap();
+    let handle = loaded.instance.plugin_handle();
+    let pages: PluginRemoteControls = handle.get_extension().expect("remote-controls extension");
+    let mut buffer = RemoteControlsPageBuffer::new();
+    let mut seen = Vec::new();
+    for i in 0..pages.count(&handle) {
+        let page = pages.get(&handle, i, &mut buffer).unwrap();
+        let params: Vec<String> = page.param_ids.iter().flatten().map(|&id| name_of(id)).collect();
+        seen.push((String::from_utf8_lossy(page.page_name).into_owned(), params));
+    }
+    let titles: Vec<&str> = seen.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(titles, ["Faders 1-8", "Faders 9-16", "Pans 1-8", "Mutes 1-8", "Solos 1-8", "Master"]);
+    assert_eq!(seen[0].1, (1..=8).map(|n| format!("Bus {n} Gain")).collect::<Vec<_>>());
+    assert_eq!(seen[1].1[7], "Bus 16 Gain");
+    assert_eq!(seen[5].1, vec!["Master Gain".to_string()]);
+}
