@@ -44,8 +44,6 @@ pub struct Limiter {
     mean_pos: usize,
     mean_sum: f64,
     envelope: f64,
-    /// Gain reduction of the last processed frame, in dB (≤ 0), for meters.
-    last_gain: f64,
 }
 
 impl Limiter {
@@ -88,13 +86,7 @@ impl Limiter {
             mean_pos: 0,
             mean_sum: 1.0,
             envelope: 1.0,
-            last_gain: 1.0,
         }
-    }
-
-    /// The gain applied to the last processed frame (1 = no reduction).
-    pub fn current_gain(&self) -> f64 {
-        self.last_gain
     }
 
     fn update_derived(&mut self) {
@@ -136,7 +128,6 @@ impl Insert for Limiter {
         self.mean_pos = 0;
         self.mean_sum = window as f64;
         self.envelope = 1.0;
-        self.last_gain = 1.0;
     }
 
     fn set_param(&mut self, index: usize, value: f32) {
@@ -165,7 +156,6 @@ impl Insert for Limiter {
             self.delay.process(audio, frames);
             self.window_min.push_ones(frames);
             self.mean_pos = (self.mean_pos + frames) % window;
-            self.last_gain = 1.0;
             return;
         }
         for i in 0..frames {
@@ -189,7 +179,6 @@ impl Insert for Limiter {
                 self.mean_sum = self.mean_ring[..window].iter().sum();
             }
             let gain = self.mean_sum / window as f64;
-            self.last_gain = gain;
 
             for ch in 0..channels {
                 let sample = &mut audio.channel_mut(ch)[i];

@@ -280,6 +280,9 @@ impl SpectralDucker {
         for ch in 0..channels {
             let ring = ch * MAX_FFT..ch * MAX_FFT + n;
             let row = ch * MAX_BINS..ch * MAX_BINS + bins;
+            // realfft only errs on buffer lengths (sized from the plan here) or
+            // non-real DC/Nyquist bins for the inverse (zeroed below), so its
+            // results are not inspected on the audio thread.
             // Key power per bin, calibrated to sine amplitude².
             Self::gather(&self.key_ring[ring.clone()], self.pos, &self.window[..n], &mut self.frame[..n]);
             let _ = forward.process_with_scratch(&mut self.frame[..n], &mut self.key_spectrum[..bins], &mut self.scratch);

@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use super::support::run;
+use super::support::{run, white};
 use mam_core::session::load::load_value;
 
 /// A bus in a generated session, by index; buses only route and send to
@@ -84,18 +84,6 @@ fn session_json(buses: &[GenBus], racks: usize, rack_routes: &[usize]) -> Value 
     json!({ "version": 1, "racks": rack_values, "buses": bus_values, "routes": routes })
 }
 
-fn noise(seed: u32, frames: usize) -> Vec<f32> {
-    let mut x = seed | 1;
-    (0..frames)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 8) as f32 / (1 << 23) as f32 - 1.0
-        })
-        .collect()
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
@@ -111,7 +99,7 @@ proptest! {
         let session = loaded.session;
         let frames = 900;
         let inputs: Vec<(String, Vec<Vec<f32>>)> =
-            (0..racks).map(|r| (format!("r{r}"), vec![noise(r as u32 * 7 + 1, frames), noise(r as u32 * 7 + 2, frames)])).collect();
+            (0..racks).map(|r| (format!("r{r}"), vec![white(frames, r as u32 * 7 + 1, 1.0), white(frames, r as u32 * 7 + 2, 1.0)])).collect();
         let inputs: Vec<(&str, Vec<Vec<f32>>)> = inputs.iter().map(|(id, a)| (id.as_str(), a.clone())).collect();
         let whole = run(&session, &inputs, frames, frames);
         prop_assert!(whole.iter().flatten().all(|s| s.is_finite()));
