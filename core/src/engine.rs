@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::graph::compile::{compile_with_displays, CompileError, CompileInfo, CompileOptions};
+use crate::graph::controls::{HostControl, HostControls};
 use crate::graph::schedule::{Schedule, StripControl};
 use crate::session::slots::MAX_BUS_SLOTS;
 use crate::meters::{loudness_meter, BusMeter, LoudnessMeter, LoudnessReading, LoudnessTap, MeterReading, SpectrumDisplay};
@@ -48,6 +49,11 @@ pub struct AudioProcessor {
     /// Host strip controls per slot (0 = master), re-applied to every new
     /// schedule so automation survives session edits.
     host_strips: [HostStrip; MAX_BUS_SLOTS + 1],
+    /// Host scene, morph, macro and ducker controls, likewise re-applied.
+    host_controls: HostControls,
+    /// Whether any audio has been processed; until then host controls jump
+    /// instead of ramping (a fresh instance starts at its scene).
+    started: bool,
 }
 
 /// The host's current controls of one slot.
@@ -81,7 +87,7 @@ impl Engine {
         let (to_control, from_audio) = rtrb::RingBuffer::new(QUEUE_DEPTH);
         let (loudness, tap) = loudness_meter(session.channels, options.sample_rate as u32);
         let engine = Engine { options, to_audio, from_audio, meters, displays, loudness, session, info: compiled.info };
-        let audio = AudioProcessor { schedule: compiled.schedule, from_control, to_control, loudness: tap, host_tempo: None, host_strips: Default::default() };
+        let audio = AudioProcessor { schedule: compiled.schedule, from_control, to_control, loudness: tap, host_tempo: None, host_strips: Default::default(), host_controls: HostControls::default(), started: false };
         Ok((engine, audio))
     }
 
@@ -190,6 +196,16 @@ impl AudioProcessor {
         self.schedule.control(slot, control);
     }
 
+    /// Applies a host scene, morph, macro or ducker control from the next
+    /// processed sample on (a scene change runs the scene's transition); it
+    /// persists across session edits. Before any audio has been processed
+    /// the change takes effect at once.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn set_control(&mut self, control: HostControl) {
+        self.host_controls.apply(control);
+        self.schedule.set_control(control, !self.started);
+    }
+
     /// Clears every tail, delay line and envelope of the running schedule.
     /// Runs on the audio thread: no allocation, no locks.
     pub fn reset(&mut self) {
@@ -223,6 +239,10 @@ impl AudioProcessor {
                     next.control(slot, control);
                 }
             }
+            next.set_all_controls(&self.host_controls);
+            if !self.started {
+                next.settle();
+            }
             let old = std::mem::replace(&mut self.schedule, next);
             // Cannot fail: checked for room above, and only this thread pushes.
             let _ = self.to_control.push(old);
@@ -238,13 +258,16 @@ impl AudioProcessor {
     /// Runs on the audio thread: no allocation, no locks.
     pub fn process(&mut self, inputs: &[&[&[f32]]], outputs: &mut [&mut [f32]], frames: usize) {
         self.poll_schedule();
+        if !self.started {
+            self.schedule.settle();
+            self.started = true;
+        }
         let _denormals = DenormalGuard::new();
-        let max = self.schedule.max_block();
         let mut start = 0;
         // Up to 8 ports of up to 2 channels re-sliced per chunk, on the stack.
         const MAX_PORTS: usize = 8;
         while start < frames {
-            let len = (frames - start).min(max);
+            let len = (frames - start).min(self.schedule.next_block_limit());
             let mut channel_slices: [[&[f32]; 2]; MAX_PORTS] = [[&[]; 2]; MAX_PORTS];
             let ports = inputs.len().min(MAX_PORTS);
             for (p, port) in inputs.iter().take(ports).enumerate() {

@@ -1,6 +1,7 @@
 //! The session model (DESIGN.md §5): sources, buses, routes, sends, inserts, and its JSON form.
 
 pub mod load;
+pub mod path;
 pub mod save;
 pub mod slots;
 
@@ -27,10 +28,12 @@ pub struct Session {
     /// Buses in file order; the master is always present (added if missing).
     pub buses: Vec<Bus>,
     pub routes: Vec<Route>,
-    /// Kept verbatim until scenes, macros and mappings are implemented, so a
-    /// load → save round trip never loses them.
-    pub scenes: Vec<serde_json::Value>,
-    pub macros: Vec<serde_json::Value>,
+    /// Snapshots of mix values the host's `scene` parameters recall and morph.
+    pub scenes: Vec<Scene>,
+    /// What the host's `macro1`…`macro8` parameters move, in order.
+    pub macros: Vec<Macro>,
+    /// Kept verbatim until MIDI mappings are implemented, so a load → save
+    /// round trip never loses them.
     pub mappings: Vec<serde_json::Value>,
 }
 
@@ -281,4 +284,76 @@ pub enum ParamValue {
     Number(f64),
     Bool(bool),
     Text(String),
+}
+
+/// Most scenes a session may hold (the host's `scene` parameter has one
+/// step per scene, plus "Session").
+pub const MAX_SCENES: usize = 16;
+/// Most macros a session may define (the plugin's `macro1`…`macro8`).
+pub const MAX_MACROS: usize = 8;
+
+/// A snapshot of mix values, addressed by parameter path (see [`path`]).
+/// Anything a scene does not name keeps the session's own value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scene {
+    pub name: String,
+    pub transition: Transition,
+    /// Values by parameter path, in the units the session file uses (dB for
+    /// levels, −1…1 for pans, booleans for mutes, an insert's own units).
+    pub values: BTreeMap<String, ParamValue>,
+}
+
+/// How the mix moves to a scene when it is recalled.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Transition {
+    /// At once, with the 10 ms declicking ramp every value change gets.
+    Instant,
+    /// Every value ramps from where it stands to the scene's over `ms`.
+    Morph { ms: f64 },
+}
+
+/// A macro: one host knob (0…1) moving any number of parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Macro {
+    pub name: String,
+    pub targets: Vec<MacroTarget>,
+}
+
+/// What a macro does to one parameter: at macro value `m` it adds
+/// `min + (max − min) · curve(m)` to the parameter's scene value (offsets in
+/// the parameter's units; the result is clamped to the parameter's range).
+/// With the usual `min = 0`, a macro at 0 leaves the mix as the scene has it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MacroTarget {
+    pub path: String,
+    pub min: f64,
+    pub max: f64,
+    pub curve: Curve,
+}
+
+/// The shape of a macro's travel.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Curve {
+    /// `m`
+    Linear,
+    /// `m²`: fine control near 0.
+    Exp,
+    /// `√m`: fine control near 1.
+    Log,
+    /// `m^k` for a given exponent `k > 0`.
+    Power(f64),
+}
+
+impl Curve {
+    pub const NAMES: &'static [&'static str] = &["linear", "exp", "log"];
+
+    /// The exponent `k` of `m^k`.
+    pub fn exponent(self) -> f64 {
+        match self {
+            Curve::Linear => 1.0,
+            Curve::Exp => 2.0,
+            Curve::Log => 0.5,
+            Curve::Power(k) => k,
+        }
+    }
 }

@@ -41,6 +41,13 @@ impl Smoother {
         }
     }
 
+    /// Ends any ramp at its target at once.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn settle(&mut self) {
+        self.current = self.target;
+        self.remaining = 0;
+    }
+
     /// Jumps to `value` with no ramp.
     pub fn reset_to(&mut self, value: f32) {
         self.current = value;

@@ -3,15 +3,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::controls::{Controls, Dest, MacroRoute, Target};
 use super::schedule::*;
 use super::sort::{bus_order, SortError};
 use crate::audio_buf::AudioBuf;
 use crate::dsp::delay_line::DelayLine;
 use crate::dsp::smoother::Smoother;
 use crate::insert::registry;
-use crate::insert::ParamKind;
 use crate::meters::{BusMeter, MeterState, SpectrumDisplay};
-use crate::session::{InsertDesc, PanLaw, ParamValue, RackKind, Session, Tap};
+use crate::session::slots::{self, MAX_DUCKER_SLOTS};
+use crate::session::{path, InsertDesc, PanLaw, RackKind, Session, Tap, Transition, MAX_MACROS};
 use crate::source::GeneratorState;
 
 /// Length of the declicking ramp for faders, pans, mutes, solos and feed gains.
@@ -316,6 +317,9 @@ pub fn compile_with_displays(
         });
     }
 
+    // Pass 6: scenes, macros and ducker slots as controlled values.
+    let controls = build_controls(session, &position, &buses, sr)?;
+
     let latency = out_lat[master];
     let info = CompileInfo {
         buses: order
@@ -333,7 +337,7 @@ pub fn compile_with_displays(
         warnings,
     };
     // The solo graph keeps file-order bus indices; `bus_order` maps them.
-    let schedule = Box::new(Schedule { sample_rate: sr, max_block, channels, racks, buses, latency, tempo: session.tempo, solo, bus_order: order.clone() });
+    let schedule = Box::new(Schedule { sample_rate: sr, max_block, channels, racks, buses, latency, tempo: session.tempo, solo, bus_order: order.clone(), controls });
     Ok(Compiled { schedule, info })
 }
 
@@ -351,15 +355,7 @@ fn instantiate(
     let mut insert = (ty.create)();
     let mut values = Vec::with_capacity(ty.params.len());
     for (index, spec) in ty.params.iter().enumerate() {
-        let value = match (desc.params.get(spec.id), spec.kind) {
-            (Some(ParamValue::Number(x)), _) => *x as f32,
-            (Some(ParamValue::Bool(b)), _) => *b as u8 as f32,
-            (Some(ParamValue::Text(t)), ParamKind::Choice { options, .. }) => {
-                options.iter().position(|o| o == t).unwrap_or(0) as f32
-            }
-            (Some(ParamValue::Text(t)), ParamKind::Time { .. }) => -(crate::insert::note_beats(t).unwrap_or(1.0) as f32),
-            _ => spec.default_value(),
-        };
+        let value = crate::session::path::audio_value(spec, desc.params.get(spec.id));
         insert.set_param(index, value);
         values.push(value);
     }
@@ -369,6 +365,83 @@ fn instantiate(
     }
     insert.prepare(sample_rate, max_block, channels);
     Ok((insert, values))
+}
+
+/// Resolves every path the scenes, macros and ducker slots name into a
+/// controlled value of the schedule, with one row of values per scene.
+fn build_controls(session: &Session, position: &[usize], buses: &[BusNode], sample_rate: f32) -> Result<Controls, CompileError> {
+    let invalid = |e: String| CompileError::Invalid(e);
+    let mut resolved: Vec<path::Resolved> = Vec::new();
+    let index_of = |r: path::Resolved, resolved: &mut Vec<path::Resolved>| -> usize {
+        // Two spellings of one value (an alias, say) share one target.
+        match resolved.iter().position(|x| x.bus == r.bus && x.target == r.target) {
+            Some(i) => i,
+            None => {
+                resolved.push(r);
+                resolved.len() - 1
+            }
+        }
+    };
+    let mut duckers = [None; MAX_DUCKER_SLOTS];
+    for (k, &(b, i)) in slots::ducker_slots(session).iter().enumerate() {
+        let prefix = format!("{}/{}", session.buses[b].id, session.buses[b].inserts[i].id);
+        let depth = index_of(path::resolve(session, &format!("{prefix}.depthDb")).map_err(invalid)?, &mut resolved);
+        let mix = index_of(path::resolve(session, &format!("{prefix}.mix")).map_err(invalid)?, &mut resolved);
+        duckers[k] = Some((depth, mix));
+    }
+    let mut scene_values = Vec::new();
+    for scene in &session.scenes {
+        let mut values = Vec::new();
+        for (key, value) in &scene.values {
+            let r = path::resolve(session, key).map_err(invalid)?;
+            let v = path::scene_value(session, &r, value).map_err(|e| invalid(format!("scene '{}', {key}: {e}", scene.name)))?;
+            values.push((index_of(r, &mut resolved), v as f32));
+        }
+        scene_values.push(values);
+    }
+    let mut macros = Vec::new();
+    for (m, mac) in session.macros.iter().enumerate().take(MAX_MACROS) {
+        for t in &mac.targets {
+            let target = index_of(path::resolve(session, &t.path).map_err(invalid)?, &mut resolved);
+            macros.push(MacroRoute { macro_idx: m, target, min: t.min as f32, max: t.max as f32, exponent: t.curve.exponent() as f32 });
+        }
+    }
+
+    let mut targets = Vec::new();
+    for r in &resolved {
+        let bus = position[r.bus];
+        let dest = match &r.target {
+            path::PathTarget::BusGain => Dest::BusGainDb(bus),
+            path::PathTarget::BusPan => Dest::BusPan(bus),
+            path::PathTarget::BusMute => Dest::BusMute(bus),
+            path::PathTarget::Send { to } => {
+                let from = &session.buses[r.bus];
+                let tap = from.sends.iter().find(|s| &s.to == to).map_or(Tap::Post, |s| s.tap);
+                let dest_bus = position[session.buses.iter().position(|b| &b.id == to).ok_or_else(|| invalid(format!("unknown bus '{to}'")))?];
+                let key = (from.id.clone(), tap, FeedKind::Send);
+                let feed = buses[dest_bus].feeds.iter().position(|f| f.carry_key == key).ok_or_else(|| invalid(format!("no send from '{}' to '{to}'", from.id)))?;
+                Dest::SendDb { bus: dest_bus, feed }
+            }
+            path::PathTarget::Insert { insert, param } => Dest::Insert { bus, slot: *insert, param: *param },
+        };
+        targets.push(Target { dest, min: r.min as f32, max: r.max as f32, stepped: r.stepped, time: r.time });
+    }
+    let n = targets.len();
+    let mut rows: Vec<f32> = resolved.iter().map(|r| r.session_value as f32).collect();
+    let mut ramp_samples = vec![Smoother::ramp_len(GAIN_RAMP_MS, sample_rate)];
+    for (scene, values) in session.scenes.iter().zip(&scene_values) {
+        let start = rows.len();
+        rows.extend_from_within(..n);
+        for &(t, v) in values {
+            rows[start + t] = v;
+        }
+        let ms = match scene.transition {
+            Transition::Instant => GAIN_RAMP_MS as f64,
+            Transition::Morph { ms } => ms,
+        };
+        ramp_samples.push(Smoother::ramp_len(ms as f32, sample_rate));
+    }
+    Ok(Controls::new(targets, rows, ramp_samples, macros, duckers))
 }
 
 /// Per-output-channel pan gains for a bus at `pan` (see [`PanLaw`]); in a

@@ -27,6 +27,8 @@ pub struct Schedule {
     pub(crate) solo: super::solo::SoloGraph,
     /// `bus_order[i]`: file-order index of the bus processed i-th.
     pub(crate) bus_order: Vec<usize>,
+    /// Scenes, morphs, macros and ducker trims.
+    pub(crate) controls: super::controls::Controls,
 }
 
 /// Where a rack's audio comes from on the audio side.
@@ -247,15 +249,29 @@ impl Schedule {
         self.buses.iter().map(|b| (b.id.as_str(), &b.out, b.out_latency))
     }
 
-    /// Processes one block of at most `max_block` frames.
+    /// The most frames the next [`Self::process`] call may take: `max_block`,
+    /// or less while a scene transition needs its next control step.
+    pub fn next_block_limit(&self) -> usize {
+        self.max_block.min(self.controls.frames_to_next_step())
+    }
+
+    /// Processes one block of at most [`Self::next_block_limit`] frames,
+    /// after bringing scene, morph and macro values up to date.
     ///
     /// `inputs[port][channel][frame]`: the ports that racks are bound to
     /// (missing ports or channels read as silence); `outputs[channel][frame]`
     /// receives the master bus (extra output channels are zeroed).
     /// Runs on the audio thread: no allocation, no locks.
     pub fn process(&mut self, inputs: &[&[&[f32]]], outputs: &mut [&mut [f32]], frames: usize) {
-        debug_assert!(frames <= self.max_block);
+        debug_assert!(frames <= self.next_block_limit());
         let frames = frames.min(self.max_block);
+        self.update_controls();
+        self.process_graph(inputs, outputs, frames);
+        self.controls.advance(frames);
+    }
+
+    /// Runs on the audio thread: no allocation, no locks.
+    fn process_graph(&mut self, inputs: &[&[&[f32]]], outputs: &mut [&mut [f32]], frames: usize) {
 
         for rack in &mut self.racks {
             match &mut rack.source {
@@ -403,6 +419,24 @@ impl Schedule {
                 rack.gain.set_target(if audible { rack.level } else { 0.0 });
             },
         );
+    }
+
+    /// Jumps every gain ramp to its target (used before the first block, so
+    /// a fresh instance starts at its scene instead of ramping to it).
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn settle(&mut self) {
+        self.update_controls();
+        for rack in &mut self.racks {
+            rack.gain.settle();
+        }
+        for bus in &mut self.buses {
+            for g in &mut bus.out_gain {
+                g.settle();
+            }
+            for feed in &mut bus.feeds {
+                feed.gain.settle();
+            }
+        }
     }
 
     /// Clears every delay line, insert and envelope.

@@ -17,6 +17,10 @@ pub struct InsertType {
     pub takes_key: bool,
     /// Other names a session may use for a parameter: `(alias, id)`.
     pub aliases: &'static [(&'static str, &'static str)],
+    /// Parameters whose value changes the insert's latency. Scenes and
+    /// macros may not move them (latency only changes with a recompile and
+    /// a host restart); a test checks no other parameter changes latency.
+    pub latency_params: &'static [&'static str],
     pub create: fn() -> Box<dyn Insert>,
 }
 
@@ -35,6 +39,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         doc: "lowers the bus only in the frequencies where its key has energy",
         takes_key: true,
         aliases: &[],
+        latency_params: &["fftSize"],
         create: || Box::new(SpectralDucker::new()),
     },
     InsertType {
@@ -43,6 +48,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         doc: "gain, polarity, stereo width and a mid/side matrix",
         takes_key: false,
         aliases: &[],
+        latency_params: &[],
         create: || Box::new(Utility::new()),
     },
     InsertType {
@@ -51,6 +57,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         doc: "lookahead peak limiter; no output sample exceeds the ceiling",
         takes_key: false,
         aliases: &[],
+        latency_params: &["lookaheadMs"],
         create: || Box::new(Limiter::new()),
     },
     InsertType {
@@ -59,6 +66,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         doc: "feed-forward compressor; soft knee, peak/RMS detector, sidechain key, lookahead",
         takes_key: true,
         aliases: Compressor::ALIASES,
+        latency_params: &["lookaheadMs"],
         create: || Box::new(Compressor::new()),
     },
     InsertType {
@@ -67,6 +75,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         doc: "eight-band parametric EQ (RBJ cookbook biquads)",
         takes_key: false,
         aliases: &[],
+        latency_params: &[],
         create: || Box::new(Eq::new()),
     },
     InsertType {
@@ -75,6 +84,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         doc: "resonant state-variable filter",
         takes_key: false,
         aliases: &[("frequency", "freqHz")],
+        latency_params: &[],
         create: || Box::new(Filter::new()),
     },
     InsertType {
@@ -83,6 +93,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         doc: "echo in ms or tempo-synced notes, feedback high cut, ping-pong",
         takes_key: false,
         aliases: &[],
+        latency_params: &[],
         create: || Box::new(Delay::new()),
     },
     InsertType {
@@ -91,6 +102,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         doc: "eight-line feedback delay network reverb",
         takes_key: false,
         aliases: Reverb::ALIASES,
+        latency_params: &[],
         create: || Box::new(Reverb::new()),
     },
     InsertType {
@@ -99,6 +111,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         doc: "soft, hard, fuzz or tube saturation, 4× oversampled with anti-aliasing",
         takes_key: false,
         aliases: &[],
+        latency_params: &[],
         create: || Box::new(Distortion::new()),
     },
     InsertType {
@@ -107,6 +120,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         doc: "modulated delay voices spread across the stereo field",
         takes_key: false,
         aliases: &[],
+        latency_params: &[],
         create: || Box::new(Chorus::new()),
     },
 ];

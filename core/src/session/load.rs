@@ -320,14 +320,27 @@ fn read_session(cx: &mut Cx, value: &Value) -> Option<Session> {
     if let Some(tempo) = root.number_in(cx, "tempo", 20.0, 999.0, "BPM") {
         session.tempo = tempo;
     }
-    for key in ["scenes", "macros", "mappings"] {
-        if let Some(items) = root.array(cx, key) {
-            let target = match key {
-                "scenes" => &mut session.scenes,
-                "macros" => &mut session.macros,
-                _ => &mut session.mappings,
-            };
-            *target = items.clone();
+    if let Some(items) = root.array(cx, "mappings") {
+        session.mappings = items.clone();
+    }
+    if let Some(scenes) = root.array(cx, "scenes") {
+        if scenes.len() > MAX_SCENES {
+            cx.error("scenes", format!("{} scenes; at most {MAX_SCENES} fit the host's scene parameter", scenes.len()));
+        }
+        for (i, v) in scenes.iter().enumerate() {
+            if let Some(scene) = read_scene(cx, v, format!("scenes[{i}]"), i) {
+                session.scenes.push(scene);
+            }
+        }
+    }
+    if let Some(macros) = root.array(cx, "macros") {
+        if macros.len() > MAX_MACROS {
+            cx.error("macros", format!("{} macros; the plugin has {MAX_MACROS} macro parameters", macros.len()));
+        }
+        for (i, v) in macros.iter().enumerate() {
+            if let Some(m) = read_macro(cx, v, format!("macros[{i}]"), i) {
+                session.macros.push(m);
+            }
         }
     }
 
@@ -608,6 +621,80 @@ fn read_insert(cx: &mut Cx, value: &Value, path: String) -> Option<InsertDesc> {
     Some(InsertDesc { id, kind, params, bypass, sidechains })
 }
 
+/// Longest scene morph (one minute).
+const MAX_MORPH_MS: f64 = 60_000.0;
+
+fn read_scene(cx: &mut Cx, value: &Value, path: String, index: usize) -> Option<Scene> {
+    let o = Obj::new(cx, value, path)?;
+    o.unknown_fields(cx, &["name", "transition", "morphMs", "values"]);
+    let name = o.str(cx, "name").map_or_else(|| format!("Scene {}", index + 1), str::to_string);
+    let transition = match o.choice(cx, "transition", &[("instant", false), ("morph", true)]) {
+        Some(true) => match o.number_in(cx, "morphMs", 0.0, MAX_MORPH_MS, "ms") {
+            Some(ms) => Transition::Morph { ms },
+            None if !o.has("morphMs") => {
+                cx.error(o.at("morphMs"), "a morph transition needs 'morphMs'");
+                return None;
+            }
+            None => return None,
+        },
+        _ => {
+            if o.has("morphMs") && !o.has("transition") {
+                cx.warn(o.at("morphMs"), "'morphMs' is ignored without \"transition\": \"morph\"");
+            }
+            Transition::Instant
+        }
+    };
+    let mut values = BTreeMap::new();
+    if let Some(v) = o.map.get("values") {
+        let map = Obj::new(cx, v, o.at("values"))?;
+        for (key, v) in map.map {
+            let value = match v {
+                Value::Number(n) => ParamValue::Number(n.as_f64().unwrap_or(0.0)),
+                Value::Bool(b) => ParamValue::Bool(*b),
+                Value::String(t) => ParamValue::Text(t.clone()),
+                other => {
+                    cx.error(value_path(&map.path, key), format!("expected a number, boolean or string, found {}", kind_of(other)));
+                    continue;
+                }
+            };
+            values.insert(key.clone(), value);
+        }
+    }
+    Some(Scene { name, transition, values })
+}
+
+/// The JSON path of a value keyed by a parameter path (which has dots).
+fn value_path(object: &str, key: &str) -> String {
+    format!("{object}[\"{key}\"]")
+}
+
+fn read_macro(cx: &mut Cx, value: &Value, path: String, index: usize) -> Option<Macro> {
+    let o = Obj::new(cx, value, path)?;
+    o.unknown_fields(cx, &["name", "targets"]);
+    let name = o.str(cx, "name").map_or_else(|| format!("Macro {}", index + 1), str::to_string);
+    let mut targets = Vec::new();
+    for (i, v) in o.array(cx, "targets").into_iter().flatten().enumerate() {
+        let Some(t) = Obj::new(cx, v, o.at(&format!("targets[{i}]"))) else { continue };
+        t.unknown_fields(cx, &["path", "min", "max", "curve"]);
+        let Some(path) = (if t.has("path") { t.str(cx, "path") } else { cx.error(t.at("path"), "missing 'path'"); None }) else { continue };
+        let min = t.number(cx, "min").unwrap_or(0.0);
+        let Some(max) = (if t.has("max") { t.number(cx, "max") } else { cx.error(t.at("max"), "missing 'max' (the offset at macro 100 %)"); None }) else { continue };
+        let curve = match t.map.get("curve") {
+            None => Curve::Linear,
+            Some(Value::String(_)) => match t.choice(cx, "curve", &[("linear", Curve::Linear), ("exp", Curve::Exp), ("log", Curve::Log)]) {
+                Some(c) => c,
+                None => continue,
+            },
+            Some(_) => match t.number_in(cx, "curve", 0.05, 20.0, "") {
+                Some(k) => Curve::Power(k),
+                None => continue,
+            },
+        };
+        targets.push(MacroTarget { path: path.to_string(), min, max, curve });
+    }
+    Some(Macro { name, targets })
+}
+
 fn read_route(cx: &mut Cx, value: &Value, path: String) -> Option<Route> {
     let o = Obj::new(cx, value, path)?;
     o.unknown_fields(cx, &["from", "to", "gain", "gainDb"]);
@@ -692,6 +779,31 @@ fn check_references(cx: &mut Cx, s: &Session) {
                         format!("insert '{}' on bus '{}' is keyed by unknown source or bus '{}'", insert.id, b.id, sc.from),
                     );
                 }
+            }
+        }
+    }
+    for (i, scene) in s.scenes.iter().enumerate() {
+        for (key, value) in &scene.values {
+            let at = value_path(&format!("scenes[{i}].values"), key);
+            match path::resolve(s, key) {
+                Ok(resolved) => {
+                    if let Err(e) = path::scene_value(s, &resolved, value) {
+                        cx.error(at, format!("scene '{}', {key}: {e}", scene.name));
+                    }
+                }
+                Err(e) => cx.error(at, format!("scene '{}': {e}", scene.name)),
+            }
+        }
+    }
+    for (i, m) in s.macros.iter().enumerate() {
+        for (j, target) in m.targets.iter().enumerate() {
+            let at = format!("macros[{i}].targets[{j}].path");
+            match path::resolve(s, &target.path) {
+                Ok(resolved) if resolved.discrete => {
+                    cx.error(at, format!("macro '{}': {} takes only a few set values; a macro cannot offset it", m.name, target.path))
+                }
+                Ok(_) => {}
+                Err(e) => cx.error(at, format!("macro '{}': {e}", m.name)),
             }
         }
     }

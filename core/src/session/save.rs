@@ -17,10 +17,14 @@ pub fn to_value(s: &Session) -> Value {
     root.insert("racks".into(), Value::Array(s.racks.iter().map(rack).collect()));
     root.insert("buses".into(), Value::Array(s.buses.iter().map(bus).collect()));
     root.insert("routes".into(), Value::Array(s.routes.iter().map(route).collect()));
-    for (key, items) in [("scenes", &s.scenes), ("macros", &s.macros), ("mappings", &s.mappings)] {
-        if !items.is_empty() {
-            root.insert(key.into(), Value::Array(items.clone()));
-        }
+    if !s.scenes.is_empty() {
+        root.insert("scenes".into(), Value::Array(s.scenes.iter().map(scene).collect()));
+    }
+    if !s.macros.is_empty() {
+        root.insert("macros".into(), Value::Array(s.macros.iter().map(macro_).collect()));
+    }
+    if !s.mappings.is_empty() {
+        root.insert("mappings".into(), Value::Array(s.mappings.clone()));
     }
     Value::Object(root)
 }
@@ -115,12 +119,8 @@ fn bus(b: &Bus) -> Value {
     Value::Object(m)
 }
 
-fn insert(i: &InsertDesc) -> Value {
-    let mut m = Map::new();
-    m.insert("id".into(), json!(i.id));
-    m.insert("type".into(), json!(i.kind));
-    let params: Map<String, Value> = i
-        .params
+fn param_map(params: &BTreeMap<String, ParamValue>) -> Value {
+    let map: Map<String, Value> = params
         .iter()
         .map(|(k, v)| {
             let v = match v {
@@ -131,7 +131,45 @@ fn insert(i: &InsertDesc) -> Value {
             (k.clone(), v)
         })
         .collect();
-    m.insert("params".into(), Value::Object(params));
+    Value::Object(map)
+}
+
+fn scene(s: &Scene) -> Value {
+    let mut m = Map::new();
+    m.insert("name".into(), json!(s.name));
+    match s.transition {
+        Transition::Instant => m.insert("transition".into(), json!("instant")),
+        Transition::Morph { ms } => {
+            m.insert("transition".into(), json!("morph"));
+            m.insert("morphMs".into(), json!(ms))
+        }
+    };
+    m.insert("values".into(), param_map(&s.values));
+    Value::Object(m)
+}
+
+fn macro_(x: &Macro) -> Value {
+    let targets = x
+        .targets
+        .iter()
+        .map(|t| {
+            let curve = match t.curve {
+                Curve::Linear => json!("linear"),
+                Curve::Exp => json!("exp"),
+                Curve::Log => json!("log"),
+                Curve::Power(k) => json!(k),
+            };
+            json!({ "path": t.path, "min": t.min, "max": t.max, "curve": curve })
+        })
+        .collect();
+    json!({ "name": x.name, "targets": Value::Array(targets) })
+}
+
+fn insert(i: &InsertDesc) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(i.id));
+    m.insert("type".into(), json!(i.kind));
+    m.insert("params".into(), param_map(&i.params));
     if i.bypass {
         m.insert("bypass".into(), json!(true));
     }

@@ -5,6 +5,24 @@ use super::Session;
 /// Number of bus slots in the plugin's fixed parameter pool.
 pub const MAX_BUS_SLOTS: usize = 16;
 
+/// Number of spectral-ducker slots (host depth and mix parameters).
+pub const MAX_DUCKER_SLOTS: usize = 4;
+
+/// The spectral duckers that get host parameters, as (bus index, insert
+/// index): the first [`MAX_DUCKER_SLOTS`] in file order (buses in file
+/// order, inserts in chain order).
+pub fn ducker_slots(session: &Session) -> Vec<(usize, usize)> {
+    let mut slots = Vec::new();
+    for (b, bus) in session.buses.iter().enumerate() {
+        for (i, insert) in bus.inserts.iter().enumerate() {
+            if insert.kind == "spectral_ducker" && slots.len() < MAX_DUCKER_SLOTS {
+                slots.push((b, i));
+            }
+        }
+    }
+    slots
+}
+
 /// The slot (1-based) of every bus, by index into `session.buses`; the
 /// master never has one (it has its own `master_gain`). Buses with an
 /// explicit `slot` keep it; the others take the lowest free slots in file

@@ -197,3 +197,64 @@ fn every_insert_type_processes_and_takes_edits_without_allocating() {
         engine.collect_garbage();
     }
 }
+
+#[test]
+fn scene_transitions_morphs_and_macros_never_allocate() {
+    use mam_core::graph::controls::HostControl;
+    use mam_core::session::{Curve, Macro, MacroTarget, Scene, Transition};
+    let path = format!("{}/../examples/all_inserts.json", env!("CARGO_MANIFEST_DIR"));
+    let mut session = mam_core::session::load_str(&std::fs::read_to_string(path).unwrap()).unwrap().session;
+    let bus_paths: Vec<String> = session.buses.iter().flat_map(|b| [format!("{}.gainDb", b.id), format!("{}.pan", b.id), format!("{}.mute", b.id)]).collect();
+    let scene = |name: &str, gain: f64, transition| Scene {
+        name: name.into(),
+        transition,
+        values: bus_paths
+            .iter()
+            .map(|p| {
+                let v = if p.ends_with("gainDb") { ParamValue::Number(gain) } else if p.ends_with("pan") { ParamValue::Number(gain / 24.0) } else { ParamValue::Bool(gain < -10.0) };
+                (p.clone(), v)
+            })
+            .chain([("band/carve.depthDb".to_string(), ParamValue::Number(-gain)), ("echo/dly.time".to_string(), ParamValue::Text("8n".into()))])
+            .collect(),
+    };
+    session.scenes = vec![scene("one", -3.0, Transition::Instant), scene("two", -12.0, Transition::Morph { ms: 50.0 })];
+    session.macros = vec![Macro {
+        name: "m".into(),
+        targets: vec![
+            MacroTarget { path: "band/carve.mix".into(), min: 0.0, max: -1.0, curve: Curve::Log },
+            MacroTarget { path: "room/verb.decay".into(), min: 0.0, max: 3.0, curve: Curve::Power(3.0) },
+        ],
+    }];
+    let options = CompileOptions { sample_rate: 48_000.0, max_block: 128, ports: Vec::new() };
+    let (mut engine, mut audio) = Engine::new(session.clone(), options).unwrap();
+    let mut out = vec![vec![0.0f32; 128]; 2];
+    let mut outs: Vec<&mut [f32]> = out.iter_mut().map(|c| c.as_mut_slice()).collect();
+    for round in 0..3 {
+        let calls = allocations_in(|| {
+            for (i, control) in [
+                HostControl::Scene(1),
+                HostControl::Scene(2),
+                HostControl::Macro(0, 0.7),
+                HostControl::MorphA(1),
+                HostControl::MorphB(2),
+                HostControl::Morph(0.3),
+                HostControl::DuckerDepthDb(0, -6.0),
+                HostControl::DuckerMix(0, 0.5),
+                HostControl::Scene(0),
+                HostControl::Scene(9),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                audio.set_control(control);
+                for b in 0..30 {
+                    audio.process(&[], &mut outs, [128, 1, 77][(i + b) % 3]);
+                }
+            }
+        });
+        assert_eq!(calls, 0, "round {round}: the audio thread allocated {calls} times");
+        session.scenes[1].values.insert("band/carve.depthDb".into(), ParamValue::Number(20.0 + round as f64));
+        engine.load(session.clone()).unwrap();
+        engine.collect_garbage();
+    }
+}

@@ -480,3 +480,43 @@ fn compressor_lookahead_is_its_reported_latency() {
     let out = run_insert(c.as_mut(), &impulse(1000, 10).iter().map(|x| x * 0.01).collect::<Vec<_>>());
     assert_eq!(peaks(&out[0], 1e-6), vec![250]);
 }
+
+/// Scenes and macros may move every parameter except an insert type's
+/// `latency_params` while it runs; check that no other parameter, at any end
+/// of its range, changes the latency a freshly prepared instance reports.
+#[test]
+fn only_the_declared_latency_parameters_change_latency() {
+    use mam_core::insert::registry::INSERT_TYPES;
+    use mam_core::insert::ParamKind;
+    for ty in INSERT_TYPES {
+        let latency_with = |index: Option<(usize, f32)>| {
+            let mut insert = (ty.create)();
+            for (i, spec) in ty.params.iter().enumerate() {
+                insert.set_param(i, spec.default_value());
+            }
+            if let Some((i, v)) = index {
+                insert.set_param(i, v);
+            }
+            insert.prepare(48_000.0, 256, 2);
+            insert.latency()
+        };
+        let base = latency_with(None);
+        let mut declared_matter = false;
+        for (i, spec) in ty.params.iter().enumerate() {
+            let extremes: Vec<f32> = match spec.kind {
+                ParamKind::Float { min, max, .. } => vec![min as f32, max as f32],
+                ParamKind::Bool { .. } => vec![0.0, 1.0],
+                ParamKind::Choice { options, .. } => (0..options.len()).map(|o| o as f32).collect(),
+                ParamKind::Discrete { values, .. } => values.iter().map(|&v| v as f32).collect(),
+                ParamKind::Time { min_ms, max_ms, .. } => vec![min_ms as f32, max_ms as f32, -4.0],
+            };
+            let changes = extremes.iter().any(|&v| latency_with(Some((i, v))) != base);
+            if ty.latency_params.contains(&spec.id) {
+                declared_matter |= changes;
+            } else {
+                assert!(!changes, "{}.{} changes the latency but is not in latency_params", ty.name, spec.id);
+            }
+        }
+        assert_eq!(declared_matter, !ty.latency_params.is_empty(), "{}: declared latency params must really change it", ty.name);
+    }
+}
