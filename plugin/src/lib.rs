@@ -9,18 +9,31 @@
 //! carrying both keys would be refused to any host that confirms the layout.
 //! Every declared port is proven at host level in `tests/`. The session runs in a
 //! `mam_core` engine; host parameters (`bus{n}_gain`, `bus{n}_pan`,
-//! `bus{n}_mute`, `bus{n}_solo`, `master_gain`) reach it as strip controls at the sample
-//! they change on; the session itself is persisted as JSON in the state.
+//! `bus{n}_mute`, `bus{n}_solo`, `master_gain`, `duck{n}_depth`, `duck{n}_mix`,
+//! `scene`, `scene_morph_a`, `scene_morph_b`, `scene_morph`, `macro{n}`) reach
+//! it at the sample they change on; the session itself (with its scenes and
+//! macro mappings) is persisted as JSON in the state.
+//!
+//! A state restored while the plugin runs (nice-plug does not re-activate for
+//! it) is noticed on the audio thread through [`state::SessionState`]'s
+//! generation count and compiled by a background task; the audio thread picks
+//! the new schedule up between blocks, and when its latency differs the
+//! plugin reports it (nice-plug then asks the host to restart, as CLAP and
+//! VST3 require for a latency change).
 
 mod params;
+pub mod state;
 
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use mam_core::engine::{AudioProcessor, Engine};
+use mam_core::engine::{AudioProcessor, Engine, EngineError};
 use mam_core::graph::compile::CompileOptions;
+use mam_core::graph::controls::{HostControl, HostControls};
 use mam_core::graph::schedule::StripControl;
-use mam_core::session::{load_str, save, Session};
+use mam_core::session::slots::MAX_DUCKER_SLOTS;
+use mam_core::session::{load_str, save, Session, MAX_MACROS};
 use nice_plug::prelude::*;
 
 pub use params::MamParams;
@@ -78,10 +91,24 @@ pub const SESSION_ENV: &str = "MAM_SESSION";
 
 const SLOTS: usize = mam_core::session::slots::MAX_BUS_SLOTS;
 
+/// Work the audio thread hands to nice-plug's background thread.
+pub enum Task {
+    /// Compile the session JSON the host just restored and queue it.
+    ReloadSession,
+}
+
 pub struct MamSession<F: Format> {
     params: Arc<MamParams>,
-    /// Control side of the engine (main thread: activate, state).
-    engine: Option<Engine>,
+    /// Control side of the engine (main thread: activate; background
+    /// thread: reloads). The audio thread never touches this lock.
+    engine: Arc<Mutex<Option<Engine>>>,
+    /// The state generation the running session was compiled from (written
+    /// by activate and by the reload task).
+    loaded_generation: Arc<AtomicU64>,
+    /// The last generation a reload was requested for (audio thread).
+    requested_generation: u64,
+    /// Latency last reported to the host.
+    reported_latency: u32,
     /// Audio side (audio thread: process).
     audio: Option<AudioProcessor>,
     /// Copy of the main input, `[channel][frame]`, sized in `activate`,
@@ -90,6 +117,8 @@ pub struct MamSession<F: Format> {
     /// Last (trim dB, pan, mute, solo) sent per slot (0 = master), so only
     /// changes reach the engine.
     sent: [(f32, f32, bool, bool); SLOTS + 1],
+    /// Scene, morph, macro and ducker values last sent (`None`: send all).
+    sent_controls: Option<HostControls>,
     _format: PhantomData<F>,
 }
 
@@ -109,10 +138,14 @@ impl<F: Format> Default for MamSession<F> {
     fn default() -> Self {
         Self {
             params: Arc::new(MamParams::new(initial_session_json())),
-            engine: None,
+            engine: Arc::new(Mutex::new(None)),
+            loaded_generation: Arc::new(AtomicU64::new(0)),
+            requested_generation: 0,
+            reported_latency: 0,
             audio: None,
             main_in: Vec::new(),
             sent: [(f32::NAN, f32::NAN, false, false); SLOTS + 1],
+            sent_controls: None,
             _format: PhantomData,
         }
     }
@@ -122,8 +155,22 @@ impl<F: Format> MamSession<F> {
     /// The persisted session, or the default one if the state holds an
     /// invalid session (never the case for states this plugin wrote).
     fn session(&self) -> Session {
-        let json = self.params.session_json.lock().map(|s| s.clone()).unwrap_or_default();
+        let json = self.params.session.json();
         load_str(&json).or_else(|_| load_str(DEFAULT_SESSION_JSON)).expect("the default session is valid").session
+    }
+
+    /// The host's scene, morph, macro and ducker parameters as engine controls.
+    fn host_controls(&self) -> HostControls {
+        let p = &self.params;
+        HostControls {
+            scene: p.scene.value().max(0) as usize,
+            morph_a: p.scene_morph_a.value().max(0) as usize,
+            morph_b: p.scene_morph_b.value().max(0) as usize,
+            morph: p.scene_morph.value(),
+            macros: std::array::from_fn(|i| p.macro_param(i + 1).value()),
+            ducker_depth_db: std::array::from_fn(|i| p.ducker(i + 1).depth.value()),
+            ducker_mix: std::array::from_fn(|i| p.ducker(i + 1).mix.value()),
+        }
     }
 
     /// Sends every host parameter that changed since the last call.
@@ -151,7 +198,85 @@ impl<F: Format> MamSession<F> {
             }
             self.sent[slot] = (trim, pan, mute, solo);
         }
+        let now = self.host_controls();
+        let last = self.sent_controls;
+        let changed = |f: &dyn Fn(&HostControls) -> bool| last.as_ref().is_none_or(|l| f(l));
+        // Morph end points before the scene, so a recall sees them.
+        if changed(&|l| l.morph_a != now.morph_a) {
+            audio.set_control(HostControl::MorphA(now.morph_a));
+        }
+        if changed(&|l| l.morph_b != now.morph_b) {
+            audio.set_control(HostControl::MorphB(now.morph_b));
+        }
+        if changed(&|l| l.morph != now.morph) {
+            audio.set_control(HostControl::Morph(now.morph));
+        }
+        for i in 0..MAX_MACROS {
+            if changed(&|l| l.macros[i] != now.macros[i]) {
+                audio.set_control(HostControl::Macro(i, now.macros[i]));
+            }
+        }
+        for i in 0..MAX_DUCKER_SLOTS {
+            if changed(&|l| l.ducker_depth_db[i] != now.ducker_depth_db[i]) {
+                audio.set_control(HostControl::DuckerDepthDb(i, now.ducker_depth_db[i]));
+            }
+            if changed(&|l| l.ducker_mix[i] != now.ducker_mix[i]) {
+                audio.set_control(HostControl::DuckerMix(i, now.ducker_mix[i]));
+            }
+        }
+        if changed(&|l| l.scene != now.scene) {
+            audio.set_control(HostControl::Scene(now.scene));
+        }
+        self.sent_controls = Some(now);
     }
+
+    /// Publishes the running session's scene names for the scene parameters' text.
+    fn publish_scene_names(params: &MamParams, session: &Session) {
+        if let Ok(mut names) = params.scene_names.write() {
+            *names = session.scenes.iter().map(|s| s.name.clone()).collect();
+        }
+    }
+}
+
+/// Compiles the session JSON the host restored into the running engine
+/// (background thread). A session with errors never replaces the running
+/// one: it is reported, and the state is set back to the running session.
+fn reload_session(engine: &Mutex<Option<Engine>>, params: &MamParams, loaded_generation: &AtomicU64) {
+    let generation = params.session.generation();
+    let json = params.session.json();
+    let mut guard = engine.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(engine) = guard.as_mut() else {
+        // Not active: the next activation compiles the new state.
+        return;
+    };
+    match load_str(&json) {
+        Ok(loaded) => {
+            let mut session = loaded.session;
+            session.sample_rate = engine.options().sample_rate as u32;
+            let names_from = session.clone();
+            // The audio thread frees a queue slot within a block or two.
+            let mut result = engine.load(session.clone());
+            for _ in 0..200 {
+                if !matches!(result, Err(EngineError::Busy)) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                result = engine.load(session.clone());
+            }
+            match result {
+                Ok(_) => MamSession::<ClapFormat>::publish_scene_names(params, &names_from),
+                Err(e) => {
+                    nice_log!("MAM Session: the restored session does not run: {e}");
+                    params.session.replace_quietly(save::to_string(engine.session()));
+                }
+            }
+        }
+        Err(e) => {
+            nice_log!("MAM Session: the restored session has errors; keeping the running one:\n{e}");
+            params.session.replace_quietly(save::to_string(engine.session()));
+        }
+    }
+    loaded_generation.store(generation, Ordering::Release);
 }
 
 impl<F: Format> Plugin for MamSession<F> {
@@ -168,24 +293,37 @@ impl<F: Format> Plugin for MamSession<F> {
     /// No editor yet (its own issue).
     type Editor = ();
     type SysExMessage = ();
-    type BackgroundTask = ();
+    type BackgroundTask = Task;
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
     }
 
+    fn task_executor(&mut self) -> TaskExecutor<Self> {
+        let (engine, params, loaded) = (self.engine.clone(), self.params.clone(), self.loaded_generation.clone());
+        Box::new(move |task| match task {
+            Task::ReloadSession => reload_session(&engine, &params, &loaded),
+        })
+    }
+
     fn activate(&mut self, _layout: &AudioIOLayout, config: &BufferConfig, context: &mut impl ActivateContext<Self>) -> bool {
         let max_block = config.max_buffer_size.max(1) as usize;
+        let generation = self.params.session.generation();
         let mut session = self.session();
+        Self::publish_scene_names(&self.params, &session);
         session.sample_rate = config.sample_rate as u32;
         let options = CompileOptions { sample_rate: config.sample_rate, max_block, ports: PORTS.iter().map(|p| p.to_string()).collect() };
         match Engine::new(session, options) {
             Ok((engine, audio)) => {
-                context.set_latency_samples(audio.latency() as u32);
-                self.engine = Some(engine);
+                self.reported_latency = audio.latency() as u32;
+                context.set_latency_samples(self.reported_latency);
+                *self.engine.lock().unwrap_or_else(|e| e.into_inner()) = Some(engine);
                 self.audio = Some(audio);
                 self.main_in = vec![vec![0.0; max_block]; 2];
                 self.sent = [(f32::NAN, f32::NAN, false, false); SLOTS + 1];
+                self.sent_controls = None;
+                self.loaded_generation.store(generation, Ordering::Release);
+                self.requested_generation = generation;
                 true
             }
             Err(e) => {
@@ -204,6 +342,12 @@ impl<F: Format> Plugin for MamSession<F> {
 
     fn process(&mut self, buffer: &mut Buffer, aux: &mut AuxiliaryBuffers, context: &mut impl ProcessContext<Self>) -> ProcessStatus {
         let Some(mut audio) = self.audio.take() else { return ProcessStatus::Error("not activated") };
+        let generation = self.params.session.generation();
+        if generation != self.requested_generation && generation != self.loaded_generation.load(Ordering::Acquire) {
+            // A state restore while running: compile it off this thread.
+            self.requested_generation = generation;
+            context.execute_background(Task::ReloadSession);
+        }
         if let Some(bpm) = context.transport().tempo {
             audio.set_tempo(bpm);
         }
@@ -245,13 +389,20 @@ impl<F: Format> Plugin for MamSession<F> {
             audio.process(&inputs, &mut out[..n_out], len);
             start += len;
         }
+        let latency = audio.latency() as u32;
+        if latency != self.reported_latency {
+            // A reloaded session changed the latency: nice-plug asks the host
+            // to restart so it can re-read it.
+            self.reported_latency = latency;
+            context.set_latency_samples(latency);
+        }
         self.audio = Some(audio);
         ProcessStatus::Normal
     }
 
     fn deactivate(&mut self) {
         self.audio = None;
-        self.engine = None;
+        *self.engine.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }
 
@@ -263,8 +414,9 @@ impl ClapPlugin for MamSession<ClapFormat> {
     const CLAP_FEATURES: &'static [ClapFeature] = &[ClapFeature::AudioEffect, ClapFeature::Stereo, ClapFeature::Mixing];
 
     /// Remote-control pages for Bitwig and other CLAP hosts: the sixteen bus
-    /// faders on two pages, then pans, mutes and solos of slots 1–8, then the
-    /// master. (Scene and macro pages come with scenes and macros.)
+    /// faders on two pages, then pans, mutes and solos of slots 1–8; the
+    /// master; scenes (selector, morph A/B and position); the eight macros;
+    /// the four ducker slots' depth and mix.
     fn remote_controls(&self, context: &mut impl RemoteControlsContext) {
         let p = &self.params;
         context.add_section("Buses", |section| {
@@ -276,6 +428,23 @@ impl ClapPlugin for MamSession<ClapFormat> {
             section.add_page("Solos 1-8", |page| (1..=8).for_each(|n| page.add_param(&p.slot(n).solo)));
         });
         context.add_section("Master", |section| section.add_page("Master", |page| page.add_param(&p.master_gain)));
+        context.add_section("Scenes", |section| {
+            section.add_page("Scenes", |page| {
+                page.add_param(&p.scene);
+                page.add_param(&p.scene_morph_a);
+                page.add_param(&p.scene_morph_b);
+                page.add_param(&p.scene_morph);
+            })
+        });
+        context.add_section("Macros", |section| section.add_page("Macros", |page| (1..=MAX_MACROS).for_each(|n| page.add_param(p.macro_param(n)))));
+        context.add_section("Duckers", |section| {
+            section.add_page("Duckers", |page| {
+                for n in 1..=MAX_DUCKER_SLOTS {
+                    page.add_param(&p.ducker(n).depth);
+                    page.add_param(&p.ducker(n).mix);
+                }
+            })
+        });
     }
 }
 

@@ -1,9 +1,12 @@
-//! The plugin's fixed parameter pool: per-slot bus gain/pan/mute/solo and the master gain (DESIGN.md §7).
+//! The plugin's fixed parameter pool (DESIGN.md §7): bus slots, master, ducker slots, scenes, macros.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
-use mam_core::session::slots::MAX_BUS_SLOTS;
+use mam_core::session::slots::{MAX_BUS_SLOTS, MAX_DUCKER_SLOTS};
+use mam_core::session::{MAX_MACROS, MAX_SCENES};
 use nice_plug::prelude::*;
+
+use crate::state::SessionState;
 
 /// The host's controls of one bus slot.
 #[derive(Params)]
@@ -52,10 +55,109 @@ impl BusSlotParams {
     }
 }
 
-/// All parameters. Ids are stable strings (`bus1_gain`, …, `master_gain`);
-/// the session lives in the plugin state as JSON.
+/// The host's controls of one spectral-ducker slot (the n-th ducker of the
+/// session in file order). Both compose with the scene's values: the depth
+/// trim adds dB to the ducker's depth, the mix scales its mix.
+#[derive(Params)]
+pub struct DuckerSlotParams {
+    #[id = "depth"]
+    pub depth: FloatParam,
+    #[id = "mix"]
+    pub mix: FloatParam,
+}
+
+/// Largest ducker depth trim either way (the ducker's whole depth range).
+pub const MAX_DEPTH_TRIM_DB: f32 = 36.0;
+
+impl DuckerSlotParams {
+    fn new(slot: usize) -> Self {
+        Self {
+            depth: FloatParam::new(format!("Ducker {slot} Depth"), 0.0, FloatRange::Linear { min: -MAX_DEPTH_TRIM_DB, max: MAX_DEPTH_TRIM_DB })
+                .with_unit(" dB")
+                .with_step_size(0.1)
+                .with_value_to_string(Arc::new(|db| format!("{db:+.1}")))
+                .with_string_to_value(Arc::new(|text| text.trim().trim_end_matches("dB").trim().parse().ok())),
+            mix: percent(format!("Ducker {slot} Mix"), 1.0),
+        }
+    }
+}
+
+fn percent(name: String, default: f32) -> FloatParam {
+    FloatParam::new(name, default, FloatRange::Linear { min: 0.0, max: 1.0 })
+        .with_unit("%")
+        .with_value_to_string(formatters::v2s_f32_percentage(1))
+        .with_string_to_value(formatters::s2v_f32_percentage())
+}
+
+/// Scene names as the running session has them, for the `scene` parameters'
+/// text. Written on the main thread when a session is compiled; read (never
+/// waited for) when a host asks for a value's text.
+pub type SceneNames = Arc<RwLock<Vec<String>>>;
+
+/// A scene selector: 0 is `zero` ("Session" or "Current"), n is scene n.
+fn scene_param(name: &str, zero: &'static str, names: &SceneNames) -> IntParam {
+    let names_in = names.clone();
+    IntParam::new(name, 0, IntRange::Linear { min: 0, max: MAX_SCENES as i32 })
+        .with_value_to_string(Arc::new(move |n| {
+            if n <= 0 {
+                return zero.to_string();
+            }
+            let known = names_in.try_read().ok().and_then(|names| names.get(n as usize - 1).cloned());
+            match known {
+                Some(name) => format!("{n}: {name}"),
+                None => format!("{n}"),
+            }
+        }))
+        .with_string_to_value(Arc::new(move |text| {
+            let text = text.trim();
+            if text.eq_ignore_ascii_case(zero) {
+                return Some(0);
+            }
+            // "3", "3: Chorus", or a scene's name.
+            let number = text.split(':').next().and_then(|n| n.trim().parse::<i32>().ok());
+            number.filter(|n| (0..=MAX_SCENES as i32).contains(n))
+        }))
+}
+
+/// All parameters. Ids are stable strings (`bus1_gain`, …, `master_gain`,
+/// `duck1_depth`, `scene`, `scene_morph_a`, `macro1`, …); the session lives
+/// in the plugin state as JSON.
 #[derive(Params)]
 pub struct MamParams {
+    /// Recalls scene n (0 = the session's own values) with its transition.
+    #[id = "scene"]
+    pub scene: IntParam,
+    /// Morph end points (0 = the current scene) and position (0 = A, 1 = B).
+    #[id = "scene_morph_a"]
+    pub scene_morph_a: IntParam,
+    #[id = "scene_morph_b"]
+    pub scene_morph_b: IntParam,
+    #[id = "scene_morph"]
+    pub scene_morph: FloatParam,
+    #[id = "macro1"]
+    pub macro1: FloatParam,
+    #[id = "macro2"]
+    pub macro2: FloatParam,
+    #[id = "macro3"]
+    pub macro3: FloatParam,
+    #[id = "macro4"]
+    pub macro4: FloatParam,
+    #[id = "macro5"]
+    pub macro5: FloatParam,
+    #[id = "macro6"]
+    pub macro6: FloatParam,
+    #[id = "macro7"]
+    pub macro7: FloatParam,
+    #[id = "macro8"]
+    pub macro8: FloatParam,
+    #[nested(id_prefix = "duck1", group = "Ducker 1")]
+    pub duck1: DuckerSlotParams,
+    #[nested(id_prefix = "duck2", group = "Ducker 2")]
+    pub duck2: DuckerSlotParams,
+    #[nested(id_prefix = "duck3", group = "Ducker 3")]
+    pub duck3: DuckerSlotParams,
+    #[nested(id_prefix = "duck4", group = "Ducker 4")]
+    pub duck4: DuckerSlotParams,
     #[id = "master_gain"]
     pub master_gain: FloatParam,
     #[nested(id_prefix = "bus1", group = "Bus 1")]
@@ -90,14 +192,34 @@ pub struct MamParams {
     pub bus15: BusSlotParams,
     #[nested(id_prefix = "bus16", group = "Bus 16")]
     pub bus16: BusSlotParams,
-    /// The session as JSON (deterministic, from the session saver).
+    /// The session as JSON (deterministic, from the session saver): bus
+    /// graph, inserts, scenes and macro mappings.
     #[persist = "session"]
-    pub session_json: Mutex<String>,
+    pub session: SessionState,
+    /// Names for the scene parameters' text (not persisted: derived from the session).
+    pub scene_names: SceneNames,
 }
 
 impl MamParams {
     pub fn new(session_json: String) -> Self {
+        let scene_names = SceneNames::default();
         Self {
+            scene: scene_param("Scene", "Session", &scene_names),
+            scene_morph_a: scene_param("Scene Morph A", "Current", &scene_names),
+            scene_morph_b: scene_param("Scene Morph B", "Current", &scene_names),
+            scene_morph: percent("Scene Morph".to_string(), 0.0),
+            macro1: percent("Macro 1".to_string(), 0.0),
+            macro2: percent("Macro 2".to_string(), 0.0),
+            macro3: percent("Macro 3".to_string(), 0.0),
+            macro4: percent("Macro 4".to_string(), 0.0),
+            macro5: percent("Macro 5".to_string(), 0.0),
+            macro6: percent("Macro 6".to_string(), 0.0),
+            macro7: percent("Macro 7".to_string(), 0.0),
+            macro8: percent("Macro 8".to_string(), 0.0),
+            duck1: DuckerSlotParams::new(1),
+            duck2: DuckerSlotParams::new(2),
+            duck3: DuckerSlotParams::new(3),
+            duck4: DuckerSlotParams::new(4),
             master_gain: trim_param("Master Gain".to_string()),
             bus1: BusSlotParams::new(1),
             bus2: BusSlotParams::new(2),
@@ -115,8 +237,22 @@ impl MamParams {
             bus14: BusSlotParams::new(14),
             bus15: BusSlotParams::new(15),
             bus16: BusSlotParams::new(16),
-            session_json: Mutex::new(session_json),
+            session: SessionState::new(session_json),
+            scene_names,
         }
+    }
+
+    /// Macro `n` (1…8).
+    pub fn macro_param(&self, n: usize) -> &FloatParam {
+        let macros: [&FloatParam; MAX_MACROS] =
+            [&self.macro1, &self.macro2, &self.macro3, &self.macro4, &self.macro5, &self.macro6, &self.macro7, &self.macro8];
+        macros[n - 1]
+    }
+
+    /// Ducker slot `n` (1…4).
+    pub fn ducker(&self, n: usize) -> &DuckerSlotParams {
+        let slots: [&DuckerSlotParams; MAX_DUCKER_SLOTS] = [&self.duck1, &self.duck2, &self.duck3, &self.duck4];
+        slots[n - 1]
     }
 
     /// Slot `n` (1…16).

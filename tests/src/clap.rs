@@ -1,21 +1,62 @@
 //! A minimal CLAP host around clack-host that loads the built bundle and
 //! runs audio, parameter events and state through it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clack_extensions::latency::{HostLatency, HostLatencyImpl};
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
 
-pub struct Shared;
+/// What the plugin asked of the host, from any thread.
+#[derive(Default)]
+pub struct Shared {
+    pub restart_requested: AtomicBool,
+    pub callback_requested: AtomicBool,
+}
+
 impl SharedHandler<'_> for Shared {
-    fn request_restart(&self) {}
+    fn request_restart(&self) {
+        self.restart_requested.store(true, Ordering::SeqCst);
+    }
     fn request_process(&self) {}
-    fn request_callback(&self) {}
+    fn request_callback(&self) {
+        self.callback_requested.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Main-thread host state: whether the plugin said its latency changed.
+#[derive(Default)]
+pub struct MainThread {
+    pub latency_changed: AtomicBool,
+}
+
+impl MainThreadHandler<'_> for MainThread {}
+
+impl HostLatencyImpl for MainThread {
+    fn changed(&self) {
+        self.latency_changed.store(true, Ordering::SeqCst);
+    }
 }
 
 pub struct TestHost;
 impl HostHandlers for TestHost {
     type Shared<'a> = Shared;
-    type MainThread<'a> = ();
+    type MainThread<'a> = MainThread;
     type AudioProcessor<'a> = ();
+
+    fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
+        builder.register::<HostLatency>();
+    }
+}
+
+/// Runs the plugin's main-thread callback if it asked for one (as a host's
+/// event loop would). Returns whether it ran.
+pub fn pump_main_thread(loaded: &mut Loaded) -> bool {
+    let asked = loaded.instance.access_shared_handler(|s| s.callback_requested.swap(false, Ordering::SeqCst));
+    if asked {
+        loaded.instance.call_on_main_thread_callback();
+    }
+    asked
 }
 
 pub const BLOCK: u32 = 512;
@@ -47,6 +88,20 @@ pub fn load_unlocked() -> Loaded {
     Loaded { instance, _entry: entry, _serial: None }
 }
 
+/// An instance created while `MAM_SESSION` names a file holding `json`
+/// (the caller holds [`SERIAL`], which also guards the environment).
+pub fn load_with_session(json: &str) -> Loaded {
+    let path = std::env::temp_dir().join(format!("mam-test-session-{}.json", std::process::id()));
+    std::fs::write(&path, json).unwrap();
+    // SAFETY: tests that touch the environment hold SERIAL, so no other
+    // test thread reads or writes it meanwhile.
+    unsafe { std::env::set_var("MAM_SESSION", &path) };
+    let loaded = load_unlocked();
+    unsafe { std::env::remove_var("MAM_SESSION") };
+    let _ = std::fs::remove_file(&path);
+    loaded
+}
+
 pub fn instantiate() -> (PluginInstance<TestHost>, PluginEntry) {
     let path = crate::bundle("clap");
     assert!(path.exists(), "{} is missing: run `cargo xtask bundle mam_session --release` first", path.display());
@@ -58,7 +113,7 @@ pub fn instantiate() -> (PluginInstance<TestHost>, PluginEntry) {
     assert_eq!(descriptor.id().unwrap().to_bytes(), b"org.mam.session");
     assert_eq!(descriptor.name().unwrap().to_bytes(), b"MAM Session");
     let id = descriptor.id().unwrap().to_owned();
-    let instance = PluginInstance::<TestHost>::new(|_| Shared, |_| (), &entry, &id, &host).expect("instantiates");
+    let instance = PluginInstance::<TestHost>::new(|_| Shared::default(), |_| MainThread::default(), &entry, &id, &host).expect("instantiates");
     (instance, entry)
 }
 

@@ -10,6 +10,9 @@ use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
 use mam_tests::clap::*;
 
+/// The plugin's built-in session (the bundle embeds the same file).
+const DEFAULT_SESSION: &str = include_str!("../../plugin/src/default_session.json");
+
 #[test]
 fn ports_are_main_stereo_in_and_out_plus_a_stereo_sidechain() {
     let mut loaded = load();
@@ -47,11 +50,18 @@ fn parameters_cover_sixteen_bus_slots_and_the_master_with_db_text() {
         }
         names.push(name);
     }
-    assert_eq!(names.len(), 1 + 16 * 4, "{names:?}");
+    // 16 slots × 4 + master + 4 ducker slots × 2 + 4 scene controls + 8 macros.
+    assert_eq!(names.len(), 1 + 16 * 4 + 8 + 4 + 8, "{names:?}");
     for n in 1..=16 {
         for what in ["Gain", "Pan", "Mute", "Solo"] {
             assert!(names.contains(&format!("Bus {n} {what}")), "missing Bus {n} {what}");
         }
+    }
+    let mut expected: Vec<String> = ["Scene", "Scene Morph A", "Scene Morph B", "Scene Morph"].map(String::from).to_vec();
+    expected.extend((1..=8).map(|n| format!("Macro {n}")));
+    expected.extend((1..=4).flat_map(|n| [format!("Ducker {n} Depth"), format!("Ducker {n} Mix")]));
+    for name in expected {
+        assert!(names.contains(&name), "missing {name}");
     }
     assert!(names.contains(&"Master Gain".to_string()));
     let (id, min, max, default) = gain_id.unwrap();
@@ -262,8 +272,193 @@ fn remote_control_pages_group_faders_pans_mutes_solos_and_master() {
         seen.push((String::from_utf8_lossy(page.page_name).into_owned(), params));
     }
     let titles: Vec<&str> = seen.iter().map(|(t, _)| t.as_str()).collect();
-    assert_eq!(titles, ["Faders 1-8", "Faders 9-16", "Pans 1-8", "Mutes 1-8", "Solos 1-8", "Master"]);
+    assert_eq!(titles, ["Faders 1-8", "Faders 9-16", "Pans 1-8", "Mutes 1-8", "Solos 1-8", "Master", "Scenes", "Macros", "Duckers"]);
     assert_eq!(seen[0].1, (1..=8).map(|n| format!("Bus {n} Gain")).collect::<Vec<_>>());
     assert_eq!(seen[1].1[7], "Bus 16 Gain");
     assert_eq!(seen[5].1, vec!["Master Gain".to_string()]);
+    assert_eq!(seen[6].1, ["Scene", "Scene Morph A", "Scene Morph B", "Scene Morph"]);
+    assert_eq!(seen[7].1, (1..=8).map(|n| format!("Macro {n}")).collect::<Vec<_>>());
+    assert_eq!(seen[8].1[0..2], ["Ducker 1 Depth".to_string(), "Ducker 1 Mix".to_string()]);
+}
+
+/// ```text
+///   main ─▶ [a: 0 dB] ─▶ master      (no inserts: no latency)
+/// ```
+/// Scene 1 "Quiet" (a −12 dB, instant), scene 2 "Gone" (a muted);
+/// macro 1 moves a.gainDb by 0 … −12 dB.
+const SCENE_SESSION: &str = r#"{ "version": 1,
+  "racks": [ { "id": "in", "input": "main" } ],
+  "buses": [ { "id": "a" } ],
+  "routes": [ { "from": "in", "to": "a" } ],
+  "scenes": [ { "name": "Quiet", "values": { "a.gainDb": -12 } },
+              { "name": "Gone", "transition": "morph", "morphMs": 100, "values": { "a.mute": true } } ],
+  "macros": [ { "name": "Down", "targets": [ { "path": "a.gainDb", "min": 0, "max": -12 } ] } ] }"#;
+
+fn text_of(loaded: &mut Loaded, id: ClapId, value: f64) -> String {
+    let handle = loaded.instance.plugin_handle();
+    let params: PluginParams = handle.get_extension().unwrap();
+    let mut text = [0u8; 64];
+    let shown = params.value_to_text(&handle, id, value, &mut text).unwrap();
+    CStr::from_bytes_until_nul(shown).map(|c| c.to_string_lossy().into_owned()).unwrap_or_else(|_| String::from_utf8_lossy(shown).into_owned())
+}
+
+#[test]
+fn a_scene_change_at_sample_100_starts_its_transition_there() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut loaded = load_with_session(SCENE_SESSION);
+    let scene = gain_param_id(&mut loaded, "Scene");
+    let frames = BLOCK as usize * 6;
+    let main = [vec![0.5f32; frames], vec![0.5f32; frames]];
+    // Activate once so the scene names are published, then read the text.
+    run(&mut loaded, &silence(512), &no_keys(512), &[]);
+    assert_eq!(text_of(&mut loaded, scene, 0.0), "Session");
+    assert_eq!(text_of(&mut loaded, scene, 1.0), "1: Quiet");
+    let handle = loaded.instance.plugin_handle();
+    let params: PluginParams = handle.get_extension().unwrap();
+    assert_eq!(params.text_to_value(&handle, scene, c"2: Gone"), Some(2.0));
+    let at = BLOCK as usize + 100;
+    let out = run(&mut loaded, &main, &no_keys(frames), &[ParamValueEvent::new(at as u32, scene, Pckn::match_all(), 1.0)]);
+    assert_eq!(out[0][at - 1], 0.5, "the session's 0 dB until the event");
+    assert!(out[0][at] < 0.5, "the declick ramp starts on the event's sample");
+    // 10 ms of scene ramp + 10 ms of fader ramp = 960 samples.
+    let quiet = 0.5 * 10f32.powf(-12.0 / 20.0);
+    assert!((out[0][at + 960] - quiet).abs() < 1e-6, "−12 dB after the ramps: {}", out[0][at + 960]);
+}
+
+#[test]
+fn macro_and_morph_parameters_move_the_mix() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut loaded = load_with_session(SCENE_SESSION);
+    let macro1 = gain_param_id(&mut loaded, "Macro 1");
+    let (morph_b, morph) = (gain_param_id(&mut loaded, "Scene Morph B"), gain_param_id(&mut loaded, "Scene Morph"));
+    let frames = BLOCK as usize * 4;
+    let main = [vec![0.5f32; frames], vec![0.5f32; frames]];
+    let out = run(&mut loaded, &main, &no_keys(frames), &[ParamValueEvent::new(0, macro1, Pckn::match_all(), 0.5)]);
+    // Set before the first sample: no ramp. −12 dB · 0.5 = −6 dB.
+    let half = 0.5 * 10f32.powf(-6.0 / 20.0);
+    assert!((out[0][0] - half).abs() < 1e-6 && (out[0][frames - 1] - half).abs() < 1e-6, "macro 50 % → −6 dB: {}", out[0][0]);
+    // Morph from the current scene (0 dB, macro −6 dB) towards scene 1
+    // (−12 dB): at 50 % the scene value is −6 dB, plus the macro −6 dB.
+    let events = [
+        ParamValueEvent::new(0, morph_b, Pckn::match_all(), 1.0),
+        ParamValueEvent::new(0, morph, Pckn::match_all(), 0.5),
+    ];
+    let out = run(&mut loaded, &main, &no_keys(frames), &events);
+    let want = 0.5 * 10f32.powf(-12.0 / 20.0);
+    assert!((out[0][frames - 1] - want).abs() < 1e-6, "morph 50 % + macro: {}", out[0][frames - 1]);
+}
+
+#[test]
+fn ducker_slot_parameters_reach_the_default_sessions_ducker() {
+    let mut loaded = load();
+    let (depth, mix) = (gain_param_id(&mut loaded, "Ducker 1 Depth"), gain_param_id(&mut loaded, "Ducker 1 Mix"));
+    let minus_3 = {
+        let handle = loaded.instance.plugin_handle();
+        let params: PluginParams = handle.get_extension().unwrap();
+        params.text_to_value(&handle, depth, c"-3 dB").unwrap()
+    };
+    assert_eq!(text_of(&mut loaded, depth, minus_3), "-3.0 dB");
+    let frames = 24_000;
+    let noise = |seed: u32| -> Vec<f32> {
+        let mut x = seed | 1;
+        (0..frames).map(|_| { x ^= x << 13; x ^= x >> 17; x ^= x << 5; (x as f32 / u32::MAX as f32 - 0.5) * 0.3 }).collect()
+    };
+    let main = [noise(1), noise(2)];
+    let mut keys = no_keys(frames);
+    keys[0] = noise(3);
+    keys[1] = noise(4);
+    let ducked = run(&mut loaded, &main, &keys, &[]);
+    let dry = run(&mut loaded, &main, &keys, &[ParamValueEvent::new(0, mix, Pckn::match_all(), 0.0)]);
+    // Normalized 0 is the bottom of the trim range, −36 dB: depth 9 − 36 → 0.
+    let flat = run(&mut loaded, &main, &keys, &[ParamValueEvent::new(0, depth, Pckn::match_all(), 0.0)]);
+    let power = |x: &[f32]| x[8000..].iter().map(|s| (s * s) as f64).sum::<f64>();
+    assert!(power(&ducked[0]) < power(&dry[0]) * 0.9, "the default ducker ducks under a key");
+    // Mix 0 and a depth trimmed to 0 dB are both transparent.
+    let worst = dry[0][8000..].iter().zip(&flat[0][8000..]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "mix 0 and depth 0 agree within {worst}");
+}
+
+/// A state restored while the plugin processes (nice-plug does not
+/// re-activate for it): the new session takes over within a few blocks, its
+/// new latency is reported and the host is asked to restart.
+#[test]
+fn a_state_restored_while_processing_takes_over_and_re_reports_latency() {
+    use clack_extensions::state::PluginState;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // The state to restore: the default session with the music bus at
+    // −12 dB and a 1024-point ducker (latency 1024 + 240 instead of 2288).
+    let other = DEFAULT_SESSION
+        .replace(r#"{ "id": "music", "route": "master","#, r#"{ "id": "music", "route": "master", "gainDb": -12,"#)
+        .replace(r#""depthDb": 9,"#, r#""depthDb": 9, "fftSize": 1024,"#);
+    assert_ne!(other, DEFAULT_SESSION);
+    let mut saved = Vec::new();
+    {
+        let mut donor = load_with_session(&other);
+        let mut handle = donor.instance.plugin_handle();
+        let state: PluginState = handle.get_extension().unwrap();
+        state.save(&mut handle, &mut saved).unwrap();
+    }
+
+    let mut live = load_unlocked();
+    let config = PluginAudioConfiguration { sample_rate: RATE, min_frames_count: 1, max_frames_count: BLOCK };
+    let stopped = live.instance.activate(|_, _| (), config).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let audio_thread = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut processor = stopped.start_processing().unwrap();
+            let mut inputs = AudioPorts::with_capacity(6, 3);
+            let mut outputs = AudioPorts::with_capacity(2, 1);
+            let mut heard = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let mut main = [vec![0.25f32; BLOCK as usize], vec![0.25f32; BLOCK as usize]];
+                let mut keys = [0, 1, 2, 3].map(|_| vec![0.0f32; BLOCK as usize]);
+                let (k1, k2) = keys.split_at_mut(2);
+                let mut out = [vec![0.0f32; BLOCK as usize], vec![0.0f32; BLOCK as usize]];
+                let input_audio = inputs.with_input_buffers([
+                    AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(main.iter_mut().map(variable)) },
+                    AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(k1.iter_mut().map(variable)) },
+                    AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(k2.iter_mut().map(variable)) },
+                ]);
+                let mut output_audio = outputs.with_output_buffers([AudioPortBuffer {
+                    latency: 0,
+                    channels: AudioPortBufferType::f32_output_only(out.iter_mut().map(|b| b.as_mut_slice())),
+                }]);
+                let mut events_out = EventBuffer::new();
+                processor
+                    .process(&input_audio, &mut output_audio, &InputEvents::empty(), &mut OutputEvents::from_buffer(&mut events_out), None, None)
+                    .unwrap();
+                heard.push(out[0][BLOCK as usize - 1]);
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            (processor.stop_processing(), heard)
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    {
+        let mut handle = live.instance.plugin_handle();
+        let state: PluginState = handle.get_extension().unwrap();
+        state.load(&mut handle, &mut std::io::Cursor::new(&saved)).expect("loads while processing");
+    }
+    // A host's main loop: serve the plugin's callbacks for a while.
+    for _ in 0..150 {
+        pump_main_thread(&mut live);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let (stopped, heard) = audio_thread.join().unwrap();
+    let restart = live.instance.access_shared_handler(|s| s.restart_requested.load(Ordering::SeqCst));
+    live.instance.deactivate(stopped);
+    let handle = live.instance.plugin_handle();
+    let latency: PluginLatency = handle.get_extension().unwrap();
+    assert_eq!(latency.get(&handle), 1024 + 240, "the restored session's latency is reported");
+    assert!(restart, "the host was asked to restart for the latency change");
+    // Before the restore the music bus passes 0.25; after it, −12 dB.
+    assert!(heard.len() > 20, "the audio thread ran ({} blocks)", heard.len());
+    assert!((heard[10] - 0.25).abs() < 1e-4, "before: {}", heard[10]);
+    let quiet = 0.25 * 10f32.powf(-12.0 / 20.0);
+    let last = *heard.last().unwrap();
+    assert!((last - quiet).abs() < 1e-4, "after: {last}, want {quiet}");
 }

@@ -237,8 +237,24 @@ impl Controls {
             self.recalled.copy_from_slice(&self.rows[row * n..(row + 1) * n]);
         } else {
             self.from.copy_from_slice(&self.recalled);
+            self.step_values();
         }
         self.dirty = true;
+    }
+
+    /// Sets the recalled values to where the transition stands at the end
+    /// of the control step that starts now, so the strip's ramps glide
+    /// towards them during the step (the first step moves on the
+    /// transition's first sample).
+    /// Runs on the audio thread: no allocation, no locks.
+    fn step_values(&mut self) {
+        let end = (self.ramp_done as usize + CONTROL_STEP).min(self.ramp_len as usize);
+        let p = end as f32 / self.ramp_len as f32;
+        let n = self.targets.len();
+        for t in 0..n {
+            let to = self.rows[self.to_row * n + t];
+            self.recalled[t] = blend(&self.targets[t], self.from[t], to, p);
+        }
     }
 
     /// Samples until the values must be re-evaluated: the rest of the
@@ -259,19 +275,14 @@ impl Controls {
             return;
         }
         self.ramp_done = self.ramp_done.saturating_add(frames as u32).min(self.ramp_len);
-        if self.ramp_done as usize % CONTROL_STEP != 0 && self.ramp_done < self.ramp_len {
-            return;
-        }
-        let p = self.ramp_done as f32 / self.ramp_len as f32;
-        let n = self.targets.len();
-        for t in 0..n {
-            let to = self.rows[self.to_row * n + t];
-            self.recalled[t] = blend(&self.targets[t], self.from[t], to, p);
-        }
         if self.ramp_done >= self.ramp_len {
             self.ramp_len = 0;
+            return;
         }
-        self.dirty = true;
+        if self.ramp_done as usize % CONTROL_STEP == 0 {
+            self.step_values();
+            self.dirty = true;
+        }
     }
 
     /// Writes every controlled value that changed since the last call into
