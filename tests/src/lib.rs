@@ -1,5 +1,6 @@
 //! Host-level tests of the bundled plugin: `tests/clap_host.rs` loads
-//! `target/bundled/MAM Session.clap` through clack-host. Build the bundles
+//! `target/bundled/MAM Session.clap` through clack-host, `tests/vst3_host.rs`
+//! loads `MAM Session.vst3` through the vst3 crate's COM bindings. Build the bundles
 //! first (`cargo xtask bundle mam_session --release`; the README's test
 //! command does).
 
@@ -11,3 +12,4 @@ use std::path::PathBuf;
 pub fn bundle(extension: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("bundled").join(format!("MAM Session.{extension}"))
 }
+pub mod vst3;

@@ -1,170 +1,24 @@
 //! The built VST3 bundle, loaded through the `vst3` crate's COM bindings:
-//! buses, latency, and which inputs really arrive.
+//! buses, parameters and their text, sample-placed automation through
+//! `IParameterChanges`, state, latency, and which inputs really arrive.
 
-use std::ffi::c_void;
-use std::ptr;
+use mam_tests::vst3::*;
+use vst3::Steinberg::Vst::{BusDirections_, IAudioProcessorTrait};
 
-use vst3::Steinberg::Vst::{
-    BusDirections_, BusInfo, IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentTrait, MediaTypes_, ProcessData,
-    ProcessModes_, ProcessSetup, SpeakerArr, SymbolicSampleSizes_, AudioBusBuffers, AudioBusBuffers__type0,
-};
-use vst3::Steinberg::{kResultOk, IPluginBaseTrait, IPluginFactory, IPluginFactoryTrait};
-use vst3::{ComPtr, Interface};
-
-const RATE: f64 = 48_000.0;
-const BLOCK: usize = 512;
-const CLASS_ID: [u8; 16] = *b"MAMSessionPlugin";
-
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-struct Vst3 {
-    // Drop order: COM objects, then the library.
-    processor: ComPtr<IAudioProcessor>,
-    component: ComPtr<IComponent>,
-    _factory: ComPtr<IPluginFactory>,
-    library: libloading::Library,
-}
-
-impl Drop for Vst3 {
-    fn drop(&mut self) {
-        // SAFETY: the plugin is inactive or active as set by the test; these
-        // calls are valid in either state and end the component's life.
-        unsafe {
-            self.processor.setProcessing(0);
-            self.component.setActive(0);
-            self.component.terminate();
-            if let Ok(exit) = self.library.get::<unsafe extern "C" fn() -> bool>(b"ModuleExit") {
-                exit();
-            }
-        }
-    }
-}
-
-fn load() -> Vst3 {
-    let bundle = mam_tests::bundle("vst3");
-    let arch = if cfg!(target_arch = "aarch64") { "aarch64-linux" } else { "x86_64-linux" };
-    let so = bundle.join("Contents").join(arch).join("MAM Session.so");
-    assert!(so.exists(), "{} is missing: run `cargo xtask bundle mam_session --release` first", so.display());
-    // SAFETY: our own bundle; VST3 on Linux requires ModuleEntry before the
-    // factory is used, with the library handle as argument.
-    unsafe {
-        let library = libloading::Library::new(&so).expect("loads");
-        let entry: libloading::Symbol<unsafe extern "C" fn(*mut c_void) -> bool> = library.get(b"ModuleEntry").expect("ModuleEntry");
-        assert!(entry(ptr::null_mut()), "ModuleEntry");
-        let get_factory: libloading::Symbol<unsafe extern "C" fn() -> *mut IPluginFactory> = library.get(b"GetPluginFactory").expect("GetPluginFactory");
-        let factory = ComPtr::from_raw(get_factory()).expect("a factory");
-        let mut obj: *mut c_void = ptr::null_mut();
-        let cid = vst3_uid(CLASS_ID);
-        let result = factory.createInstance(cid.as_ptr() as *const _, IComponent::IID.as_ptr() as *const _, &mut obj);
-        assert_eq!(result, kResultOk, "createInstance");
-        let component = ComPtr::from_raw(obj as *mut IComponent).expect("a component");
-        assert_eq!(component.initialize(ptr::null_mut()), kResultOk, "initialize");
-        let processor = component.cast::<IAudioProcessor>().expect("IAudioProcessor");
-        Vst3 { processor, component, _factory: factory, library }
-    }
-}
-
-/// nice-plug stores class ids in the platform's COM byte order; on Linux the
-/// factory expects the ids as declared.
-fn vst3_uid(id: [u8; 16]) -> [u8; 16] {
-    id
-}
-
-fn bus_names(plugin: &Vst3, direction: i32) -> Vec<(String, i32)> {
-    // SAFETY: valid component; BusInfo is plain data the call fills in.
-    unsafe {
-        (0..plugin.component.getBusCount(MediaTypes_::kAudio as i32, direction))
-            .map(|i| {
-                let mut info: BusInfo = std::mem::zeroed();
-                assert_eq!(plugin.component.getBusInfo(MediaTypes_::kAudio as i32, direction, i, &mut info), kResultOk);
-                let len = info.name.iter().position(|&c| c == 0).unwrap_or(info.name.len());
-                (String::from_utf16_lossy(&info.name[..len]), info.channelCount)
-            })
-            .collect()
-    }
-}
-
-/// Activates with the sidechain bus enabled and runs main input and
-/// Sidechain 1 through in `BLOCK`-frame blocks.
-fn run(plugin: &Vst3, main: &[Vec<f32>; 2], side: &[Vec<f32>; 2]) -> [Vec<f32>; 2] {
-    // SAFETY: the call sequence follows the VST3 processing life cycle; all
-    // buffers outlive the process calls that point at them.
-    unsafe {
-        let mut inputs = [SpeakerArr::kStereo, SpeakerArr::kStereo];
-        let mut outputs = [SpeakerArr::kStereo];
-        assert_eq!(plugin.processor.setBusArrangements(inputs.as_mut_ptr(), 2, outputs.as_mut_ptr(), 1), kResultOk, "bus arrangement");
-        assert_eq!(plugin.component.activateBus(MediaTypes_::kAudio as i32, BusDirections_::kInput as i32, 1, 1), kResultOk, "sidechain bus");
-        let mut setup = ProcessSetup {
-            processMode: ProcessModes_::kRealtime as i32,
-            symbolicSampleSize: SymbolicSampleSizes_::kSample32 as i32,
-            maxSamplesPerBlock: BLOCK as i32,
-            sampleRate: RATE,
-        };
-        assert_eq!(plugin.processor.setupProcessing(&mut setup), kResultOk);
-        assert_eq!(plugin.component.setActive(1), kResultOk);
-        plugin.processor.setProcessing(1);
-        let frames = main[0].len();
-        let mut out = [vec![0.0f32; frames], vec![0.0f32; frames]];
-        let mut start = 0;
-        while start < frames {
-            let len = (frames - start).min(BLOCK);
-            let mut main_block = [main[0][start..start + len].to_vec(), main[1][start..start + len].to_vec()];
-            let mut side_block: Vec<Vec<f32>> = side.iter().map(|c| c[start..start + len].to_vec()).collect();
-            let mut out_block = [vec![0.0f32; len], vec![0.0f32; len]];
-            let mut main_ptrs = [main_block[0].as_mut_ptr(), main_block[1].as_mut_ptr()];
-            let mut side_ptrs: Vec<*mut f32> = side_block.iter_mut().map(|c| c.as_mut_ptr()).collect();
-            let mut out_ptrs = [out_block[0].as_mut_ptr(), out_block[1].as_mut_ptr()];
-            let bus = |ptrs: &mut [*mut f32]| AudioBusBuffers {
-                numChannels: ptrs.len() as i32,
-                silenceFlags: 0,
-                __field0: AudioBusBuffers__type0 { channelBuffers32: ptrs.as_mut_ptr() },
-            };
-            let mut in_buses = [bus(&mut main_ptrs), bus(&mut side_ptrs)];
-            let mut out_buses = [bus(&mut out_ptrs)];
-            let mut data = ProcessData {
-                processMode: ProcessModes_::kRealtime as i32,
-                symbolicSampleSize: SymbolicSampleSizes_::kSample32 as i32,
-                numSamples: len as i32,
-                numInputs: 2,
-                numOutputs: 1,
-                inputs: in_buses.as_mut_ptr(),
-                outputs: out_buses.as_mut_ptr(),
-                inputParameterChanges: ptr::null_mut(),
-                outputParameterChanges: ptr::null_mut(),
-                inputEvents: ptr::null_mut(),
-                outputEvents: ptr::null_mut(),
-                processContext: ptr::null_mut(),
-            };
-            assert_eq!(plugin.processor.process(&mut data), kResultOk, "process");
-            for ch in 0..2 {
-                out[ch][start..start + len].copy_from_slice(&out_block[ch]);
-            }
-            start += len;
-        }
-        plugin.processor.setProcessing(0);
-        plugin.component.setActive(0);
-        out
-    }
-}
-
-fn silence(frames: usize) -> [Vec<f32>; 2] {
-    [vec![0.0; frames], vec![0.0; frames]]
-}
-
-fn no_keys(frames: usize) -> [Vec<f32>; 2] {
-    silence(frames)
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[test]
 fn vst3_buses_latency_and_sidechain_delivery() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = lock();
     let plugin = load();
     // One sidechain in VST3 (nice-plug 0.4.2 drops the second; see plugin/src/lib.rs).
     assert_eq!(bus_names(&plugin, BusDirections_::kInput as i32), vec![("Input".to_string(), 2), ("Sidechain 1".to_string(), 2)]);
     assert_eq!(bus_names(&plugin, BusDirections_::kOutput as i32), vec![("Output".to_string(), 2)]);
 
     let frames = 16_384;
-    let out = run(&plugin, &silence(frames), &no_keys(frames));
+    let out = run(&plugin, &silence(frames), &silence(frames), &[]);
     assert!(out.iter().flatten().all(|&s| s == 0.0), "silence in, silence out");
 
     // SAFETY: valid processor, active state just left.
@@ -173,13 +27,116 @@ fn vst3_buses_latency_and_sidechain_delivery() {
     let mut impulse = silence(frames);
     impulse[0][100] = 0.25;
     impulse[1][100] = 0.25;
-    let out = run(&plugin, &impulse, &no_keys(frames));
+    let out = run(&plugin, &impulse, &silence(frames), &[]);
     let loudest = out[0].iter().enumerate().fold((0, 0.0f32), |m, (i, s)| if s.abs() > m.1 { (i, s.abs()) } else { m });
     assert_eq!(loudest.0, 100 + reported, "measured latency");
 
     // Sidechain 1 alone: audible through the default session's key bus.
     let tone: Vec<f32> = (0..frames).map(|i| 0.25 * (i as f32 * 0.05).sin()).collect();
-    let out = run(&plugin, &silence(frames), &[tone.clone(), tone]);
+    let out = run(&plugin, &silence(frames), &[tone.clone(), tone], &[]);
     let peak = out[0][4096..].iter().fold(0.0f32, |a, s| a.max(s.abs()));
     assert!(peak > 0.2, "Sidechain 1 arrives in VST3 (peak {peak})");
+}
+
+#[test]
+fn vst3_parameters_have_stable_ids_ranges_and_text() {
+    let _serial = lock();
+    let plugin = load();
+    let params = parameters(&plugin);
+    assert_eq!(params.len(), 1 + 16 * 4 + 8 + 4 + 8, "bus slots, master, ducker slots, scene controls, macros");
+    let mut ids: Vec<u32> = params.iter().map(|p| p.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), params.len(), "ids are unique");
+    let again = parameters(&load());
+    assert_eq!(params, again, "a second instance has the same ids, titles and defaults");
+
+    let find = |title: &str| params.iter().find(|p| p.1 == title).unwrap_or_else(|| panic!("no {title}")).clone();
+    let (gain, _, steps, default) = find("Bus 1 Gain");
+    assert_eq!(steps, 0, "a continuous fader");
+    assert!(value_to_text(&plugin, gain, default).starts_with("0.00"), "default shows 0.00 dB");
+    let minus_6 = text_to_value(&plugin, gain, "-6 dB").expect("dB text parses");
+    assert!(minus_6 > 0.0 && minus_6 < default);
+    assert!(value_to_text(&plugin, gain, minus_6).starts_with("-6.00"), "{}", value_to_text(&plugin, gain, minus_6));
+    assert_eq!(value_to_text(&plugin, gain, 0.0), "-inf", "the bottom of the fader is silence");
+    let (scene, _, scene_steps, scene_default) = find("Scene");
+    assert_eq!((scene_steps, scene_default), (16, 0.0), "Session + 16 scenes");
+    assert_eq!(value_to_text(&plugin, scene, 0.0), "Session");
+    let (_, _, mute_steps, _) = find("Bus 3 Mute");
+    assert_eq!(mute_steps, 1, "a toggle");
+    for n in 1..=8 {
+        find(&format!("Macro {n}"));
+    }
+    for n in 1..=4 {
+        find(&format!("Ducker {n} Depth"));
+        find(&format!("Ducker {n} Mix"));
+    }
+    for title in ["Master Gain", "Scene Morph A", "Scene Morph B", "Scene Morph"] {
+        find(title);
+    }
+}
+
+#[test]
+fn vst3_gain_automation_at_sample_100_lands_on_sample_100() {
+    let _serial = lock();
+    let plugin = load();
+    let gain = param_id(&plugin, "Bus 1 Gain");
+    let minus_6 = text_to_value(&plugin, gain, "-6.0206").unwrap();
+    let frames = BLOCK * 8;
+    let main = [vec![0.25f32; frames], vec![0.25f32; frames]];
+    let at = BLOCK * 4 + 100;
+    let out = run(&plugin, &main, &silence(frames), &[(at, gain, minus_6)]);
+    // The fader sits after the ducker; only the master limiter (240) delays it.
+    let seen = at + 240;
+    let before = out[0][seen - 1];
+    assert!((before - 0.25).abs() < 1e-4, "unchanged just before: {before}");
+    assert!(out[0][seen] < before - 1e-5, "ramp starts on the point's sample: {} vs {before}", out[0][seen]);
+    let settled = out[0][seen + 600];
+    assert!((settled - 0.125).abs() < 1e-3, "−6 dB after the 10 ms ramp: {settled}");
+}
+
+#[test]
+fn vst3_state_saved_and_loaded_into_a_new_instance_reproduces_the_output() {
+    let _serial = lock();
+    let frames = 12_000;
+    let main: [Vec<f32>; 2] = [0, 1].map(|c| (0..frames).map(|i| 0.4 * ((i * (3 + c)) as f32 * 0.011).sin()).collect());
+    let side: [Vec<f32>; 2] = [0, 1].map(|c| (0..frames).map(|i| 0.3 * ((i * (c + 1)) as f32 * 0.09).sin()).collect());
+    let a = load();
+    let gain = param_id(&a, "Bus 2 Gain");
+    let minus_10 = text_to_value(&a, gain, "-10").unwrap();
+    run(&a, &main, &side, &[(0, gain, minus_10)]);
+    let after_a = run(&a, &main, &side, &[]);
+    let saved = save_state(&a);
+    assert_eq!(saved, save_state(&a), "state is deterministic");
+    drop(a);
+
+    let b = load();
+    let fresh = run(&b, &main, &side, &[]);
+    load_state(&b, &saved);
+    let after_b = run(&b, &main, &side, &[]);
+    assert!(after_a == after_b, "the restored instance sounds different");
+    assert!(fresh != after_b, "the state carried the fader move");
+}
+
+#[test]
+fn vst3_random_block_sizes_match_full_blocks_and_nan_gives_finite_output() {
+    let _serial = lock();
+    let plugin = load();
+    let frames = 20_000;
+    let main: [Vec<f32>; 2] = [0, 1].map(|c| (0..frames).map(|i| 0.3 * ((i * (7 + c)) as f32 * 0.013).sin()).collect());
+    let side: [Vec<f32>; 2] = [0, 1].map(|_| (0..frames).map(|i| if (i / 3000) % 2 == 0 { 0.3 * (i as f32 * 0.13).sin() } else { 0.0 }).collect());
+    let whole = run(&plugin, &main, &side, &[]);
+    let mut seed = 987u32;
+    let random = run_sliced(&plugin, &main, &side, &[], &mut |_| {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        1 + (seed % BLOCK as u32) as usize
+    });
+    assert!(whole[0].iter().any(|s| s.abs() > 0.01));
+    assert!(whole == random, "random host block sizes changed the output");
+
+    let poison: Vec<f32> = (0..8192).map(|i| [f32::NAN, f32::INFINITY, -f32::INFINITY, 0.5][i % 4]).collect();
+    let out = run(&plugin, &[poison.clone(), poison.clone()], &[poison.clone(), poison], &[]);
+    assert!(out.iter().flatten().all(|s| s.is_finite()));
 }
