@@ -257,6 +257,15 @@ impl AudioProcessor {
     /// [`Schedule::process`].
     /// Runs on the audio thread: no allocation, no locks.
     pub fn process(&mut self, inputs: &[&[&[f32]]], outputs: &mut [&mut [f32]], frames: usize) {
+        self.process_with_stems(inputs, outputs, &mut [], frames);
+    }
+
+    /// [`Self::process`], also writing stem outputs: `stems[k][channel][frame]`
+    /// receives the bus in parameter slot k + 1 (up to [`MAX_BUS_SLOTS`]),
+    /// post-fader and aligned with the main output (see
+    /// [`Schedule::write_stems`]).
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn process_with_stems(&mut self, inputs: &[&[&[f32]]], outputs: &mut [&mut [f32]], stems: &mut [&mut [&mut [f32]]], frames: usize) {
         self.poll_schedule();
         if !self.started {
             self.schedule.settle();
@@ -290,6 +299,23 @@ impl AudioProcessor {
                 }
             }
             self.schedule.process(&port_slices[..ports], &mut out_slices[..n_out], len);
+            if !stems.is_empty() {
+                // Up to 16 stems of up to 2 channels re-sliced per chunk, on the stack.
+                let mut stem_channels: [[&mut [f32]; 2]; MAX_BUS_SLOTS] = std::array::from_fn(|_| [&mut [][..], &mut [][..]]);
+                let mut widths = [0usize; MAX_BUS_SLOTS];
+                let n = stems.len().min(MAX_BUS_SLOTS);
+                for (k, stem) in stems.iter_mut().take(MAX_BUS_SLOTS).enumerate() {
+                    for (c, ch) in stem.iter_mut().take(2).enumerate() {
+                        stem_channels[k][c] = &mut ch[start..start + len];
+                        widths[k] = c + 1;
+                    }
+                }
+                let mut stem_slices: [&mut [&mut [f32]]; MAX_BUS_SLOTS] = std::array::from_fn(|_| &mut [][..]);
+                for (k, (slot, channels)) in stem_slices.iter_mut().zip(stem_channels.iter_mut()).enumerate().take(n) {
+                    *slot = &mut channels[..widths[k]];
+                }
+                self.schedule.write_stems(&mut stem_slices[..n], len);
+            }
             {
                 let master: [&[f32]; 2] = [&out_slices[0][..], if n_out > 1 { &out_slices[1][..] } else { &[] }];
                 self.loudness.push(&master[..self.schedule.channels().min(n_out.max(1))], if n_out > 0 { len } else { 0 });

@@ -12,6 +12,7 @@ mod engine {
     pub mod properties;
     pub mod scenes;
     pub mod session_files;
+    pub mod stems;
     pub mod strip;
     pub mod support;
 }

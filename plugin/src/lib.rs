@@ -7,6 +7,11 @@
 //! output bus (DESIGN.md §2), and its `setBusArrangements` compares every aux
 //! bus against the main input's channel count, so one four-channel aux bus
 //! carrying both keys would be refused to any host that confirms the layout.
+//! The CLAP plugin offers a second layout (through CLAP's audio-ports-config)
+//! that adds eight stereo stem outputs, "Bus 1"…"Bus 8", for bus slots 1–8;
+//! the VST3 plugin has none, because nice-plug 0.4.2's VST3 wrapper skips the
+//! whole block (main output included) when a host leaves an aux output
+//! unconnected, and its aux-output bound reads past the host's bus array.
 //! Every declared port is proven at host level in `tests/`. The session runs in a
 //! `mam_core` engine; host parameters (`bus{n}_gain`, `bus{n}_pan`,
 //! `bus{n}_mute`, `bus{n}_solo`, `master_gain`, `duck{n}_depth`, `duck{n}_mix`,
@@ -61,14 +66,36 @@ pub struct Vst3Format;
 // Main port names are left to nice-plug's defaults ("Input", "Output"): in
 // 0.4.2 `main_output_name()` reads `names.main_input`, so naming the input
 // would name the output the same.
+/// Stereo stem outputs in the CLAP stem layout: bus slots 1…8.
+pub const NUM_STEMS: usize = 8;
+const STEREO: NonZeroU32 = new_nonzero_u32(2);
+
 impl Format for ClapFormat {
-    const LAYOUTS: &'static [AudioIOLayout] = &[AudioIOLayout {
-        main_input_channels: NonZeroU32::new(2),
-        main_output_channels: NonZeroU32::new(2),
-        aux_input_ports: &[new_nonzero_u32(2), new_nonzero_u32(2)],
-        aux_output_ports: &[],
-        names: PortNames { layout: Some("Stereo + 2 sidechains"), main_input: None, main_output: None, aux_inputs: &["Sidechain 1", "Sidechain 2"], aux_outputs: &[] },
-    }];
+    /// The plain layout first (hosts without the audio-ports-config
+    /// extension use it), then the same plus eight stereo stems, one per bus
+    /// slot, post-fader and aligned with the main output.
+    const LAYOUTS: &'static [AudioIOLayout] = &[
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(2),
+            main_output_channels: NonZeroU32::new(2),
+            aux_input_ports: &[STEREO, STEREO],
+            aux_output_ports: &[],
+            names: PortNames { layout: Some("Stereo + 2 sidechains"), main_input: None, main_output: None, aux_inputs: &["Sidechain 1", "Sidechain 2"], aux_outputs: &[] },
+        },
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(2),
+            main_output_channels: NonZeroU32::new(2),
+            aux_input_ports: &[STEREO, STEREO],
+            aux_output_ports: &[STEREO; NUM_STEMS],
+            names: PortNames {
+                layout: Some("Stereo + 2 sidechains + 8 bus stems"),
+                main_input: None,
+                main_output: None,
+                aux_inputs: &["Sidechain 1", "Sidechain 2"],
+                aux_outputs: &["Bus 1", "Bus 2", "Bus 3", "Bus 4", "Bus 5", "Bus 6", "Bus 7", "Bus 8"],
+            },
+        },
+    ];
     const KEYS_PER_AUX: usize = 1;
 }
 
@@ -386,7 +413,21 @@ impl<F: Format> Plugin for MamSession<F> {
             for (ch, host) in outputs.iter_mut().take(2).enumerate() {
                 out[ch] = &mut host[start..start + len];
             }
-            audio.process(&inputs, &mut out[..n_out], len);
+            // Stem ports (stem layout only), re-sliced for this chunk on the stack.
+            let mut stem_channels: [[&mut [f32]; 2]; NUM_STEMS] = std::array::from_fn(|_| [&mut [][..], &mut [][..]]);
+            let mut widths = [0usize; NUM_STEMS];
+            let num_stems = aux.outputs.len().min(NUM_STEMS);
+            for (k, port) in aux.outputs.iter_mut().take(NUM_STEMS).enumerate() {
+                for (c, ch) in port.as_slice().iter_mut().take(2).enumerate() {
+                    stem_channels[k][c] = &mut ch[start..start + len];
+                    widths[k] = c + 1;
+                }
+            }
+            let mut stems: [&mut [&mut [f32]]; NUM_STEMS] = std::array::from_fn(|_| &mut [][..]);
+            for (k, (stem, channels)) in stems.iter_mut().zip(stem_channels.iter_mut()).enumerate() {
+                *stem = &mut channels[..widths[k]];
+            }
+            audio.process_with_stems(&inputs, &mut out[..n_out], &mut stems[..num_stems], len);
             start += len;
         }
         let latency = audio.latency() as u32;

@@ -177,6 +177,66 @@ pub fn run_sliced(
     out
 }
 
+/// Selects the audio-ports configuration whose name contains `name_part`
+/// (the instance must be inactive). Returns the configuration's name.
+pub fn select_layout(loaded: &mut Loaded, name_part: &str) -> String {
+    use clack_extensions::audio_ports_config::{AudioPortsConfigBuffer, PluginAudioPortsConfig};
+    let handle = loaded.instance.plugin_handle();
+    let configs: PluginAudioPortsConfig = handle.get_extension().expect("audio-ports-config extension");
+    let mut buffer = AudioPortsConfigBuffer::new();
+    let found = (0..configs.count(&handle))
+        .filter_map(|i| configs.get(&handle, i, &mut buffer).map(|c| (c.id, String::from_utf8_lossy(c.name).into_owned())))
+        .find(|(_, name)| name.contains(name_part));
+    let (id, name) = found.unwrap_or_else(|| panic!("no layout named like {name_part:?}"));
+    configs.select(&handle, id).expect("the plugin accepts the layout");
+    name
+}
+
+/// Runs `frames` frames through an activated instance in the stem layout
+/// (see [`select_layout`]): main input and keys as in [`run`]; returns the
+/// main output and `num_stems` stereo stem outputs.
+pub fn run_with_stems(loaded: &mut Loaded, main: &[Vec<f32>; 2], side: &[Vec<f32>; 4], num_stems: usize) -> ([Vec<f32>; 2], Vec<[Vec<f32>; 2]>) {
+    let config = PluginAudioConfiguration { sample_rate: RATE, min_frames_count: 1, max_frames_count: BLOCK };
+    let stopped = loaded.instance.activate(|_, _| (), config).expect("activates");
+    let mut processor = stopped.start_processing().expect("starts");
+    let frames = main[0].len();
+    let mut out = [vec![0.0f32; frames], vec![0.0f32; frames]];
+    let mut stems: Vec<[Vec<f32>; 2]> = (0..num_stems).map(|_| [vec![0.0f32; frames], vec![0.0f32; frames]]).collect();
+    let mut inputs = AudioPorts::with_capacity(6, 3);
+    let mut outputs = AudioPorts::with_capacity(2 * (1 + num_stems), 1 + num_stems);
+    let mut start = 0;
+    while start < frames {
+        let len = (frames - start).min(BLOCK as usize);
+        let mut main_block = [main[0][start..start + len].to_vec(), main[1][start..start + len].to_vec()];
+        let mut side_block = [side[0][start..start + len].to_vec(), side[1][start..start + len].to_vec()];
+        let mut side2_block = [side[2][start..start + len].to_vec(), side[3][start..start + len].to_vec()];
+        // Stem buffers start with garbage, so a port left unwritten shows.
+        let mut out_blocks: Vec<[Vec<f32>; 2]> = (0..1 + num_stems).map(|_| [vec![7.0f32; len], vec![7.0f32; len]]).collect();
+        let input_audio = inputs.with_input_buffers([
+            AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(main_block.iter_mut().map(variable)) },
+            AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(side_block.iter_mut().map(variable)) },
+            AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(side2_block.iter_mut().map(variable)) },
+        ]);
+        let mut output_audio = outputs.with_output_buffers(out_blocks.iter_mut().map(|port| AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_output_only(port.iter_mut().map(|b| b.as_mut_slice())),
+        }));
+        let mut output_events_buffer = EventBuffer::new();
+        let mut output_events = OutputEvents::from_buffer(&mut output_events_buffer);
+        processor.process(&input_audio, &mut output_audio, &InputEvents::empty(), &mut output_events, None, None).expect("processes");
+        for ch in 0..2 {
+            out[ch][start..start + len].copy_from_slice(&out_blocks[0][ch]);
+            for (k, stem) in stems.iter_mut().enumerate() {
+                stem[ch][start..start + len].copy_from_slice(&out_blocks[1 + k][ch]);
+            }
+        }
+        start += len;
+    }
+    let stopped = processor.stop_processing();
+    loaded.instance.deactivate(stopped);
+    (out, stems)
+}
+
 /// A writable input channel (one function, so both ports have one type).
 pub fn variable(buffer: &mut Vec<f32>) -> InputChannel<'_, f32> {
     InputChannel::variable(buffer.as_mut_slice())

@@ -462,3 +462,45 @@ fn a_state_restored_while_processing_takes_over_and_re_reports_latency() {
     let last = *heard.last().unwrap();
     assert!((last - quiet).abs() < 1e-4, "after: {last}, want {quiet}");
 }
+
+/// The second layout: eight stereo stems, one per bus slot, post-fader and
+/// aligned with the main output. In the default session slot 1 is "music"
+/// (main input through the ducker), 2 "key", 3 "key2"; the master limiter
+/// (idle at these levels, an exact 240-sample delay) follows.
+#[test]
+fn the_stem_layout_delivers_each_bus_slot_aligned_with_the_mix() {
+    let mut loaded = load();
+    let name = select_layout(&mut loaded, "stems");
+    assert_eq!(name, "Stereo + 2 sidechains + 8 bus stems");
+    {
+        let handle = loaded.instance.plugin_handle();
+        let ports: PluginAudioPorts = handle.get_extension().unwrap();
+        let mut buffer = AudioPortInfoBuffer::new();
+        let outputs: Vec<(String, u32)> = (0..ports.count(&handle, false))
+            .map(|i| {
+                let info = ports.get(&handle, i, false, &mut buffer).unwrap();
+                (String::from_utf8_lossy(info.name).into_owned(), info.channel_count)
+            })
+            .collect();
+        let mut want = vec![("Output".to_string(), 2)];
+        want.extend((1..=8).map(|n| (format!("Bus {n}"), 2)));
+        assert_eq!(outputs, want);
+        assert_eq!(ports.count(&handle, true), 3, "both sidechains stay");
+    }
+    let frames = 12_000;
+    let main: [Vec<f32>; 2] = [0, 1].map(|c| (0..frames).map(|i| 0.3 * ((i * (5 + c)) as f32 * 0.01).sin()).collect());
+    let mut keys = no_keys(frames);
+    let tone: Vec<f32> = (0..frames).map(|i| if i > 6000 { 0.2 * (i as f32 * 0.07).sin() } else { 0.0 }).collect();
+    keys[2] = tone.clone();
+    keys[3] = tone;
+    let (out, stems) = run_with_stems(&mut loaded, &main, &keys, 8);
+    // Music stem plus key2 stem is the mix, sample for sample.
+    let worst = (0..frames).map(|i| (stems[0][0][i] + stems[2][0][i] - out[0][i]).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-6, "stems sum to the mix (worst error {worst})");
+    assert!(stems[0][0][4000].abs() > 0.01, "the music stem carries the main input");
+    assert!(stems[2][0][..6000 + 2288].iter().all(|&s| s == 0.0) && stems[2][0][9000..].iter().any(|s| s.abs() > 0.1), "Sidechain 2 on the key2 stem, aligned");
+    assert!(stems[1].iter().flatten().all(|&s| s == 0.0), "Sidechain 1 silent: key stem silent");
+    for stem in &stems[3..] {
+        assert!(stem.iter().flatten().all(|&s| s == 0.0), "slots without a bus write silence");
+    }
+}

@@ -321,6 +321,17 @@ pub fn compile_with_displays(
     let controls = build_controls(session, &position, &buses, sr)?;
 
     let latency = out_lat[master];
+    // Pass 7: stem taps, every slotted bus aligned with the main output.
+    let mut stems: Vec<StemTap> = order
+        .iter()
+        .enumerate()
+        .filter_map(|(pos, &b)| {
+            let slot = if session.buses[b].is_master() { None } else { bus_slots[b] }?;
+            let delay = latency - out_lat[b];
+            Some(StemTap { slot, bus: pos, delay: DelayLine::new(channels, delay, delay), buf: AudioBuf::new(channels, max_block) })
+        })
+        .collect();
+    stems.sort_by_key(|t| t.slot);
     let info = CompileInfo {
         buses: order
             .iter()
@@ -337,7 +348,7 @@ pub fn compile_with_displays(
         warnings,
     };
     // The solo graph keeps file-order bus indices; `bus_order` maps them.
-    let schedule = Box::new(Schedule { sample_rate: sr, max_block, channels, racks, buses, latency, tempo: session.tempo, solo, bus_order: order.clone(), controls });
+    let schedule = Box::new(Schedule { sample_rate: sr, max_block, channels, racks, buses, latency, tempo: session.tempo, solo, bus_order: order.clone(), controls, stems });
     Ok(Compiled { schedule, info })
 }
 

@@ -29,6 +29,21 @@ pub struct Schedule {
     pub(crate) bus_order: Vec<usize>,
     /// Scenes, morphs, macros and ducker trims.
     pub(crate) controls: super::controls::Controls,
+    /// Stem outputs, one per bus parameter slot that has a bus, by slot.
+    pub(crate) stems: Vec<StemTap>,
+}
+
+/// The post-fader output of the bus in one parameter slot, delayed to line
+/// up with the main output (by the master latency minus the bus's own).
+pub(crate) struct StemTap {
+    /// Parameter slot, 1…16.
+    pub slot: usize,
+    /// Processing-order index of the bus.
+    pub bus: usize,
+    pub delay: DelayLine,
+    /// Session width, `max_block` frames: the delayed stem before it is
+    /// copied out.
+    pub buf: AudioBuf,
 }
 
 /// Where a rack's audio comes from on the audio side.
@@ -371,6 +386,26 @@ impl Schedule {
         self.tempo
     }
 
+    /// Writes the stems of the block just processed: `stems[k][channel][frame]`
+    /// receives the bus in parameter slot k + 1, post-fader and aligned with
+    /// the main output; slots without a bus get silence. Call after
+    /// [`Self::process`] with the same `frames`.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn write_stems(&mut self, stems: &mut [&mut [&mut [f32]]], frames: usize) {
+        for (k, stem) in stems.iter_mut().enumerate() {
+            let tap = self.stems.iter_mut().find(|t| t.slot == k + 1);
+            let Some(tap) = tap else {
+                stem.iter_mut().for_each(|ch| ch[..frames].fill(0.0));
+                continue;
+            };
+            tap.delay.process_from(&self.buses[tap.bus].out, &mut tap.buf, frames);
+            for (ch, out) in stem.iter_mut().enumerate() {
+                let src = tap.buf.channel(ch.min(tap.buf.channels() - 1));
+                out[..frames].copy_from_slice(&src[..frames]);
+            }
+        }
+    }
+
     /// Passes a new tempo to every insert (tempo-synced delays follow it).
     /// Runs on the audio thread: no allocation, no locks.
     pub fn set_tempo(&mut self, bpm: f64) {
@@ -454,6 +489,9 @@ impl Schedule {
                 }
             }
         }
+        for stem in &mut self.stems {
+            stem.delay.reset();
+        }
     }
 
     /// Takes over the running state of `old` (the schedule this one
@@ -476,6 +514,13 @@ impl Schedule {
             rack.gain.continue_from(&prev.gain);
             if let (SourceNode::Generator(g), SourceNode::Generator(p)) = (&mut rack.source, &prev.source) {
                 g.continue_from(p);
+            }
+        }
+        for stem in &mut self.stems {
+            let id = &self.buses[stem.bus].id;
+            let prev = old.stems.iter_mut().find(|p| old.buses[p.bus].id == *id && p.delay.delay() == stem.delay.delay());
+            if let Some(prev) = prev {
+                std::mem::swap(&mut stem.delay, &mut prev.delay);
             }
         }
         for bus in &mut self.buses {

@@ -199,7 +199,7 @@ fn every_insert_type_processes_and_takes_edits_without_allocating() {
 }
 
 #[test]
-fn scene_transitions_morphs_and_macros_never_allocate() {
+fn scene_transitions_morphs_macros_and_stems_never_allocate() {
     use mam_core::graph::controls::HostControl;
     use mam_core::session::{Curve, Macro, MacroTarget, Scene, Transition};
     let path = format!("{}/../examples/all_inserts.json", env!("CARGO_MANIFEST_DIR"));
@@ -229,6 +229,10 @@ fn scene_transitions_morphs_and_macros_never_allocate() {
     let (mut engine, mut audio) = Engine::new(session.clone(), options).unwrap();
     let mut out = vec![vec![0.0f32; 128]; 2];
     let mut outs: Vec<&mut [f32]> = out.iter_mut().map(|c| c.as_mut_slice()).collect();
+    // Eight stereo stem outputs too (the plugin's stem layout).
+    let mut stem_bufs = vec![vec![vec![0.0f32; 128]; 2]; 8];
+    let mut stem_channels: Vec<Vec<&mut [f32]>> = stem_bufs.iter_mut().map(|s| s.iter_mut().map(|c| c.as_mut_slice()).collect()).collect();
+    let mut stems: Vec<&mut [&mut [f32]]> = stem_channels.iter_mut().map(|c| c.as_mut_slice()).collect();
     for round in 0..3 {
         let calls = allocations_in(|| {
             for (i, control) in [
@@ -248,7 +252,7 @@ fn scene_transitions_morphs_and_macros_never_allocate() {
             {
                 audio.set_control(control);
                 for b in 0..30 {
-                    audio.process(&[], &mut outs, [128, 1, 77][(i + b) % 3]);
+                    audio.process_with_stems(&[], &mut outs, &mut stems, [128, 1, 77][(i + b) % 3]);
                 }
             }
         });
