@@ -23,7 +23,7 @@ pub fn run(out: &Path) -> Result<(), CliError> {
     let session = demo_session();
     let sr = session.sample_rate as f32;
     let frames = (SECONDS * sr as f64) as usize;
-    let options = RenderOptions { block: 512, frames, trim_latency: true, stems: true };
+    let options = RenderOptions { block: 512, frames, trim_latency: true, stems: true, controls: Default::default() };
     let started = Instant::now();
     let ducked = render(&session, &[], &options, &mut |_, _| {})?;
     let mut bypassed_session = session.clone();

@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use mam_core::render::{render, RackAudio, RenderOptions};
-use mam_core::session::{load_str, LoadSessionError, Loaded, RackKind, Session};
+use mam_core::graph::controls::HostControls;
+use mam_core::session::{load_str, LoadSessionError, Loaded, RackKind, Session, MAX_MACROS};
 
 #[derive(Parser)]
 #[command(name = "mam", version, about = "MAM Session: render, validate, inspect and benchmark mixing sessions")]
@@ -47,6 +48,12 @@ enum Command {
         /// Keep the engine's latency at the start instead of trimming it.
         #[arg(long)]
         no_latency_trim: bool,
+        /// Render with scene N recalled (0 = the session's own values).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        scene: usize,
+        /// Hold macro N at a value from 0 to 1: --macro N=VALUE (repeatable).
+        #[arg(long = "macro", value_name = "N=VALUE")]
+        macros: Vec<String>,
     },
     /// Check a session: exit 0 with warnings if it loads, 1 with every error if not.
     Validate { session: PathBuf },
@@ -94,8 +101,11 @@ pub enum CliError {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Render { session, inputs, out, stems, block, sample_rate, duration, tail, no_latency_trim } => {
-            cmd_render(&session, &inputs, &out, stems.as_deref(), block as usize, sample_rate, duration, tail, !no_latency_trim)
+        Command::Render { session, inputs, out, stems, block, sample_rate, duration, tail, no_latency_trim, scene, macros } => {
+            let controls = render_controls(scene, &macros);
+            controls.and_then(|controls| {
+                cmd_render(&session, &inputs, &out, stems.as_deref(), block as usize, sample_rate, duration, tail, !no_latency_trim, controls)
+            })
         }
         Command::Validate { session } => return cmd_validate(&session),
         Command::Info { session, json } => cmd_info(&session, json),
@@ -153,6 +163,19 @@ fn cmd_validate(path: &Path) -> ExitCode {
     }
 }
 
+/// The scene and macro positions `--scene` and `--macro N=VALUE` ask for.
+fn render_controls(scene: usize, macros: &[String]) -> Result<HostControls, CliError> {
+    let mut controls = HostControls { scene, ..Default::default() };
+    for m in macros {
+        let parsed = m.split_once('=').and_then(|(n, v)| Some((n.trim().parse::<usize>().ok()?, v.trim().parse::<f32>().ok()?)));
+        match parsed {
+            Some((n, v)) if (1..=MAX_MACROS).contains(&n) && (0.0..=1.0).contains(&v) => controls.macros[n - 1] = v,
+            _ => return Err(CliError::Usage(format!("--macro {m}: expected N=VALUE with N in 1..{MAX_MACROS} and VALUE in 0..1"))),
+        }
+    }
+    Ok(controls)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn cmd_render(
     session_path: &Path,
@@ -164,10 +187,14 @@ fn cmd_render(
     duration: Option<f64>,
     tail: f64,
     trim_latency: bool,
+    controls: HostControls,
 ) -> Result<(), CliError> {
     let loaded = load_session(session_path)?;
     print_warnings(&loaded);
     let mut session = loaded.session;
+    if controls.scene > session.scenes.len() {
+        return Err(CliError::Usage(format!("--scene {}: the session has {} scenes", controls.scene, session.scenes.len())));
+    }
     if let Some(sr) = sample_rate {
         session.sample_rate = sr;
     }
@@ -194,7 +221,7 @@ fn cmd_render(
 
     let bar = indicatif::ProgressBar::with_draw_target(Some(frames as u64), indicatif::ProgressDrawTarget::stderr());
     let started = Instant::now();
-    let options = RenderOptions { block, frames, trim_latency, stems: stems_dir.is_some() };
+    let options = RenderOptions { block, frames, trim_latency, stems: stems_dir.is_some(), controls };
     let rendered = render(&session, &inputs, &options, &mut |done, _| bar.set_position(done as u64))?;
     let elapsed = started.elapsed().as_secs_f64();
     bar.finish_and_clear();

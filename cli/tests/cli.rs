@@ -212,3 +212,30 @@ fn every_example_session_validates_without_warnings() {
     }
     assert!(seen >= 3);
 }
+
+#[test]
+fn render_recalls_a_scene_and_holds_macros() {
+    // examples/scenes.json: a 0.5 sine on "bed"; scene 1 "Quiet" puts bed at
+    // −12 dB; macro 1 "Down" takes bed down by up to 6 dB.
+    let dir = scratch("scenes");
+    let out = dir.join("out.wav");
+    let peak = |args: &[&str]| {
+        let session = example("scenes.json");
+        let mut all = vec!["render", &session[..], "--out", out.to_str().unwrap(), "--duration", "0.5"];
+        all.extend_from_slice(args);
+        let r = mam(&all);
+        assert!(r.status.success(), "{}", text(&r.stderr));
+        let (_, audio) = read_wav(&out);
+        audio[0][12_000..].iter().fold(0.0f32, |m, s| m.max(s.abs()))
+    };
+    let within = |got: f32, want: f32, what: &str| assert!((got - want).abs() < 2e-3, "{what}: peak {got}, want {want}");
+    within(peak(&[]), 0.5, "scene 0 = the session's values");
+    within(peak(&["--scene", "1"]), 0.5 * 10f32.powf(-12.0 / 20.0), "scene 1: −12 dB");
+    within(peak(&["--macro", "1=0.5"]), 0.5 * 10f32.powf(-3.0 / 20.0), "macro 1 at 50 %: −3 dB");
+    within(peak(&["--scene", "1", "--macro", "1=1"]), 0.5 * 10f32.powf(-18.0 / 20.0), "scene + macro add");
+    let bad = mam(&["render", &example("scenes.json"), "--out", out.to_str().unwrap(), "--scene", "3"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("--scene 3: the session has 2 scenes"), "{}", text(&bad.stderr));
+    let bad = mam(&["render", &example("scenes.json"), "--out", out.to_str().unwrap(), "--macro", "9=0.5"]);
+    assert_eq!(bad.status.code(), Some(1));
+}

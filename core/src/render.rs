@@ -1,5 +1,6 @@
 //! Offline rendering through the realtime processor: what `mam render` does, minus file I/O.
 
+use crate::graph::controls::{HostControl, HostControls};
 use crate::engine::Engine;
 use crate::graph::compile::{CompileError, CompileInfo, CompileOptions};
 use crate::meters::LoudnessReading;
@@ -24,6 +25,9 @@ pub struct RenderOptions {
     pub trim_latency: bool,
     /// Also capture each bus's post-fader output.
     pub stems: bool,
+    /// Scene, morph and macro positions held for the whole render (what
+    /// the plugin's parameters would be set to).
+    pub controls: HostControls,
 }
 
 /// Rendered audio, `[channel][frame]`.
@@ -55,6 +59,14 @@ pub fn render(
         ports: inputs.iter().map(|i| i.rack_id.clone()).collect(),
     };
     let (mut engine, mut audio) = Engine::new(session.clone(), compile_options)?;
+    let c = &options.controls;
+    let mut controls = vec![HostControl::MorphA(c.morph_a), HostControl::MorphB(c.morph_b), HostControl::Morph(c.morph), HostControl::Scene(c.scene)];
+    controls.extend(c.macros.iter().enumerate().map(|(i, &x)| HostControl::Macro(i, x)));
+    controls.extend(c.ducker_depth_db.iter().enumerate().map(|(i, &x)| HostControl::DuckerDepthDb(i, x)));
+    controls.extend(c.ducker_mix.iter().enumerate().map(|(i, &x)| HostControl::DuckerMix(i, x)));
+    for control in controls {
+        audio.set_control(control);
+    }
     let info = engine.info().clone();
     let latency = if options.trim_latency { info.latency } else { 0 };
     let total = options.frames + latency;

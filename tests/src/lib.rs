@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 /// Path of a built bundle, e.g. `bundle("clap")`.
 pub fn bundle(extension: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("bundled").join(format!("MAM Session.{extension}"))
+    let dir = std::env::var_os("MAM_BUNDLE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("bundled"));
+    dir.join(format!("MAM Session.{extension}"))
 }
 pub mod vst3;
