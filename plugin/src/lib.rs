@@ -136,6 +136,9 @@ pub struct MamSession<F: Format> {
     requested_generation: u64,
     /// Latency last reported to the host.
     reported_latency: u32,
+    /// JSON of the last session that compiled (main and background threads),
+    /// what a state with errors is set back to.
+    last_good: Arc<Mutex<String>>,
     /// Audio side (audio thread: process).
     audio: Option<AudioProcessor>,
     /// Copy of the main input, `[channel][frame]`, sized in `activate`,
@@ -169,6 +172,7 @@ impl<F: Format> Default for MamSession<F> {
             loaded_generation: Arc::new(AtomicU64::new(0)),
             requested_generation: 0,
             reported_latency: 0,
+            last_good: Arc::new(Mutex::new(DEFAULT_SESSION_JSON.to_string())),
             audio: None,
             main_in: Vec::new(),
             sent: [(f32::NAN, f32::NAN, false, false); SLOTS + 1],
@@ -179,11 +183,23 @@ impl<F: Format> Default for MamSession<F> {
 }
 
 impl<F: Format> MamSession<F> {
-    /// The persisted session, or the default one if the state holds an
-    /// invalid session (never the case for states this plugin wrote).
+    /// The persisted session. If the state holds one with errors (never the
+    /// case for states this plugin wrote), the last session that ran stays,
+    /// or the default one in a fresh instance, and the state is set back to it.
     fn session(&self) -> Session {
         let json = self.params.session.json();
-        load_str(&json).or_else(|_| load_str(DEFAULT_SESSION_JSON)).expect("the default session is valid").session
+        match load_str(&json) {
+            Ok(loaded) => {
+                *self.last_good.lock().unwrap_or_else(|e| e.into_inner()) = json;
+                loaded.session
+            }
+            Err(e) => {
+                nice_log!("MAM Session: the session in the state has errors; keeping the previous one:\n{e}");
+                let good = self.last_good.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                self.params.session.replace_quietly(good.clone());
+                load_str(&good).or_else(|_| load_str(DEFAULT_SESSION_JSON)).expect("the default session is valid").session
+            }
+        }
     }
 
     /// The host's scene, morph, macro and ducker parameters as engine controls.
@@ -268,7 +284,7 @@ impl<F: Format> MamSession<F> {
 /// Compiles the session JSON the host restored into the running engine
 /// (background thread). A session with errors never replaces the running
 /// one: it is reported, and the state is set back to the running session.
-fn reload_session(engine: &Mutex<Option<Engine>>, params: &MamParams, loaded_generation: &AtomicU64) {
+fn reload_session(engine: &Mutex<Option<Engine>>, params: &MamParams, last_good: &Mutex<String>, loaded_generation: &AtomicU64) {
     let generation = params.session.generation();
     let json = params.session.json();
     let mut guard = engine.lock().unwrap_or_else(|e| e.into_inner());
@@ -291,16 +307,19 @@ fn reload_session(engine: &Mutex<Option<Engine>>, params: &MamParams, loaded_gen
                 result = engine.load(session.clone());
             }
             match result {
-                Ok(_) => MamSession::<ClapFormat>::publish_scene_names(params, &names_from),
+                Ok(_) => {
+                    MamSession::<ClapFormat>::publish_scene_names(params, &names_from);
+                    *last_good.lock().unwrap_or_else(|e| e.into_inner()) = json;
+                }
                 Err(e) => {
                     nice_log!("MAM Session: the restored session does not run: {e}");
-                    params.session.replace_quietly(save::to_string(engine.session()));
+                    params.session.replace_quietly(last_good.lock().unwrap_or_else(|e| e.into_inner()).clone());
                 }
             }
         }
         Err(e) => {
             nice_log!("MAM Session: the restored session has errors; keeping the running one:\n{e}");
-            params.session.replace_quietly(save::to_string(engine.session()));
+            params.session.replace_quietly(last_good.lock().unwrap_or_else(|e| e.into_inner()).clone());
         }
     }
     loaded_generation.store(generation, Ordering::Release);
@@ -328,8 +347,9 @@ impl<F: Format> Plugin for MamSession<F> {
 
     fn task_executor(&mut self) -> TaskExecutor<Self> {
         let (engine, params, loaded) = (self.engine.clone(), self.params.clone(), self.loaded_generation.clone());
+        let last_good = self.last_good.clone();
         Box::new(move |task| match task {
-            Task::ReloadSession => reload_session(&engine, &params, &loaded),
+            Task::ReloadSession => reload_session(&engine, &params, &last_good, &loaded),
         })
     }
 

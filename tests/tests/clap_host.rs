@@ -384,8 +384,7 @@ fn ducker_slot_parameters_reach_the_default_sessions_ducker() {
 #[test]
 fn a_state_restored_while_processing_takes_over_and_re_reports_latency() {
     use clack_extensions::state::PluginState;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // The state to restore: the default session with the music bus at
     // −12 dB and a 1024-point ducker (latency 1024 + 240 instead of 2288).
@@ -402,55 +401,8 @@ fn a_state_restored_while_processing_takes_over_and_re_reports_latency() {
     }
 
     let mut live = load_unlocked();
-    let config = PluginAudioConfiguration { sample_rate: RATE, min_frames_count: 1, max_frames_count: BLOCK };
-    let stopped = live.instance.activate(|_, _| (), config).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let audio_thread = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut processor = stopped.start_processing().unwrap();
-            let mut inputs = AudioPorts::with_capacity(6, 3);
-            let mut outputs = AudioPorts::with_capacity(2, 1);
-            let mut heard = Vec::new();
-            while !stop.load(Ordering::SeqCst) {
-                let mut main = [vec![0.25f32; BLOCK as usize], vec![0.25f32; BLOCK as usize]];
-                let mut keys = [0, 1, 2, 3].map(|_| vec![0.0f32; BLOCK as usize]);
-                let (k1, k2) = keys.split_at_mut(2);
-                let mut out = [vec![0.0f32; BLOCK as usize], vec![0.0f32; BLOCK as usize]];
-                let input_audio = inputs.with_input_buffers([
-                    AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(main.iter_mut().map(variable)) },
-                    AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(k1.iter_mut().map(variable)) },
-                    AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(k2.iter_mut().map(variable)) },
-                ]);
-                let mut output_audio = outputs.with_output_buffers([AudioPortBuffer {
-                    latency: 0,
-                    channels: AudioPortBufferType::f32_output_only(out.iter_mut().map(|b| b.as_mut_slice())),
-                }]);
-                let mut events_out = EventBuffer::new();
-                processor
-                    .process(&input_audio, &mut output_audio, &InputEvents::empty(), &mut OutputEvents::from_buffer(&mut events_out), None, None)
-                    .unwrap();
-                heard.push(out[0][BLOCK as usize - 1]);
-                std::thread::sleep(std::time::Duration::from_millis(2));
-            }
-            (processor.stop_processing(), heard)
-        })
-    };
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    {
-        let mut handle = live.instance.plugin_handle();
-        let state: PluginState = handle.get_extension().unwrap();
-        state.load(&mut handle, &mut std::io::Cursor::new(&saved)).expect("loads while processing");
-    }
-    // A host's main loop: serve the plugin's callbacks for a while.
-    for _ in 0..150 {
-        pump_main_thread(&mut live);
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    stop.store(true, Ordering::SeqCst);
-    let (stopped, heard) = audio_thread.join().unwrap();
+    let heard = load_state_while_processing(&mut live, &saved, 0.25);
     let restart = live.instance.access_shared_handler(|s| s.restart_requested.load(Ordering::SeqCst));
-    live.instance.deactivate(stopped);
     let handle = live.instance.plugin_handle();
     let latency: PluginLatency = handle.get_extension().unwrap();
     assert_eq!(latency.get(&handle), 1024 + 240, "the restored session's latency is reported");
@@ -503,4 +455,50 @@ fn the_stem_layout_delivers_each_bus_slot_aligned_with_the_mix() {
     for stem in &stems[3..] {
         assert!(stem.iter().flatten().all(|&s| s == 0.0), "slots without a bus write silence");
     }
+}
+
+/// A state whose session has errors never replaces the running session —
+/// neither while processing nor at the next activation — and the state is
+/// set back to the session that runs.
+#[test]
+fn a_state_with_a_broken_session_leaves_the_running_one_in_place() {
+    use clack_extensions::state::PluginState;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let save = |loaded: &mut Loaded| {
+        let mut handle = loaded.instance.plugin_handle();
+        let state: PluginState = handle.get_extension().unwrap();
+        let mut bytes = Vec::new();
+        state.save(&mut handle, &mut bytes).unwrap();
+        bytes
+    };
+    let load = |loaded: &mut Loaded, bytes: &[u8]| {
+        let mut handle = loaded.instance.plugin_handle();
+        let state: PluginState = handle.get_extension().unwrap();
+        state.load(&mut handle, &mut std::io::Cursor::new(bytes)).expect("the state itself is well-formed");
+    };
+    // SCENE_SESSION passes the main input at unity with no latency.
+    let mut live = load_with_session(SCENE_SESSION);
+    let good = save(&mut live);
+    // The same state with a session that names an unknown bus. (nice-plug's
+    // CLAP state is a little-endian u64 length, then JSON.)
+    let mut broken: serde_json::Value = serde_json::from_slice(&good[8..]).unwrap();
+    // A persisted field holds its value serialised as JSON: here a string.
+    let field = broken["fields"]["session"].as_str().expect("the session is a persisted field").to_string();
+    let session: String = serde_json::from_str(&field).unwrap();
+    let bad_session = session.replace(r#""to": "a""#, r#""to": "nowhere""#);
+    assert_ne!(bad_session, session);
+    broken["fields"]["session"] = serde_json::Value::String(serde_json::to_string(&bad_session).unwrap());
+    let json = serde_json::to_vec(&broken).unwrap();
+    let broken = [&(json.len() as u64).to_le_bytes()[..], &json].concat();
+
+    let heard = load_state_while_processing(&mut live, &broken, 0.25);
+    assert!(heard.len() > 20);
+    assert!(heard.iter().skip(2).all(|&s| s == 0.25), "the running session kept playing unchanged");
+    assert_eq!(save(&mut live), good, "the state was set back to the running session");
+
+    // Loaded while inactive: the next activation keeps the previous session too.
+    load(&mut live, &broken);
+    let out = run(&mut live, &[vec![0.25; 2048], vec![0.25; 2048]], &no_keys(2048), &[]);
+    assert_eq!(out[0][0], 0.25, "no latency, unity: still SCENE_SESSION, not the default");
+    assert_eq!(save(&mut live), good);
 }
