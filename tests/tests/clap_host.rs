@@ -35,6 +35,30 @@ fn ports_are_main_stereo_in_and_out_plus_a_stereo_sidechain() {
 }
 
 #[test]
+fn parameter_ids_are_unique_and_stable_with_their_ranges() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut loaded = load_unlocked();
+    // Ids: unique, and the same in a second instance (hosts key automation by them).
+    let infos = |loaded: &mut Loaded| -> Vec<(ClapId, String, f64, f64)> {
+        let handle = loaded.instance.plugin_handle();
+        let params: PluginParams = handle.get_extension().unwrap();
+        let mut buffer = ParamInfoBuffer::new();
+        (0..params.count(&handle))
+            .map(|i| params.get_info(&handle, i, &mut buffer).map(|p| (p.id, String::from_utf8_lossy(p.name).into_owned(), p.min_value, p.max_value)).unwrap())
+            .collect()
+    };
+    let first = infos(&mut loaded);
+    let mut ids: Vec<ClapId> = first.iter().map(|p| p.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), first.len(), "unique ids");
+    assert_eq!(first, infos(&mut load_unlocked()), "a second instance has the same ids, names and ranges");
+    let range = |name: &str| first.iter().find(|p| p.1 == name).map(|p| (p.2, p.3)).unwrap();
+    assert_eq!(range("Scene"), (0.0, 16.0), "stepped: plain values are scene numbers");
+    assert_eq!(range("Bus 4 Mute"), (0.0, 1.0));
+}
+
+#[test]
 fn parameters_cover_sixteen_bus_slots_and_the_master_with_db_text() {
     let mut loaded = load();
     let handle = loaded.instance.plugin_handle();
