@@ -411,18 +411,31 @@ mod display_tests {
     fn readers_never_see_a_torn_frame() {
         // The writer publishes frames whose three spectra all hold the frame
         // number; a reader must always see one number throughout.
+        // The writer keeps publishing until the reader has checked enough
+        // frames (so a busy machine cannot end the race before it starts).
+        use std::sync::atomic::AtomicUsize;
+        const CHECKS: usize = 500;
         let display = Arc::new(SpectrumDisplay::new());
+        let seen = Arc::new(AtomicUsize::new(0));
         let writer = {
-            let display = display.clone();
+            let (display, seen) = (display.clone(), seen.clone());
             std::thread::spawn(move || {
                 let mut frame = vec![0.0f32; MAX_DISPLAY_BINS];
-                for n in 1..=3000 {
+                let mut n = 0u64;
+                // Frame numbers stay exact in f32 (below 2^24).
+                while seen.load(Ordering::Relaxed) < CHECKS && n < 10_000_000 {
+                    n += 1;
                     frame.fill(n as f32);
                     display.publish(23.4, n % 2 == 0, &frame, &frame, &frame);
+                    // Let the reader in between some frames, as a real
+                    // writer (one frame per hop) does.
+                    if n % 4 == 0 {
+                        std::thread::yield_now();
+                    }
                 }
+                n
             })
         };
-        let mut seen = 0;
         while !writer.is_finished() {
             if let Some(s) = display.read() {
                 if s.version == 0 {
@@ -433,11 +446,11 @@ mod display_tests {
                 assert!(s.reduction_db.iter().all(|&x| x == v), "torn frame");
                 assert!(s.key_db.iter().chain(&s.program_db).all(|&x| x == v_db), "torn frame");
                 assert_eq!(s.version as f32, v);
-                seen += 1;
+                seen.fetch_add(1, Ordering::Relaxed);
             }
         }
-        writer.join().unwrap();
-        assert_eq!(display.read().unwrap().version, 3000);
-        assert!(seen > 0);
+        let published = writer.join().unwrap();
+        assert_eq!(display.read().unwrap().version, published);
+        assert!(seen.load(Ordering::Relaxed) >= CHECKS, "the reader checked {} frames", seen.load(Ordering::Relaxed));
     }
 }
