@@ -26,6 +26,7 @@
 //! plugin reports it (nice-plug then asks the host to restart, as CLAP and
 //! VST3 require for a latency change).
 
+pub mod editor;
 mod params;
 pub mod state;
 
@@ -336,13 +337,17 @@ impl<F: Format> Plugin for MamSession<F> {
 
     const SAMPLE_ACCURATE_AUTOMATION: bool = true;
 
-    /// No editor yet (its own issue).
-    type Editor = ();
+    type Editor = nice_plug_egui::EguiEditor<editor::MamEditor>;
     type SysExMessage = ();
     type BackgroundTask = Task;
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        let shared = editor::EditorShared { params: self.params.clone(), engine: self.engine.clone() };
+        editor::create(shared, self.params.editor_state.clone())
     }
 
     fn task_executor(&mut self) -> TaskExecutor<Self> {

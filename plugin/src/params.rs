@@ -198,6 +198,8 @@ pub struct MamParams {
     pub session: SessionState,
     /// Names for the scene parameters' text (not persisted: derived from the session).
     pub scene_names: SceneNames,
+    /// The editor window's size (nice-plug-egui 0.6 cannot persist it).
+    pub editor_state: Arc<nice_plug_egui::EguiEditorState>,
 }
 
 impl MamParams {
@@ -239,6 +241,7 @@ impl MamParams {
             bus16: BusSlotParams::new(16),
             session: SessionState::new(session_json),
             scene_names,
+            editor_state: crate::editor::default_state(),
         }
     }
 

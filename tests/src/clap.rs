@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use clack_extensions::gui::{GuiSize, HostGui, HostGuiImpl};
 use clack_extensions::latency::{HostLatency, HostLatencyImpl};
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
@@ -22,6 +23,22 @@ impl SharedHandler<'_> for Shared {
     fn request_callback(&self) {
         self.callback_requested.store(true, Ordering::SeqCst);
     }
+}
+
+/// An embedding host's answers to the plugin's window requests: this test
+/// host keeps the window at the size it gave.
+impl HostGuiImpl for Shared {
+    fn resize_hints_changed(&self) {}
+    fn request_resize(&self, _new_size: GuiSize) -> Result<(), HostError> {
+        Err(HostError::Message("this host does not resize"))
+    }
+    fn request_show(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn request_hide(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn closed(&self, _was_destroyed: bool) {}
 }
 
 /// Main-thread host state: whether the plugin said its latency changed.
@@ -45,7 +62,7 @@ impl HostHandlers for TestHost {
     type AudioProcessor<'a> = ();
 
     fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
-        builder.register::<HostLatency>();
+        builder.register::<HostLatency>().register::<HostGui>();
     }
 }
 
