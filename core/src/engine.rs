@@ -138,7 +138,8 @@ impl Engine {
         &self.options
     }
 
-    /// The post-fader meter of a bus, or `None` for an unknown id.
+    /// The post-fader meter of a bus, or the level of a source after its
+    /// gain (sources and buses share ids), or `None` for an unknown id.
     pub fn meter(&self, bus_id: &str) -> Option<MeterReading> {
         self.meters.get(bus_id).map(|m| m.read())
     }

@@ -223,3 +223,68 @@ impl NiceEguiApp for MamEditor {
         self.gui = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn editor() -> MamEditor {
+        let params = Arc::new(MamParams::new(crate::DEFAULT_SESSION_JSON.to_string()));
+        MamEditor::new(EditorShared { params, engine: Arc::new(Mutex::new(None)) })
+    }
+
+    #[test]
+    fn an_edit_that_makes_a_cycle_is_refused_with_the_reason_and_changes_nothing() {
+        let mut ed = editor();
+        let before = ed.shared.params.session.json();
+        let mut edited = ed.session.clone();
+        // music → key, and key → music.
+        let key = edited.buses.iter().position(|b| b.id == "key").unwrap();
+        let music = edited.buses.iter().position(|b| b.id == "music").unwrap();
+        edited.buses[music].route = Some("key".into());
+        edited.buses[key].route = Some("music".into());
+        ed.apply(edited, "route");
+        match &ed.status {
+            Some(Status::Error(text)) => assert!(text.contains("routing cycle") && text.contains("music"), "{text}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert_eq!(ed.shared.params.session.json(), before, "the running session is untouched");
+    }
+
+    #[test]
+    fn edits_apply_to_the_state_and_undo_restores_the_previous_session() {
+        let mut ed = editor();
+        let before = ed.shared.params.session.json();
+        let mut edited = ed.session.clone();
+        edited.buses[0].bypass = true;
+        ed.apply(edited, "bypass");
+        let after = ed.shared.params.session.json();
+        assert_ne!(after, before);
+        assert!(load_str(&after).unwrap().session.buses[0].bypass);
+        ed.undo();
+        assert_eq!(ed.shared.params.session.json(), before);
+        assert!(!ed.session.buses[0].bypass);
+    }
+
+    #[test]
+    fn importing_a_bad_file_lists_its_errors_and_keeps_the_session() {
+        let mut ed = editor();
+        let before = ed.shared.params.session.json();
+        let path = std::env::temp_dir().join(format!("mam-editor-import-{}.json", std::process::id()));
+        std::fs::write(&path, r#"{ "version": 1, "buses": [ { "id": "a", "route": "nowhere" } ] }"#).unwrap();
+        ed.file_path = path.display().to_string();
+        ed.import();
+        let _ = std::fs::remove_file(&path);
+        match &ed.status {
+            Some(Status::Error(text)) => assert!(text.contains("buses[0].route") && text.contains("untouched"), "{text}"),
+            other => panic!("expected an error, got {other:?}"),
+        }
+        assert_eq!(ed.shared.params.session.json(), before);
+        // Export then import round-trips.
+        let out = std::env::temp_dir().join(format!("mam-editor-export-{}.json", std::process::id()));
+        ed.file_path = out.display().to_string();
+        ed.export();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), before);
+        let _ = std::fs::remove_file(&out);
+    }
+}

@@ -16,6 +16,8 @@ fn main() -> nice_plug_xtask::Result<()> {
 /// `target/bundled` stay what users get.
 const ALLOC_CHECK_DIR: &str = "target/alloc-check";
 
+/// 0. `Xvfb` for the editor's real-window test, installed with apt-get
+///    when missing (Debian/Ubuntu, as root);
 /// 1. a debug bundle with nice-plug's `assert_process_allocs` (any
 ///    allocation inside `process` aborts), kept in `target/alloc-check`;
 /// 2. the release bundles in `target/bundled`;
@@ -26,6 +28,7 @@ const ALLOC_CHECK_DIR: &str = "target/alloc-check";
 /// Extra arguments go to both `cargo test` runs.
 fn test(extra: &[String]) -> nice_plug_xtask::Result<()> {
     nice_plug_xtask::chdir_workspace_root()?;
+    ensure_xvfb()?;
     nice_plug_xtask::main_with_args("xtask", ["bundle", "mam_session", "--features", "assert_process_allocs"].map(String::from))?;
     let check = Path::new(ALLOC_CHECK_DIR);
     if check.exists() {
@@ -40,6 +43,25 @@ fn test(extra: &[String]) -> nice_plug_xtask::Result<()> {
     cargo(&[&["test", "--workspace"][..], &extra.iter().map(String::as_str).collect::<Vec<_>>()].concat(), None)?;
     let abs = std::env::current_dir()?.join(check);
     cargo(&[&["test", "-p", "mam_tests"][..], &extra.iter().map(String::as_str).collect::<Vec<_>>()].concat(), Some(&abs))
+}
+
+/// Installs Xvfb (a virtual X server) if it is not on the PATH.
+fn ensure_xvfb() -> nice_plug_xtask::Result<()> {
+    let found = Command::new("sh").args(["-c", "command -v Xvfb"]).output().map(|o| o.status.success()).unwrap_or(false);
+    if found {
+        return Ok(());
+    }
+    println!("== Xvfb is missing (the editor window test needs it): apt-get install xvfb");
+    let installed = Command::new("sh")
+        .args(["-c", "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends xvfb xauth"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if installed {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("could not install Xvfb; install it (Debian/Ubuntu: `sudo apt-get install xvfb`) and run again").into())
+    }
 }
 
 fn cargo(args: &[&str], bundle_dir: Option<&Path>) -> nice_plug_xtask::Result<()> {

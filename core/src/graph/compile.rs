@@ -235,7 +235,15 @@ pub fn compile_with_displays(
         };
         let level = rack.gain.linear() as f32;
         let gain = level * solo_factor(rack_audible[r]);
-        racks.push(RackNode { id: rack.id.clone(), source, level, gain: Smoother::new(gain, ramp), out: AudioBuf::new(channels, max_block) });
+        racks.push(RackNode {
+            id: rack.id.clone(),
+            source,
+            level,
+            gain: Smoother::new(gain, ramp),
+            out: AudioBuf::new(channels, max_block),
+            meter: meter_for(&rack.id),
+            meter_state: MeterState::new(sr),
+        });
     }
 
     let mut buses = Vec::new();

@@ -63,6 +63,10 @@ pub(crate) struct RackNode {
     pub gain: Smoother,
     /// Session width, `[channel][frame]`, `max_block` frames.
     pub out: AudioBuf,
+    /// Level of the source after its gain (the editor shows whether a
+    /// sidechain is arriving); racks and buses share one id namespace.
+    pub meter: Arc<BusMeter>,
+    pub meter_state: MeterState,
 }
 
 /// A tap a feed reads from.
@@ -317,6 +321,9 @@ impl Schedule {
                 SourceNode::Silent => rack.out.clear(frames),
             }
             apply_gain(&mut rack.gain, &mut rack.out, frames);
+            for ch in 0..rack.out.channels() {
+                rack.meter_state.process(ch, &rack.out.channel(ch)[..frames], &rack.meter);
+            }
         }
 
         for i in 0..self.buses.len() {
@@ -512,6 +519,7 @@ impl Schedule {
         for rack in &mut self.racks {
             let Some(prev) = old.racks.iter().find(|r| r.id == rack.id) else { continue };
             rack.gain.continue_from(&prev.gain);
+            rack.meter_state = prev.meter_state.clone();
             if let (SourceNode::Generator(g), SourceNode::Generator(p)) = (&mut rack.source, &prev.source) {
                 g.continue_from(p);
             }

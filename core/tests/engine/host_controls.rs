@@ -126,3 +126,13 @@ fn host_solo_is_solo_in_place_resolved_live() {
     audio.set_strip(2, StripControl::Solo(false));
     close(run(&mut audio), 0.875, 1e-6, "all un-soloed");
 }
+
+#[test]
+fn sources_have_meters_too_so_the_editor_can_show_a_key_arriving() {
+    let (engine, mut audio) = engine(two_buses());
+    assert_eq!(engine.meter("in").unwrap().peak, [0.0, 0.0], "nothing yet");
+    process(&mut audio, 0.5, 512);
+    let reading = engine.meter("in").unwrap();
+    assert_eq!(reading.peak, [0.5, 0.5], "the source's level after its gain");
+    assert!(engine.meter("nope").is_none());
+}

@@ -182,6 +182,7 @@ fn routing(ed: &mut MamEditor, ui: &mut egui::Ui, b: usize) {
     ui.label(egui::RichText::new(format!("Routing — {}", bus.id)).strong());
     // Inputs: sources routed here (with the host port they come from) and buses routed here.
     let mut inputs = Vec::new();
+    let engine = ed.shared.engine.clone();
     for route in ed.session.routes.iter().filter(|r| r.to == bus.id) {
         let port = ed.session.rack(&route.from).map(|r| match &r.kind {
             RackKind::Input(p) => port_label(p),
@@ -189,7 +190,14 @@ fn routing(ed: &mut MamEditor, ui: &mut egui::Ui, b: usize) {
             RackKind::File(_) => "file (CLI only)".to_string(),
             RackKind::Unbound => "unbound".to_string(),
         });
-        inputs.push(format!("{} (from {})", route.from, port.unwrap_or_default()));
+        // Whether signal is arriving: the source's own meter (above −80 dBFS).
+        let level = engine.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|e| e.meter(&route.from)).map(|m| m.peak_hold[0].max(m.peak_hold[1]));
+        let arriving = match level {
+            Some(p) if p > 1e-4 => "signal",
+            Some(_) => "silent",
+            None => "inactive",
+        };
+        inputs.push(format!("{} (from {}, {arriving})", route.from, port.unwrap_or_default()));
     }
     for other in ed.session.buses.iter().filter(|o| o.route.as_deref() == Some(bus.id.as_str())) {
         inputs.push(format!("bus {}", other.id));
