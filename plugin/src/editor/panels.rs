@@ -353,93 +353,89 @@ fn inserts(ed: &mut MamEditor, ui: &mut egui::Ui, b: usize) {
 fn insert_params(ed: &mut MamEditor, ui: &mut egui::Ui, b: usize, i: usize) {
     let desc = ed.session.buses[b].inserts[i].clone();
     let Some(ty) = registry::lookup(&desc.kind) else { return };
-    {
-        {
-            ui.label(egui::RichText::new(format!("{} — {}", desc.id, ty.doc)).strong());
-            let mut changed: Option<(String, ParamValue)> = None;
-            egui::ScrollArea::vertical().id_salt("params").show(ui, |ui| {
-                egui::Grid::new(("params", b, i)).num_columns(2).show(ui, |ui| {
-                    for spec in ty.params {
-                        ui.label(spec.id).on_hover_text(spec.doc);
-                        let value = desc.params.get(spec.id);
-                        match spec.kind {
-                            ParamKind::Float { min, max, default } => {
-                                let mut x = match value {
-                                    Some(ParamValue::Number(x)) => *x,
-                                    _ => default,
-                                };
-                                let r = ui.add(egui::Slider::new(&mut x, min..=max).suffix(format!(" {}", spec.unit)).logarithmic(spec.unit == "Hz"));
-                                if r.drag_stopped() || (r.changed() && !r.dragged()) {
-                                    changed = Some((spec.id.to_string(), ParamValue::Number(x)));
-                                }
-                            }
-                            ParamKind::Time { min_ms, max_ms, default_ms } => {
-                                let mut x = match value {
-                                    Some(ParamValue::Number(x)) => *x,
-                                    _ => default_ms,
-                                };
-                                if let Some(ParamValue::Text(note)) = value {
-                                    ui.label(format!("{note} (tempo-synced)"));
-                                } else {
-                                    let r = ui.add(egui::Slider::new(&mut x, min_ms..=max_ms).suffix(" ms"));
-                                    if r.drag_stopped() || (r.changed() && !r.dragged()) {
-                                        changed = Some((spec.id.to_string(), ParamValue::Number(x)));
-                                    }
-                                }
-                            }
-                            ParamKind::Bool { default } => {
-                                let mut on = match value {
-                                    Some(ParamValue::Bool(b)) => *b,
-                                    _ => default,
-                                };
-                                if ui.checkbox(&mut on, "").changed() {
-                                    changed = Some((spec.id.to_string(), ParamValue::Bool(on)));
-                                }
-                            }
-                            ParamKind::Choice { options, default } => {
-                                let mut chosen = match value {
-                                    Some(ParamValue::Text(t)) => t.clone(),
-                                    _ => options[default].to_string(),
-                                };
-                                let before = chosen.clone();
-                                egui::ComboBox::from_id_salt(("choice", spec.id)).selected_text(&chosen).show_ui(ui, |ui| {
-                                    for o in options {
-                                        ui.selectable_value(&mut chosen, o.to_string(), *o);
-                                    }
-                                });
-                                if chosen != before {
-                                    changed = Some((spec.id.to_string(), ParamValue::Text(chosen)));
-                                }
-                            }
-                            ParamKind::Discrete { values, default } => {
-                                let mut x = match value {
-                                    Some(ParamValue::Number(x)) => *x,
-                                    _ => values[default],
-                                };
-                                let before = x;
-                                egui::ComboBox::from_id_salt(("discrete", spec.id)).selected_text(format!("{x} {}", spec.unit)).show_ui(ui, |ui| {
-                                    for v in values {
-                                        ui.selectable_value(&mut x, *v, format!("{v}"));
-                                    }
-                                });
-                                if x != before {
-                                    changed = Some((spec.id.to_string(), ParamValue::Number(x)));
-                                }
+    ui.label(egui::RichText::new(format!("{} — {}", desc.id, ty.doc)).strong());
+    let mut changed: Option<(String, ParamValue)> = None;
+    egui::ScrollArea::vertical().id_salt("params").show(ui, |ui| {
+        egui::Grid::new(("params", b, i)).num_columns(2).show(ui, |ui| {
+            for spec in ty.params {
+                ui.label(spec.id).on_hover_text(spec.doc);
+                let value = desc.params.get(spec.id);
+                match spec.kind {
+                    ParamKind::Float { min, max, default } => {
+                        let mut x = match value {
+                            Some(ParamValue::Number(x)) => *x,
+                            _ => default,
+                        };
+                        let r = ui.add(egui::Slider::new(&mut x, min..=max).suffix(format!(" {}", spec.unit)).logarithmic(spec.unit == "Hz"));
+                        if r.drag_stopped() || (r.changed() && !r.dragged()) {
+                            changed = Some((spec.id.to_string(), ParamValue::Number(x)));
+                        }
+                    }
+                    ParamKind::Time { min_ms, max_ms, default_ms } => {
+                        let mut x = match value {
+                            Some(ParamValue::Number(x)) => *x,
+                            _ => default_ms,
+                        };
+                        if let Some(ParamValue::Text(note)) = value {
+                            ui.label(format!("{note} (tempo-synced)"));
+                        } else {
+                            let r = ui.add(egui::Slider::new(&mut x, min_ms..=max_ms).suffix(" ms"));
+                            if r.drag_stopped() || (r.changed() && !r.dragged()) {
+                                changed = Some((spec.id.to_string(), ParamValue::Number(x)));
                             }
                         }
-                        ui.end_row();
                     }
-                });
-            });
-            if let Some((id, value)) = changed {
-                let mut edited = ed.session.clone();
-                edited.buses[b].inserts[i].params.insert(id.clone(), value);
-                ed.apply(edited, &format!("{}.{id} changed", desc.id));
+                    ParamKind::Bool { default } => {
+                        let mut on = match value {
+                            Some(ParamValue::Bool(b)) => *b,
+                            _ => default,
+                        };
+                        if ui.checkbox(&mut on, "").changed() {
+                            changed = Some((spec.id.to_string(), ParamValue::Bool(on)));
+                        }
+                    }
+                    ParamKind::Choice { options, default } => {
+                        let mut chosen = match value {
+                            Some(ParamValue::Text(t)) => t.clone(),
+                            _ => options[default].to_string(),
+                        };
+                        let before = chosen.clone();
+                        egui::ComboBox::from_id_salt(("choice", spec.id)).selected_text(&chosen).show_ui(ui, |ui| {
+                            for o in options {
+                                ui.selectable_value(&mut chosen, o.to_string(), *o);
+                            }
+                        });
+                        if chosen != before {
+                            changed = Some((spec.id.to_string(), ParamValue::Text(chosen)));
+                        }
+                    }
+                    ParamKind::Discrete { values, default } => {
+                        let mut x = match value {
+                            Some(ParamValue::Number(x)) => *x,
+                            _ => values[default],
+                        };
+                        let before = x;
+                        egui::ComboBox::from_id_salt(("discrete", spec.id)).selected_text(format!("{x} {}", spec.unit)).show_ui(ui, |ui| {
+                            for v in values {
+                                ui.selectable_value(&mut x, *v, format!("{v}"));
+                            }
+                        });
+                        if x != before {
+                            changed = Some((spec.id.to_string(), ParamValue::Number(x)));
+                        }
+                    }
+                }
+                ui.end_row();
             }
-            if let Some(key) = desc.key_source() {
-                ui.label(format!("keyed by {key}"));
-            }
-        }
+        });
+    });
+    if let Some((id, value)) = changed {
+        let mut edited = ed.session.clone();
+        edited.buses[b].inserts[i].params.insert(id.clone(), value);
+        ed.apply(edited, &format!("{}.{id} changed", desc.id));
+    }
+    if let Some(key) = desc.key_source() {
+        ui.label(format!("keyed by {key}"));
     }
 }
 
