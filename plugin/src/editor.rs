@@ -159,6 +159,12 @@ impl MamEditor {
                 let mut state = gui.get_state();
                 state.fields.insert("session".to_string(), serde_json::to_string(&json).expect("a string serialises"));
                 gui.set_state(state);
+                // A parameter change is what tells hosts the project changed.
+                let setter = gui.param_setter();
+                let edit = &self.shared.params.session_edit;
+                setter.begin_set_parameter(edit);
+                setter.set_parameter(edit, !edit.value());
+                setter.end_set_parameter(edit);
             }
             // No host context (cannot happen in a host): keep the state in step.
             None => self.shared.params.session.replace_quietly(json),

@@ -192,6 +192,11 @@ pub struct MamParams {
     pub bus15: BusSlotParams,
     #[nested(id_prefix = "bus16", group = "Bus 16")]
     pub bus16: BusSlotParams,
+    /// Flipped by the editor after every session edit, so hosts see a
+    /// change and mark the project dirty (nice-plug 0.4.2 has no direct way
+    /// to); not automatable, hidden from generic editors.
+    #[id = "session_edit"]
+    pub session_edit: BoolParam,
     /// The session as JSON (deterministic, from the session saver): bus
     /// graph, inserts, scenes and macro mappings.
     #[persist = "session"]
@@ -239,6 +244,7 @@ impl MamParams {
             bus14: BusSlotParams::new(14),
             bus15: BusSlotParams::new(15),
             bus16: BusSlotParams::new(16),
+            session_edit: BoolParam::new("Session Edit", false).non_automatable().hide_in_generic_ui(),
             session: SessionState::new(session_json),
             scene_names,
             editor_state: crate::editor::default_state(),

@@ -43,7 +43,7 @@ fn vst3_parameters_have_stable_ids_ranges_and_text() {
     let _serial = lock();
     let plugin = load();
     let params = parameters(&plugin);
-    assert_eq!(params.len(), 1 + 16 * 4 + 8 + 4 + 8, "bus slots, master, ducker slots, scene controls, macros");
+    assert_eq!(params.len(), 1 + 16 * 4 + 8 + 4 + 8 + 1, "bus slots, master, ducker slots, scene controls, macros, the edit flag");
     let mut ids: Vec<u32> = params.iter().map(|p| p.0).collect();
     ids.sort_unstable();
     ids.dedup();
