@@ -254,48 +254,71 @@ pub fn run_with_stems(loaded: &mut Loaded, main: &[Vec<f32>; 2], side: &[Vec<f32
     (out, stems)
 }
 
-/// Processes DC `level` on the main input on an audio thread (blocks of
-/// `BLOCK`, a 2 ms pause between them, as a host's audio thread would run)
-/// while this thread loads `state` after about 200 ms and then serves the
-/// plugin's main-thread callbacks for about 300 ms, like a host's event loop.
-/// Returns the last left output sample of every block.
-pub fn load_state_while_processing(live: &mut Loaded, state: &[u8], level: f32) -> Vec<f32> {
-    use clack_extensions::state::PluginState;
-    use std::sync::Arc;
-    let config = PluginAudioConfiguration { sample_rate: RATE, min_frames_count: 1, max_frames_count: BLOCK };
-    let stopped = live.instance.activate(|_, _| (), config).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let audio_thread = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
+/// An audio thread running an activated instance, as a host's would, until
+/// stopped.
+pub struct AudioThread {
+    stop: std::sync::Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<(StoppedPluginAudioProcessor<TestHost>, Vec<f32>)>,
+}
+
+impl AudioThread {
+    /// Activates `loaded` and processes `BLOCK`-frame blocks on a new
+    /// thread, a 2 ms pause between them; `signal(frame)` gives the main
+    /// input and Sidechain 1 samples (both stereo channels alike).
+    pub fn start(loaded: &mut Loaded, signal: Box<dyn Fn(usize) -> (f32, f32) + Send>) -> AudioThread {
+        let config = PluginAudioConfiguration { sample_rate: RATE, min_frames_count: 1, max_frames_count: BLOCK };
+        let stopped = loaded.instance.activate(|_, _| (), config).unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
             let mut processor = stopped.start_processing().unwrap();
             let mut inputs = AudioPorts::with_capacity(6, 3);
             let mut outputs = AudioPorts::with_capacity(2, 1);
+            let n = BLOCK as usize;
             let mut heard = Vec::new();
-            while !stop.load(Ordering::SeqCst) {
-                let mut main = [vec![level; BLOCK as usize], vec![level; BLOCK as usize]];
-                let mut keys = [0, 1, 2, 3].map(|_| vec![0.0f32; BLOCK as usize]);
-                let (k1, k2) = keys.split_at_mut(2);
-                let mut out = [vec![0.0f32; BLOCK as usize], vec![0.0f32; BLOCK as usize]];
+            let mut t = 0;
+            while !flag.load(Ordering::SeqCst) {
+                let (music, key): (Vec<f32>, Vec<f32>) = (t..t + n).map(&signal).unzip();
+                t += n;
+                let mut main = [music.clone(), music];
+                let mut key1 = [key.clone(), key];
+                let mut key2 = [vec![0.0f32; n], vec![0.0f32; n]];
+                let mut out = [vec![0.0f32; n], vec![0.0f32; n]];
                 let input_audio = inputs.with_input_buffers([
                     AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(main.iter_mut().map(variable)) },
-                    AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(k1.iter_mut().map(variable)) },
-                    AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(k2.iter_mut().map(variable)) },
+                    AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(key1.iter_mut().map(variable)) },
+                    AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(key2.iter_mut().map(variable)) },
                 ]);
                 let mut output_audio = outputs.with_output_buffers([AudioPortBuffer {
                     latency: 0,
                     channels: AudioPortBufferType::f32_output_only(out.iter_mut().map(|b| b.as_mut_slice())),
                 }]);
-                let mut events_out = EventBuffer::new();
-                processor
-                    .process(&input_audio, &mut output_audio, &InputEvents::empty(), &mut OutputEvents::from_buffer(&mut events_out), None, None)
-                    .unwrap();
-                heard.push(out[0][BLOCK as usize - 1]);
+                let mut events = EventBuffer::new();
+                processor.process(&input_audio, &mut output_audio, &InputEvents::empty(), &mut OutputEvents::from_buffer(&mut events), None, None).unwrap();
+                heard.push(out[0][n - 1]);
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
             (processor.stop_processing(), heard)
-        })
-    };
+        });
+        AudioThread { stop, thread }
+    }
+
+    /// Stops and deactivates; returns the last left output sample of every block.
+    pub fn stop(self, loaded: &mut Loaded) -> Vec<f32> {
+        self.stop.store(true, Ordering::SeqCst);
+        let (stopped, heard) = self.thread.join().unwrap();
+        loaded.instance.deactivate(stopped);
+        heard
+    }
+}
+
+/// Processes DC `level` on the main input on an [`AudioThread`] while this
+/// thread loads `state` after about 200 ms and then serves the plugin's
+/// main-thread callbacks for about 300 ms, like a host's event loop.
+/// Returns the last left output sample of every block.
+pub fn load_state_while_processing(live: &mut Loaded, state: &[u8], level: f32) -> Vec<f32> {
+    use clack_extensions::state::PluginState;
+    let audio = AudioThread::start(live, Box::new(move |_| (level, 0.0)));
     std::thread::sleep(std::time::Duration::from_millis(200));
     {
         let mut handle = live.instance.plugin_handle();
@@ -306,10 +329,7 @@ pub fn load_state_while_processing(live: &mut Loaded, state: &[u8], level: f32) 
         pump_main_thread(live);
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    stop.store(true, Ordering::SeqCst);
-    let (stopped, heard) = audio_thread.join().unwrap();
-    live.instance.deactivate(stopped);
-    heard
+    audio.stop(live)
 }
 
 /// A writable input channel (one function, so both ports have one type).

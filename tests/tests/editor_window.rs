@@ -23,36 +23,37 @@ struct Xvfb {
 }
 
 impl Xvfb {
+    /// Starts Xvfb and lets it pick a free display number itself
+    /// (`-displayfd`), so parallel runs cannot collide.
     fn start() -> Xvfb {
-        for n in 91..120 {
-            if std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists() {
-                continue;
-            }
-            let display = format!(":{n}");
-            let child = Command::new("Xvfb")
-                .args([&display, "-screen", "0", "1600x1000x24", "-nolisten", "tcp"])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("Xvfb runs (Debian: apt-get install xvfb; `cargo xtask test` installs it)");
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(10) {
-                if x11rb::connect(Some(&display)).is_ok() {
-                    return Xvfb { child, display };
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            panic!("Xvfb on {display} did not accept connections");
-        }
-        panic!("no free X display number");
+        use std::io::BufRead;
+        let mut child = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1600x1000x24", "-nolisten", "tcp"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("Xvfb runs (Debian: apt-get install xvfb; `cargo xtask test` installs it)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("Xvfb reports its display");
+        let display = format!(":{}", line.trim());
+        assert!(line.trim().parse::<u32>().is_ok(), "Xvfb did not start (said {line:?})");
+        Xvfb { child, display }
     }
 }
 
 impl Drop for Xvfb {
+    /// Stops Xvfb once this test process has exited: the plugin's window
+    /// threads may still hold X connections until then, and Xlib ends the
+    /// whole process when its server goes away.
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let watcher = format!("while kill -0 {} 2>/dev/null; do sleep 0.2; done; kill {}", std::process::id(), self.child.id());
+        let _ = Command::new("sh")
+            .args(["-c", &watcher])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
     }
 }
 
@@ -69,7 +70,15 @@ fn the_editor_opens_in_an_x11_window_and_draws_the_mixer() {
     // Music on the main input and a voice-like key on Sidechain 1, played on
     // an audio thread while the window is open, so meters and the ducker
     // display move.
-    let audio = play_in_background(&mut loaded);
+    let audio = AudioThread::start(
+        &mut loaded,
+        Box::new(|i| {
+            let t = i as f32;
+            let music = 0.3 * ((t * 0.031).sin() + 0.5 * (t * 0.0071).sin());
+            let voice = 0.25 * ((t * 0.0628).sin() + 0.6 * (t * 0.1257).sin()) * (t * 0.0002).sin().abs();
+            (music, voice)
+        }),
+    );
     let handle = loaded.instance.plugin_handle();
     let gui: PluginGui = handle.get_extension().expect("the plugin has a GUI");
     let config = GuiConfiguration { api_type: GuiApiType::X11, is_floating: false };
@@ -139,56 +148,3 @@ fn the_editor_opens_in_an_x11_window_and_draws_the_mixer() {
     assert!(colours.len() > 50, "the editor drew text and widgets ({} colours)", colours.len());
 }
 
-/// An audio thread processing music and a key until stopped.
-struct Background {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<clack_host::prelude::StoppedPluginAudioProcessor<TestHost>>,
-}
-
-impl Background {
-    fn stop(self, loaded: &mut Loaded) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        let stopped = self.thread.join().unwrap();
-        loaded.instance.deactivate(stopped);
-    }
-}
-
-fn play_in_background(loaded: &mut Loaded) -> Background {
-    use clack_host::prelude::*;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let config = PluginAudioConfiguration { sample_rate: RATE, min_frames_count: 1, max_frames_count: BLOCK };
-    let stopped = loaded.instance.activate(|_, _| (), config).unwrap();
-    let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let thread = std::thread::spawn(move || {
-        let mut processor = stopped.start_processing().unwrap();
-        let mut inputs = AudioPorts::with_capacity(6, 3);
-        let mut outputs = AudioPorts::with_capacity(2, 1);
-        let n = BLOCK as usize;
-        let mut t = 0usize;
-        while !flag.load(Ordering::SeqCst) {
-            let music: Vec<f32> = (t..t + n).map(|i| 0.3 * ((i as f32 * 0.031).sin() + 0.5 * (i as f32 * 0.0071).sin())).collect();
-            let voice: Vec<f32> = (t..t + n).map(|i| 0.25 * ((i as f32 * 0.0628).sin() + 0.6 * (i as f32 * 0.1257).sin()) * (i as f32 * 0.0002).sin().abs()).collect();
-            t += n;
-            let mut main = [music.clone(), music];
-            let mut key1 = [voice.clone(), voice];
-            let mut key2 = [vec![0.0f32; n], vec![0.0f32; n]];
-            let mut out = [vec![0.0f32; n], vec![0.0f32; n]];
-            let input_audio = inputs.with_input_buffers([
-                AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(main.iter_mut().map(variable)) },
-                AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(key1.iter_mut().map(variable)) },
-                AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(key2.iter_mut().map(variable)) },
-            ]);
-            let mut output_audio = outputs.with_output_buffers([AudioPortBuffer {
-                latency: 0,
-                channels: AudioPortBufferType::f32_output_only(out.iter_mut().map(|b| b.as_mut_slice())),
-            }]);
-            let mut events = EventBuffer::new();
-            processor.process(&input_audio, &mut output_audio, &InputEvents::empty(), &mut OutputEvents::from_buffer(&mut events), None, None).unwrap();
-            // About realtime: 512 frames are 10.7 ms at 48 kHz.
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        processor.stop_processing()
-    });
-    Background { stop, thread }
-}
