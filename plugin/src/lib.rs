@@ -273,12 +273,12 @@ impl<F: Format> MamSession<F> {
         }
         self.sent_controls = Some(now);
     }
+}
 
-    /// Publishes the running session's scene names for the scene parameters' text.
-    fn publish_scene_names(params: &MamParams, session: &Session) {
-        if let Ok(mut names) = params.scene_names.write() {
-            *names = session.scenes.iter().map(|s| s.name.clone()).collect();
-        }
+/// Publishes the running session's scene names for the scene parameters' text.
+fn publish_scene_names(params: &MamParams, session: &Session) {
+    if let Ok(mut names) = params.scene_names.write() {
+        *names = session.scenes.iter().map(|s| s.name.clone()).collect();
     }
 }
 
@@ -309,7 +309,7 @@ fn reload_session(engine: &Mutex<Option<Engine>>, params: &MamParams, last_good:
             }
             match result {
                 Ok(_) => {
-                    MamSession::<ClapFormat>::publish_scene_names(params, &names_from);
+                    publish_scene_names(params, &names_from);
                     *last_good.lock().unwrap_or_else(|e| e.into_inner()) = json;
                 }
                 Err(e) => {
@@ -362,7 +362,7 @@ impl<F: Format> Plugin for MamSession<F> {
         let max_block = config.max_buffer_size.max(1) as usize;
         let generation = self.params.session.generation();
         let mut session = self.session();
-        Self::publish_scene_names(&self.params, &session);
+        publish_scene_names(&self.params, &session);
         session.sample_rate = config.sample_rate as u32;
         let options = CompileOptions { sample_rate: config.sample_rate, max_block, ports: PORTS.iter().map(|p| p.to_string()).collect() };
         match Engine::new(session, options) {
