@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use clack_extensions::gui::{GuiApiType, GuiConfiguration, PluginGui, Window};
 use mam_tests::clap::*;
 use x11rb::connection::Connection;
+use x11rb::wrapper::ConnectionExt as _;
 use x11rb::protocol::xproto::{ConnectionExt, CreateWindowAux, EventMask, ImageFormat, WindowClass};
 
 /// A private X server on the first free display number; killed on drop.
@@ -105,7 +106,10 @@ fn the_editor_opens_in_an_x11_window_and_draws_the_mixer() {
     )
     .unwrap();
     conn.map_window(parent).unwrap();
-    conn.flush().unwrap();
+    // A round trip: the server has made the window before the plugin, on
+    // its own connection, reparents into it (X orders requests only within
+    // one connection).
+    conn.sync().unwrap();
     // SAFETY: the parent window lives until after `destroy` below.
     unsafe { gui.set_parent(&handle, Window::from_x11_handle(parent as _)) }.expect("embedded");
     gui.show(&handle).expect("shown");
