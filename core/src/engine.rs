@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::graph::adopt::{AdoptPlan, ScheduleLayout};
 use crate::graph::compile::{compile_with_displays, CompileError, CompileInfo, CompileOptions};
 use crate::graph::controls::{HostControl, HostControls};
 use crate::graph::schedule::{Schedule, StripControl};
@@ -10,19 +11,12 @@ use crate::session::slots::MAX_BUS_SLOTS;
 use crate::meters::{loudness_meter, BusMeter, LoudnessMeter, LoudnessReading, LoudnessTap, MeterReading, SpectrumDisplay};
 use crate::session::Session;
 
-/// Schedules that can wait in each direction. A new session is rejected with
-/// [`EngineError::Busy`] while this many are still queued for the audio
-/// thread; the audio thread keeps running its current schedule until the
-/// return queue has room for it, so nothing is ever dropped on the audio thread.
+/// Schedules that can wait in each direction. While this many are queued
+/// for the audio thread, a newly compiled one waits on the control side
+/// (see [`Engine::load`]); the audio thread keeps running its current
+/// schedule until the return queue has room for it, so nothing is ever
+/// dropped on the audio thread.
 pub const QUEUE_DEPTH: usize = 4;
-
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error(transparent)]
-    Compile(#[from] CompileError),
-    #[error("the audio thread has not picked up the previous {QUEUE_DEPTH} sessions yet; try again")]
-    Busy,
-}
 
 /// Control side: compiles sessions, sends schedules to the audio thread,
 /// drops the ones that come back, owns the meters.
@@ -34,8 +28,15 @@ pub struct Engine {
     /// Editor displays by (bus id, insert id), kept across recompiles.
     displays: HashMap<(String, String), Arc<SpectrumDisplay>>,
     loudness: LoudnessMeter,
+    /// Width of the audio `loudness` analyses (the newest schedule's).
+    loudness_channels: usize,
     session: Session,
     info: CompileInfo,
+    /// Ids of the schedule last queued, what the next adoption plan matches.
+    layout: ScheduleLayout,
+    /// A compiled schedule waiting for room in the queue; a newer session
+    /// replaces it (edits coalesce to the newest, none is lost).
+    pending: Option<Box<Schedule>>,
 }
 
 /// Audio side: runs the current schedule and swaps in new ones between blocks.
@@ -86,40 +87,71 @@ impl Engine {
         let (to_audio, from_control) = rtrb::RingBuffer::new(QUEUE_DEPTH);
         let (to_control, from_audio) = rtrb::RingBuffer::new(QUEUE_DEPTH);
         let (loudness, tap) = loudness_meter(session.channels, options.sample_rate as u32);
-        let engine = Engine { options, to_audio, from_audio, meters, displays, loudness, session, info: compiled.info };
+        let layout = ScheduleLayout::of(&compiled.schedule);
+        let loudness_channels = session.channels;
+        let engine = Engine { options, to_audio, from_audio, meters, displays, loudness, loudness_channels, session, info: compiled.info, layout, pending: None };
         let audio = AudioProcessor { schedule: compiled.schedule, from_control, to_control, loudness: tap, host_tempo: None, host_strips: Default::default(), host_controls: HostControls::default(), started: false };
         Ok((engine, audio))
     }
 
     /// Compiles `session` and queues it for the audio thread, which switches
-    /// at its next block, keeping the state of what survives (see
-    /// [`Schedule::adopt`]). On error the running session is untouched.
+    /// at its next block, taking over the running state by an
+    /// [`AdoptPlan`] worked out here (see [`Schedule::adopt`]). On error the
+    /// running session is untouched.
+    ///
+    /// If the queue is full (the audio thread is not running blocks), the
+    /// schedule waits here and [`Self::flush`] queues it later; a newer
+    /// session replaces a waiting one, so edits coalesce to the newest and
+    /// none is dropped. Never blocks.
     ///
     /// # Errors
-    /// [`EngineError::Compile`] for a session that does not compile,
-    /// [`EngineError::Busy`] if the audio thread is not consuming.
-    pub fn load(&mut self, session: Session) -> Result<&CompileInfo, EngineError> {
+    /// [`CompileError`] for a session that does not compile.
+    pub fn load(&mut self, session: Session) -> Result<&CompileInfo, CompileError> {
         self.collect_garbage();
-        if self.to_audio.is_full() {
-            return Err(EngineError::Busy);
-        }
         let (meters, displays) = (&mut self.meters, &mut self.displays);
-        let compiled = compile_with_displays(&session, &self.options, &mut |id| meter_entry(meters, id), &mut |bus, insert, fresh| {
+        let mut compiled = compile_with_displays(&session, &self.options, &mut |id| meter_entry(meters, id), &mut |bus, insert, fresh| {
             display_entry(displays, bus, insert, fresh)
         })?;
-        if compiled.schedule.channels() != self.session.channels {
-            // The loudness ring is laid out for the old channel count.
-            let (loudness, _tap) = loudness_meter(compiled.schedule.channels(), self.options.sample_rate as u32);
+        let schedule = &mut compiled.schedule;
+        schedule.generation = self.layout.generation + 1;
+        schedule.plan = AdoptPlan::between(&self.layout, schedule);
+        if schedule.channels() != self.loudness_channels {
+            // The loudness ring is laid out for the old width: a new one
+            // travels with the schedule and the audio thread switches to it.
+            let (loudness, tap) = loudness_meter(schedule.channels(), self.options.sample_rate as u32);
             self.loudness = loudness;
+            self.loudness_channels = schedule.channels();
+            schedule.loudness = Some(tap);
         }
-        self.to_audio.push(compiled.schedule).map_err(|_| EngineError::Busy)?;
+        // A schedule still waiting is superseded (dropped here, never queued).
+        self.pending = Some(compiled.schedule);
+        self.flush();
         self.session = session;
         self.info = compiled.info;
         Ok(&self.info)
     }
 
+    /// Queues the waiting schedule if the queue has room. Returns true when
+    /// nothing is left waiting. Call regularly while [`Self::is_pending`].
+    pub fn flush(&mut self) -> bool {
+        self.collect_garbage();
+        if let Some(schedule) = self.pending.take() {
+            let layout = ScheduleLayout::of(&schedule);
+            match self.to_audio.push(schedule) {
+                Ok(()) => self.layout = layout,
+                Err(rtrb::PushError::Full(schedule)) => self.pending = Some(schedule),
+            }
+        }
+        self.pending.is_none()
+    }
+
+    /// Whether a compiled schedule is waiting for room in the queue.
+    pub fn is_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
     /// Drops schedules the audio thread has finished with. Call regularly
-    /// (every `load` does).
+    /// (every `load` and `flush` does).
     pub fn collect_garbage(&mut self) {
         while let Ok(old) = self.from_audio.pop() {
             drop(old);
@@ -154,6 +186,12 @@ impl Engine {
     /// [`LoudnessMeter`]) and returns the loudness figures.
     pub fn update_loudness(&mut self) -> LoudnessReading {
         self.loudness.update()
+    }
+
+    /// The master loudness meter, to drain and read separately (the CLI
+    /// drains as the ring fills and reads once at the end).
+    pub fn loudness_mut(&mut self) -> &mut LoudnessMeter {
+        &mut self.loudness
     }
 }
 
@@ -234,6 +272,12 @@ impl AudioProcessor {
                 next.set_tempo(bpm);
             }
             next.adopt(&mut self.schedule);
+            if let Some(mut tap) = next.loudness.take() {
+                // A new width: write the new ring from now on; the old tap
+                // goes back with the old schedule, to be dropped off this thread.
+                std::mem::swap(&mut tap, &mut self.loudness);
+                self.schedule.loudness = Some(tap);
+            }
             for (slot, host) in self.host_strips.iter().enumerate() {
                 let controls = [StripControl::TrimDb(host.trim_db), StripControl::Pan(host.pan), StripControl::Mute(host.mute), StripControl::Solo(host.solo)];
                 for control in controls {

@@ -6,37 +6,35 @@
 //! audio thread. Host parameters (faders, pans, mutes, solos, scene, morph,
 //! macros) are moved through nice-plug's `ParamSetter` with begin/end
 //! gestures, so hosts record automation. Session edits (routing, inserts,
-//! scenes, imports) are validated here, then applied as a new plugin state
-//! through `GuiContext::set_state`: the same path as a host restoring a
-//! project, so the audio thread picks the compiled session up between blocks
-//! and a session with errors never replaces the running one.
+//! scenes, imports) are validated here, then posted to the control thread
+//! (`control.rs`), which compiles them, queues the schedule and persists the
+//! JSON: the same path as a host restoring a project. Edits never go through
+//! `GuiContext::set_state`, which nice-plug applies inside the host's
+//! process call (parsing and freeing on the audio thread) and which would
+//! re-apply the editor's parameter snapshot over the host's automation.
 
 mod ducker_view;
 mod mixer;
 mod panels;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use mam_core::engine::Engine;
 use mam_core::session::{load_str, save, Session};
 use nice_plug::prelude::*;
 use nice_plug::context::gui::GuiContext;
 use nice_plug::editor::dpi::LogicalSize;
 use nice_plug_egui::{create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp};
 
-use crate::MamParams;
+use crate::control::ControlShared;
+use crate::state::{Origin, Request};
 
 /// Default window size in logical pixels (the host's scale factor applies on top).
 pub const WINDOW_WIDTH: u32 = 1200;
 pub const WINDOW_HEIGHT: u32 = 760;
 
-/// What the editor shares with the plugin.
-#[derive(Clone)]
-pub struct EditorShared {
-    pub params: Arc<MamParams>,
-    /// The engine's control half (`None` while the plugin is inactive).
-    pub engine: Arc<Mutex<Option<Engine>>>,
-}
+/// What the editor shares with the plugin: its parameters, the engine's
+/// control half (meters, displays) and the control thread's reports.
+pub type EditorShared = ControlShared;
 
 pub fn default_state() -> Arc<EguiEditorState> {
     EguiEditorState::from_size(LogicalSize::new(WINDOW_WIDTH as f32, WINDOW_HEIGHT as f32), 1.0)
@@ -62,9 +60,14 @@ pub(crate) enum Status {
 pub struct MamEditor {
     pub(crate) shared: EditorShared,
     pub(crate) gui: Option<GuiContext>,
-    /// The session as the state holds it, re-read when the state changes.
+    /// The session as edited here (the state catches up once the control
+    /// thread has applied it), re-read when the host restores a state or an
+    /// edit is refused.
     pub(crate) session: Session,
     session_json: String,
+    /// The host-restore count and control-thread refusal count last seen.
+    seen_generation: u64,
+    seen_refused: u64,
     /// Earlier session JSON, newest last (Undo, Ctrl+Z).
     undo: Vec<String>,
     pub(crate) status: Option<Status>,
@@ -76,7 +79,7 @@ pub struct MamEditor {
     pub(crate) new_scene_name: String,
     /// Scene names being edited, by scene index.
     pub(crate) rename: Vec<String>,
-    /// Latest loudness reading (updated while the window is open).
+    /// Latest loudness reading (the control thread analyses it).
     pub(crate) loudness: Option<mam_core::meters::LoudnessReading>,
 }
 
@@ -86,6 +89,8 @@ impl MamEditor {
         let session = load_str(&json).map(|l| l.session).unwrap_or_else(|_| Session::empty());
         Self {
             rename: session.scenes.iter().map(|s| s.name.clone()).collect(),
+            seen_generation: shared.params.session.generation(),
+            seen_refused: shared.status.refused(),
             shared,
             gui: None,
             session,
@@ -100,9 +105,18 @@ impl MamEditor {
         }
     }
 
-    /// Re-reads the session if the state changed underneath (a host restore,
-    /// or an edit applied last frame).
+    /// Re-reads the session if the state changed underneath: a host restore,
+    /// or an edit the control thread refused (then the state holds the
+    /// running session and the status line says why).
     fn refresh(&mut self) {
+        let (generation, refused) = (self.shared.params.session.generation(), self.shared.status.refused());
+        if generation == self.seen_generation && refused == self.seen_refused {
+            return;
+        }
+        if refused != self.seen_refused {
+            self.status = Some(Status::Error(format!("edit not applied: {}", self.shared.status.last_error())));
+        }
+        (self.seen_generation, self.seen_refused) = (generation, refused);
         let json = self.shared.params.session.json();
         if json != self.session_json {
             if let Ok(loaded) = load_str(&json) {
@@ -152,22 +166,18 @@ impl MamEditor {
         }
     }
 
-    /// Hands the session JSON to the plugin as a state restore.
+    /// Posts the session JSON to the control thread, which compiles it,
+    /// queues it for the audio thread and persists it; a newer edit posted
+    /// before it is taken replaces it (edits coalesce to the newest).
     fn set_state_json(&mut self, json: String) {
-        match &self.gui {
-            Some(gui) => {
-                let mut state = gui.get_state();
-                state.fields.insert("session".to_string(), serde_json::to_string(&json).expect("a string serialises"));
-                gui.set_state(state);
-                // A parameter change is what tells hosts the project changed.
-                let setter = gui.param_setter();
-                let edit = &self.shared.params.session_edit;
-                setter.begin_set_parameter(edit);
-                setter.set_parameter(edit, !edit.value());
-                setter.end_set_parameter(edit);
-            }
-            // No host context (cannot happen in a host): keep the state in step.
-            None => self.shared.params.session.replace_quietly(json),
+        self.shared.params.session.mailbox().post(Request { json, origin: Origin::Editor });
+        if let Some(gui) = &self.gui {
+            // A parameter change is what tells hosts the project changed.
+            let setter = gui.param_setter();
+            let edit = &self.shared.params.session_edit;
+            setter.begin_set_parameter(edit);
+            setter.set_parameter(edit, !edit.value());
+            setter.end_set_parameter(edit);
         }
     }
 
@@ -202,6 +212,40 @@ impl MamEditor {
     }
 }
 
+/// Environment variable (tests only): a JSON file holding an array of
+/// sessions. When set, each activated instance runs them through a headless
+/// editor ([`run_edit_script`]), so a host-level test can drive hundreds of
+/// editor edits while audio runs.
+pub const EDIT_SCRIPT_ENV: &str = "MAM_TEST_EDIT_SCRIPT";
+
+/// Applies every session of the script at `path` through
+/// [`MamEditor::apply`] — the editor's own edit path, without a window —
+/// one after the other, each once the control thread has handled the one
+/// before, then writes `<path>.done` with the number applied and refused.
+pub fn run_edit_script(shared: EditorShared, path: &str) {
+    let sessions: Vec<serde_json::Value> = match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string())) {
+        Ok(s) => s,
+        Err(e) => {
+            nice_log!("MAM Session: cannot read the edit script {path}: {e}");
+            return;
+        }
+    };
+    let mut ed = MamEditor::new(shared);
+    let mut applied = 0;
+    for session in sessions {
+        let Ok(loaded) = load_str(&session.to_string()) else { continue };
+        let before = ed.shared.status.handled();
+        let json_before = ed.session_json.clone();
+        ed.apply(loaded.session, "script edit");
+        if ed.session_json != json_before {
+            crate::control::wait_handled(&ed.shared.status, before + 1, std::time::Duration::from_secs(10));
+            applied += 1;
+        }
+    }
+    let report = format!("{{\"applied\": {applied}, \"refused\": {}}}", ed.shared.status.refused());
+    let _ = std::fs::write(format!("{path}.done"), report);
+}
+
 impl NiceEguiApp for MamEditor {
     fn build(&mut self, egui_ctx: egui::Context, gui: GuiContext, _frame: &mut nice_plug_egui::Frame) -> Result<(), nice_plug_egui::baseview::HandlerError> {
         egui_ctx.set_visuals(egui::Visuals::dark());
@@ -211,9 +255,7 @@ impl NiceEguiApp for MamEditor {
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut nice_plug_egui::Frame) {
         self.refresh();
-        if let Some(engine) = self.shared.engine.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-            self.loudness = Some(engine.update_loudness());
-        }
+        self.loudness = self.shared.status.loudness();
         if ui.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::Z)) {
             self.undo();
         }
@@ -234,14 +276,24 @@ impl NiceEguiApp for MamEditor {
 mod tests {
     use super::*;
 
-    fn editor() -> MamEditor {
-        let params = Arc::new(MamParams::new(crate::DEFAULT_SESSION_JSON.to_string()));
-        MamEditor::new(EditorShared { params, engine: Arc::new(Mutex::new(None)) })
+    use crate::control::{wait_handled, ControlThread};
+    use std::time::Duration;
+
+    /// An editor with a running control thread (no engine: the plugin is inactive).
+    fn editor() -> (MamEditor, ControlThread) {
+        let params = Arc::new(crate::MamParams::new(crate::DEFAULT_SESSION_JSON.to_string()));
+        let control = ControlThread::spawn(ControlShared {
+            params,
+            engine: Default::default(),
+            last_good: Arc::new(std::sync::Mutex::new(crate::DEFAULT_SESSION_JSON.to_string())),
+            status: Default::default(),
+        });
+        (MamEditor::new(control.shared().clone()), control)
     }
 
     #[test]
     fn an_edit_that_makes_a_cycle_is_refused_with_the_reason_and_changes_nothing() {
-        let mut ed = editor();
+        let (mut ed, _control) = editor();
         let before = ed.shared.params.session.json();
         let mut edited = ed.session.clone();
         // music → key, and key → music.
@@ -259,22 +311,24 @@ mod tests {
 
     #[test]
     fn edits_apply_to_the_state_and_undo_restores_the_previous_session() {
-        let mut ed = editor();
+        let (mut ed, _control) = editor();
         let before = ed.shared.params.session.json();
         let mut edited = ed.session.clone();
         edited.buses[0].bypass = true;
         ed.apply(edited, "bypass");
+        assert!(wait_handled(&ed.shared.status, 1, Duration::from_secs(10)), "the control thread applies the edit");
         let after = ed.shared.params.session.json();
         assert_ne!(after, before);
         assert!(load_str(&after).unwrap().session.buses[0].bypass);
         ed.undo();
+        assert!(wait_handled(&ed.shared.status, 2, Duration::from_secs(10)));
         assert_eq!(ed.shared.params.session.json(), before);
         assert!(!ed.session.buses[0].bypass);
     }
 
     #[test]
     fn importing_a_bad_file_lists_its_errors_and_keeps_the_session() {
-        let mut ed = editor();
+        let (mut ed, _control) = editor();
         let before = ed.shared.params.session.json();
         let path = std::env::temp_dir().join(format!("mam-editor-import-{}.json", std::process::id()));
         std::fs::write(&path, r#"{ "version": 1, "buses": [ { "id": "a", "route": "nowhere" } ] }"#).unwrap();

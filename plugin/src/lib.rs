@@ -19,22 +19,25 @@
 //! it at the sample they change on; the session itself (with its scenes and
 //! macro mappings) is persisted as JSON in the state.
 //!
-//! A state restored while the plugin runs (nice-plug does not re-activate for
-//! it) is noticed on the audio thread through [`state::SessionState`]'s
-//! generation count and compiled by a background task; the audio thread picks
-//! the new schedule up between blocks, and when its latency differs the
-//! plugin reports it (nice-plug then asks the host to restart, as CLAP and
-//! VST3 require for a latency change).
+//! Every session change — an editor edit, or a state the host restores while
+//! the plugin runs (nice-plug does not re-activate for it) — goes the same
+//! way: posted to the mailbox in [`state::SessionState`], compiled by the
+//! plugin's control thread ([`control`]), queued, and swapped in by the audio
+//! thread between blocks, which never waits for any of it. When the new
+//! schedule's latency differs the plugin reports it (nice-plug then asks the
+//! host to restart, as CLAP and VST3 require for a latency change). See
+//! docs/ARCHITECTURE.md.
 
+pub mod control;
 pub mod editor;
 mod params;
 pub mod state;
 
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use mam_core::engine::{AudioProcessor, Engine, EngineError};
+use control::{ControlShared, ControlThread};
+use mam_core::engine::{AudioProcessor, Engine};
 use mam_core::graph::compile::CompileOptions;
 use mam_core::graph::controls::{HostControl, HostControls};
 use mam_core::graph::schedule::StripControl;
@@ -119,27 +122,15 @@ pub const SESSION_ENV: &str = "MAM_SESSION";
 
 const SLOTS: usize = mam_core::session::slots::MAX_BUS_SLOTS;
 
-/// Work the audio thread hands to nice-plug's background thread.
-pub enum Task {
-    /// Compile the session JSON the host just restored and queue it.
-    ReloadSession,
-}
-
 pub struct MamSession<F: Format> {
     params: Arc<MamParams>,
-    /// Control side of the engine (main thread: activate; background
-    /// thread: reloads). The audio thread never touches this lock.
-    engine: Arc<Mutex<Option<Engine>>>,
-    /// The state generation the running session was compiled from (written
-    /// by activate and by the reload task).
-    loaded_generation: Arc<AtomicU64>,
-    /// The last generation a reload was requested for (audio thread).
-    requested_generation: u64,
+    /// Compiles every session change off the audio thread; owns the shared
+    /// engine control half (see [`control`]).
+    control: ControlThread,
     /// Latency last reported to the host.
     reported_latency: u32,
-    /// JSON of the last session that compiled (main and background threads),
-    /// what a state with errors is set back to.
-    last_good: Arc<Mutex<String>>,
+    /// Whether the tests' edit script (see [`editor::EDIT_SCRIPT_ENV`]) runs.
+    script_started: bool,
     /// Audio side (audio thread: process).
     audio: Option<AudioProcessor>,
     /// Copy of the main input, `[channel][frame]`, sized in `activate`,
@@ -167,13 +158,18 @@ fn initial_session_json() -> String {
 
 impl<F: Format> Default for MamSession<F> {
     fn default() -> Self {
-        Self {
-            params: Arc::new(MamParams::new(initial_session_json())),
+        let params = Arc::new(MamParams::new(initial_session_json()));
+        let control = ControlThread::spawn(ControlShared {
+            params: params.clone(),
             engine: Arc::new(Mutex::new(None)),
-            loaded_generation: Arc::new(AtomicU64::new(0)),
-            requested_generation: 0,
-            reported_latency: 0,
             last_good: Arc::new(Mutex::new(DEFAULT_SESSION_JSON.to_string())),
+            status: Default::default(),
+        });
+        Self {
+            params,
+            control,
+            reported_latency: 0,
+            script_started: false,
             audio: None,
             main_in: Vec::new(),
             sent: [(f32::NAN, f32::NAN, false, false); SLOTS + 1],
@@ -189,14 +185,15 @@ impl<F: Format> MamSession<F> {
     /// or the default one in a fresh instance, and the state is set back to it.
     fn session(&self) -> Session {
         let json = self.params.session.json();
+        let last_good = &self.control.shared().last_good;
         match load_str(&json) {
             Ok(loaded) => {
-                *self.last_good.lock().unwrap_or_else(|e| e.into_inner()) = json;
+                *last_good.lock().unwrap_or_else(|e| e.into_inner()) = json;
                 loaded.session
             }
             Err(e) => {
                 nice_log!("MAM Session: the session in the state has errors; keeping the previous one:\n{e}");
-                let good = self.last_good.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let good = last_good.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 self.params.session.replace_quietly(good.clone());
                 load_str(&good).or_else(|_| load_str(DEFAULT_SESSION_JSON)).expect("the default session is valid").session
             }
@@ -276,54 +273,10 @@ impl<F: Format> MamSession<F> {
 }
 
 /// Publishes the running session's scene names for the scene parameters' text.
-fn publish_scene_names(params: &MamParams, session: &Session) {
+pub(crate) fn publish_scene_names(params: &MamParams, session: &Session) {
     if let Ok(mut names) = params.scene_names.write() {
         *names = session.scenes.iter().map(|s| s.name.clone()).collect();
     }
-}
-
-/// Compiles the session JSON the host restored into the running engine
-/// (background thread). A session with errors never replaces the running
-/// one: it is reported, and the state is set back to the running session.
-fn reload_session(engine: &Mutex<Option<Engine>>, params: &MamParams, last_good: &Mutex<String>, loaded_generation: &AtomicU64) {
-    let generation = params.session.generation();
-    let json = params.session.json();
-    let mut guard = engine.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(engine) = guard.as_mut() else {
-        // Not active: the next activation compiles the new state.
-        return;
-    };
-    match load_str(&json) {
-        Ok(loaded) => {
-            let mut session = loaded.session;
-            session.sample_rate = engine.options().sample_rate as u32;
-            let names_from = session.clone();
-            // The audio thread frees a queue slot within a block or two.
-            let mut result = engine.load(session.clone());
-            for _ in 0..200 {
-                if !matches!(result, Err(EngineError::Busy)) {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(5));
-                result = engine.load(session.clone());
-            }
-            match result {
-                Ok(_) => {
-                    publish_scene_names(params, &names_from);
-                    *last_good.lock().unwrap_or_else(|e| e.into_inner()) = json;
-                }
-                Err(e) => {
-                    nice_log!("MAM Session: the restored session does not run: {e}");
-                    params.session.replace_quietly(last_good.lock().unwrap_or_else(|e| e.into_inner()).clone());
-                }
-            }
-        }
-        Err(e) => {
-            nice_log!("MAM Session: the restored session has errors; keeping the running one:\n{e}");
-            params.session.replace_quietly(last_good.lock().unwrap_or_else(|e| e.into_inner()).clone());
-        }
-    }
-    loaded_generation.store(generation, Ordering::Release);
 }
 
 impl<F: Format> Plugin for MamSession<F> {
@@ -339,43 +292,40 @@ impl<F: Format> Plugin for MamSession<F> {
 
     type Editor = nice_plug_egui::EguiEditor<editor::MamEditor>;
     type SysExMessage = ();
-    type BackgroundTask = Task;
+    type BackgroundTask = ();
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
     }
 
     fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
-        let shared = editor::EditorShared { params: self.params.clone(), engine: self.engine.clone() };
-        editor::create(shared, self.params.editor_state.clone())
-    }
-
-    fn task_executor(&mut self) -> TaskExecutor<Self> {
-        let (engine, params, loaded) = (self.engine.clone(), self.params.clone(), self.loaded_generation.clone());
-        let last_good = self.last_good.clone();
-        Box::new(move |task| match task {
-            Task::ReloadSession => reload_session(&engine, &params, &last_good, &loaded),
-        })
+        editor::create(self.control.shared().clone(), self.params.editor_state.clone())
     }
 
     fn activate(&mut self, _layout: &AudioIOLayout, config: &BufferConfig, context: &mut impl ActivateContext<Self>) -> bool {
         let max_block = config.max_buffer_size.max(1) as usize;
-        let generation = self.params.session.generation();
+        // Held from reading the session to installing the engine, so a change
+        // the control thread applies meanwhile is not lost.
+        let engine_slot = self.control.shared().engine.clone();
+        let mut engine_slot = engine_slot.lock().unwrap_or_else(|e| e.into_inner());
         let mut session = self.session();
         publish_scene_names(&self.params, &session);
         session.sample_rate = config.sample_rate as u32;
-        let options = CompileOptions { sample_rate: config.sample_rate, max_block, ports: PORTS.iter().map(|p| p.to_string()).collect() };
+        let options = CompileOptions { sample_rate: config.sample_rate, max_block, ports: PORTS.iter().map(|p| mam_core::graph::compile::PortBinding::host_port(*p)).collect() };
         match Engine::new(session, options) {
             Ok((engine, audio)) => {
                 self.reported_latency = audio.latency() as u32;
                 context.set_latency_samples(self.reported_latency);
-                *self.engine.lock().unwrap_or_else(|e| e.into_inner()) = Some(engine);
+                *engine_slot = Some(engine);
+                if let (Ok(script), false) = (std::env::var(editor::EDIT_SCRIPT_ENV), self.script_started) {
+                    self.script_started = true;
+                    let shared = self.control.shared().clone();
+                    std::thread::spawn(move || editor::run_edit_script(shared, &script));
+                }
                 self.audio = Some(audio);
                 self.main_in = vec![vec![0.0; max_block]; 2];
                 self.sent = [(f32::NAN, f32::NAN, false, false); SLOTS + 1];
                 self.sent_controls = None;
-                self.loaded_generation.store(generation, Ordering::Release);
-                self.requested_generation = generation;
                 true
             }
             Err(e) => {
@@ -394,12 +344,6 @@ impl<F: Format> Plugin for MamSession<F> {
 
     fn process(&mut self, buffer: &mut Buffer, aux: &mut AuxiliaryBuffers, context: &mut impl ProcessContext<Self>) -> ProcessStatus {
         let Some(mut audio) = self.audio.take() else { return ProcessStatus::Error("not activated") };
-        let generation = self.params.session.generation();
-        if generation != self.requested_generation && generation != self.loaded_generation.load(Ordering::Acquire) {
-            // A state restore while running: compile it off this thread.
-            self.requested_generation = generation;
-            context.execute_background(Task::ReloadSession);
-        }
         if let Some(bpm) = context.transport().tempo {
             audio.set_tempo(bpm);
         }
@@ -457,7 +401,7 @@ impl<F: Format> Plugin for MamSession<F> {
         }
         let latency = audio.latency() as u32;
         if latency != self.reported_latency {
-            // A reloaded session changed the latency: nice-plug asks the host
+            // A session change altered the latency: nice-plug asks the host
             // to restart so it can re-read it.
             self.reported_latency = latency;
             context.set_latency_samples(latency);
@@ -468,7 +412,7 @@ impl<F: Format> Plugin for MamSession<F> {
 
     fn deactivate(&mut self) {
         self.audio = None;
-        *self.engine.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.control.shared().engine.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }
 

@@ -527,3 +527,25 @@ fn a_state_with_a_broken_session_leaves_the_running_one_in_place() {
     assert_eq!(out[0][0], 0.25, "no latency, unity: still SCENE_SESSION, not the default");
     assert_eq!(save(&mut live), good);
 }
+
+/// A mono session (`"channels": 1`) in a stereo host plays on both outputs.
+#[test]
+fn mono_session_plays_on_both_outputs() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let session = r#"{ "version": 1, "channels": 1,
+      "racks": [ { "id": "in", "input": "main" } ],
+      "buses": [ { "id": "music", "route": "master" }, { "id": "master" } ],
+      "routes": [ { "from": "in", "to": "music" } ] }"#;
+    let mut loaded = load_with_session(session);
+    let frames = 4096;
+    // Left and right differ; the mono session averages them.
+    let main: [Vec<f32>; 2] = [0, 1].map(|c| (0..frames).map(|i| 0.2 * ((i * (c + 1)) as f32 * 0.01).sin()).collect());
+    let out = run(&mut loaded, &main, &no_keys(frames), &[]);
+    assert_eq!(out[0], out[1], "left == right");
+    let peak = out[0].iter().fold(0.0f32, |m, s| m.max(s.abs()));
+    assert!(peak > 0.1, "not silent ({peak})");
+    for i in 0..frames {
+        let e = 0.5 * (main[0][i] + main[1][i]);
+        assert!((out[0][i] - e).abs() < 1e-6, "sample {i}: {} vs the average of the input {e}", out[0][i]);
+    }
+}

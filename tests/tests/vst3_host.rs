@@ -140,3 +140,32 @@ fn vst3_random_block_sizes_match_full_blocks_and_nan_gives_finite_output() {
     let out = run(&plugin, &[poison.clone(), poison.clone()], &[poison.clone(), poison], &[]);
     assert!(out.iter().flatten().all(|s| s.is_finite()));
 }
+
+/// A mono session (`"channels": 1`) in a stereo host plays on both outputs.
+const MONO_SESSION: &str = r#"{ "version": 1, "channels": 1,
+  "racks": [ { "id": "in", "input": "main" } ],
+  "buses": [ { "id": "music", "route": "master" }, { "id": "master" } ],
+  "routes": [ { "from": "in", "to": "music" } ] }"#;
+
+#[test]
+fn vst3_mono_session_plays_on_both_outputs() {
+    let _serial = lock();
+    let path = std::env::temp_dir().join(format!("mam-vst3-mono-{}.json", std::process::id()));
+    std::fs::write(&path, MONO_SESSION).unwrap();
+    // SAFETY: tests that touch the environment hold SERIAL.
+    unsafe { std::env::set_var("MAM_SESSION", &path) };
+    let plugin = load();
+    unsafe { std::env::remove_var("MAM_SESSION") };
+    let _ = std::fs::remove_file(&path);
+    let frames = 4096;
+    // Left and right differ; the mono session averages them.
+    let main: [Vec<f32>; 2] = [0, 1].map(|c| (0..frames).map(|i| 0.2 * ((i * (c + 1)) as f32 * 0.01).sin()).collect());
+    let out = run(&plugin, &main, &silence(frames), &[]);
+    assert_eq!(out[0], out[1], "left == right");
+    let expected: Vec<f32> = (0..frames).map(|i| 0.5 * (main[0][i] + main[1][i])).collect();
+    let peak = out[0].iter().fold(0.0f32, |m, s| m.max(s.abs()));
+    assert!(peak > 0.1, "not silent ({peak})");
+    for (i, (o, e)) in out[0].iter().zip(&expected).enumerate() {
+        assert!((o - e).abs() < 1e-6, "sample {i}: {o} vs the average of the input {e}");
+    }
+}

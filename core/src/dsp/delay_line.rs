@@ -45,6 +45,41 @@ impl DelayLine {
         self.delay = delay.min(self.capacity);
     }
 
+    /// Continues from `old` (the line this one replaces after an edit): the
+    /// audio `old` holds comes out of this line at this line's delay, so a
+    /// changed latency compensation neither restarts empty nor clicks to
+    /// silence. Lengthening the delay repeats nothing and leaves a gap of
+    /// at most the difference (the samples `old` never stored); shortening
+    /// it skips the difference. Lines of equal shape are swapped (no copy),
+    /// so `old` then holds this line's fresh ring for the control side to
+    /// free. Lines of other widths are not taken over.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn take_over(&mut self, old: &mut DelayLine) {
+        if old.channels != self.channels {
+            return;
+        }
+        if old.capacity == self.capacity {
+            let delay = self.delay;
+            std::mem::swap(self, old);
+            self.delay = delay;
+            return;
+        }
+        if old.delay == 0 || self.delay == 0 {
+            // A zero delay never writes its ring: there is no history to keep.
+            return;
+        }
+        // History: the sample written k frames ago sits k slots behind the
+        // write position. Copy the newest `min(old.delay, capacity)` of them.
+        let keep = old.delay.min(self.capacity);
+        for ch in 0..self.channels {
+            for k in 1..=keep {
+                let from = (old.write_pos + old.capacity - k) % old.capacity;
+                let to = (self.write_pos + self.capacity - k) % self.capacity;
+                self.ring[ch * self.capacity + to] = old.ring[ch * old.capacity + from];
+            }
+        }
+    }
+
     /// Silences the ring.
     /// Runs on the audio thread: no allocation, no locks.
     pub fn reset(&mut self) {
@@ -221,5 +256,37 @@ mod tests {
         a.process(&mut buf, 10);
         assert_eq!(buf.channel(0), &ticked[..]);
         assert_eq!(&ticked[..5], &[0.0, 0.0, 0.0, 1.0, 2.0]);
+    }
+
+    /// Feeds 1, 2, 3, … through a line, one sample per tick.
+    fn run(line: &mut DelayLine, from: usize, count: usize) -> Vec<f32> {
+        (from..from + count)
+            .map(|n| {
+                let out = line.tick(0, n as f32);
+                line.advance();
+                out
+            })
+            .collect()
+    }
+
+    #[test]
+    fn take_over_keeps_the_history_when_the_delay_grows_or_shrinks() {
+        // 20 samples (1…20) through a 4-sample line: it holds 17, 18, 19, 20.
+        let mut old = DelayLine::new(1, 4, 4);
+        run(&mut old, 1, 20);
+        // Longer (6): the next outputs are the samples written 6, 5, … ago:
+        // 15 and 16 were never stored (the gap is the difference, 2), then
+        // 17…20 come out, then the new input 21, 22, …
+        let mut longer = DelayLine::new(1, 6, 6);
+        longer.take_over(&mut old.clone());
+        assert_eq!(run(&mut longer, 21, 8), vec![0.0, 0.0, 17.0, 18.0, 19.0, 20.0, 21.0, 22.0]);
+        // Shorter (2): 19 and 20 come out at once (17 and 18 are skipped).
+        let mut shorter = DelayLine::new(1, 2, 2);
+        shorter.take_over(&mut old.clone());
+        assert_eq!(run(&mut shorter, 21, 4), vec![19.0, 20.0, 21.0, 22.0]);
+        // Same length: an exact continuation.
+        let mut same = DelayLine::new(1, 4, 4);
+        same.take_over(&mut old);
+        assert_eq!(run(&mut same, 21, 5), vec![17.0, 18.0, 19.0, 20.0, 21.0]);
     }
 }

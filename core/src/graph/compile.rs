@@ -356,7 +356,7 @@ pub fn compile_with_displays(
         warnings,
     };
     // The solo graph keeps file-order bus indices; `bus_order` maps them.
-    let schedule = Box::new(Schedule { sample_rate: sr, max_block, channels, racks, buses, latency, tempo: session.tempo, solo, bus_order: order.clone(), controls, stems });
+    let schedule = Box::new(Schedule { sample_rate: sr, max_block, channels, racks, buses, latency, tempo: session.tempo, solo, bus_order: order.clone(), controls, stems, generation: 0, plan: Default::default(), loudness: None });
     Ok(Compiled { schedule, info })
 }
 

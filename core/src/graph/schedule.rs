@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::adopt::AdoptPlan;
 use crate::audio_buf::{mix_into, sanitize, AudioBuf};
 use crate::dsp::delay_line::DelayLine;
 use crate::dsp::smoother::Smoother;
@@ -31,6 +32,15 @@ pub struct Schedule {
     pub(crate) controls: super::controls::Controls,
     /// Stem outputs, one per bus parameter slot that has a bus, by slot.
     pub(crate) stems: Vec<StemTap>,
+    /// Counts the schedules an engine hands over (0 for the first), so an
+    /// [`AdoptPlan`] can tell which schedule it was made against.
+    pub(crate) generation: u64,
+    /// How this schedule takes over from the one it replaces (empty for a
+    /// first schedule); set by the engine before queueing.
+    pub(crate) plan: AdoptPlan,
+    /// A new loudness tap when this schedule's width differs from the one
+    /// it replaces (the audio thread switches to it; see `Engine::load`).
+    pub(crate) loudness: Option<crate::meters::LoudnessTap>,
 }
 
 /// The post-fader output of the bus in one parameter slot, delayed to line
@@ -381,8 +391,10 @@ impl Schedule {
         let master = self.buses.last().expect("a schedule always has a master");
         for (ch, out) in outputs.iter_mut().enumerate() {
             let out = &mut out[..frames];
-            if ch < master.out.channels() {
-                out.copy_from_slice(&master.out.channel(ch)[..frames]);
+            // A mono session plays on both sides of a stereo output.
+            let src = if master.out.channels() == 1 && ch < 2 { 0 } else { ch };
+            if src < master.out.channels() {
+                out.copy_from_slice(&master.out.channel(src)[..frames]);
             } else {
                 out.fill(0.0);
             }
@@ -502,79 +514,81 @@ impl Schedule {
     }
 
     /// Takes over the running state of `old` (the schedule this one
-    /// replaces), so that an edit does not click or cut tails:
-    /// - inserts with the same bus, id, type and width keep running (their
-    ///   new parameters are applied); an un-bypassed bus resets its inserts;
+    /// replaces) by the indices of this schedule's [`AdoptPlan`], worked out
+    /// on the control side, so that an edit does not click or cut tails:
+    /// - inserts with the same bus, id and type keep running; only the
+    ///   parameters whose value differs from the running instance's are set
+    ///   (each costs only what it changes); an un-bypassed bus resets them;
     /// - gains ramp from where the old schedule stood;
-    /// - delay lines of the same length keep their contents;
+    /// - latency-compensation delay lines keep their contents, also when
+    ///   their length changes (see [`DelayLine::take_over`]);
     /// - generators keep their clocks; meters keep their envelopes.
     ///
+    /// A plan made against another schedule than `old` adopts nothing (the
+    /// engine queues schedules in order, so this does not happen).
     /// After the call `old` holds the fresh instances this schedule brought,
     /// to be dropped on the control side.
     /// Runs on the audio thread: no allocation, no locks.
     pub fn adopt(&mut self, old: &mut Schedule) {
-        if old.sample_rate != self.sample_rate || old.max_block != self.max_block || old.channels != self.channels {
+        if self.plan.from != Some(old.generation) {
             return;
         }
-        for rack in &mut self.racks {
-            let Some(prev) = old.racks.iter().find(|r| r.id == rack.id) else { continue };
+        let plan = std::mem::take(&mut self.plan);
+        for &(n, o) in &plan.racks {
+            let (rack, prev) = (&mut self.racks[n], &old.racks[o]);
             rack.gain.continue_from(&prev.gain);
             rack.meter_state = prev.meter_state.clone();
             if let (SourceNode::Generator(g), SourceNode::Generator(p)) = (&mut rack.source, &prev.source) {
                 g.continue_from(p);
             }
         }
-        for stem in &mut self.stems {
-            let id = &self.buses[stem.bus].id;
-            let prev = old.stems.iter_mut().find(|p| old.buses[p.bus].id == *id && p.delay.delay() == stem.delay.delay());
-            if let Some(prev) = prev {
-                std::mem::swap(&mut stem.delay, &mut prev.delay);
-            }
+        for &(n, o) in &plan.stems {
+            self.stems[n].delay.take_over(&mut old.stems[o].delay);
         }
-        for bus in &mut self.buses {
-            let Some(prev) = old.buses.iter_mut().find(|b| b.id == bus.id) else { continue };
-            if prev.channels != bus.channels {
-                continue;
-            }
+        let tempo_changed = old.tempo != self.tempo;
+        for bp in &plan.buses {
+            let (bus, prev) = (&mut self.buses[bp.new], &mut old.buses[bp.old]);
             for (g, p) in bus.out_gain.iter_mut().zip(&prev.out_gain) {
                 g.continue_from(p);
             }
             bus.meter_state = prev.meter_state.clone();
-            for feed in &mut bus.feeds {
-                if let Some(p) = prev.feeds.iter_mut().find(|f| f.carry_key == feed.carry_key) {
-                    carry_feed(feed, p);
-                }
+            for &(n, o) in &bp.feeds {
+                carry_feed(&mut bus.feeds[n], &mut prev.feeds[o]);
             }
             let unbypassed = prev.bypass && !bus.bypass;
-            for slot in &mut bus.inserts {
-                let Some(p) = prev.inserts.iter_mut().find(|s| s.id == slot.id && s.kind == slot.kind) else { continue };
+            for ip in &bp.inserts {
+                let (slot, p) = (&mut bus.inserts[ip.new], &mut prev.inserts[ip.old]);
                 std::mem::swap(&mut slot.insert, &mut p.insert);
-                slot.insert.set_tempo(self.tempo);
-                for (index, &value) in slot.params.iter().enumerate() {
-                    slot.insert.set_param(index, value);
+                if tempo_changed {
+                    slot.insert.set_tempo(self.tempo);
+                }
+                // `p.params` holds the values the running instance has (scene
+                // and macro moves included); set only what differs.
+                for (index, (&value, &running)) in slot.params.iter().zip(&p.params).enumerate() {
+                    if value.to_bits() != running.to_bits() {
+                        slot.insert.set_param(index, value);
+                    }
                 }
                 if unbypassed {
                     slot.insert.reset();
                 }
-                if p.bypass_delay.delay() == slot.bypass_delay.delay() && p.bypass_delay.channels() == slot.bypass_delay.channels() {
-                    std::mem::swap(&mut slot.bypass_delay, &mut p.bypass_delay);
-                }
-                if let (Some((feed, _)), Some((pfeed, _))) = (&mut slot.key, &mut p.key) {
-                    if feed.carry_key == pfeed.carry_key {
+                slot.bypass_delay.take_over(&mut p.bypass_delay);
+                if ip.key {
+                    if let (Some((feed, _)), Some((pfeed, _))) = (&mut slot.key, &mut p.key) {
                         carry_feed(feed, pfeed);
                     }
                 }
             }
         }
+        // Hand the plan's vectors back with `old`, to be freed off this thread.
+        old.plan = plan;
     }
 }
 
 /// Runs on the audio thread: no allocation, no locks.
 fn carry_feed(feed: &mut Feed, prev: &mut Feed) {
     feed.gain.continue_from(&prev.gain);
-    if prev.delay.delay() == feed.delay.delay() && prev.delay.channels() == feed.delay.channels() && prev.delay.capacity() == feed.delay.capacity() {
-        std::mem::swap(&mut feed.delay, &mut prev.delay);
-    }
+    feed.delay.take_over(&mut prev.delay);
 }
 
 /// Multiplies every channel by one smoothed gain, advancing once per frame.

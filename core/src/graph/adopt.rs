@@ -1,0 +1,142 @@
+//! Adoption plans: how a newly compiled schedule takes over the running one's state, worked out on the control side as indices.
+//!
+//! When an edit recompiles the session, the new [`Schedule`] must pick up
+//! where the running one stands: inserts keep their tails and envelopes,
+//! gains ramp from their current values, latency-compensation delay lines
+//! keep their contents, generators keep their clocks. Matching old and new
+//! nodes means comparing ids, which is string work; it is done here, on the
+//! control side, against a [`ScheduleLayout`] (the ids of the schedule the
+//! engine last handed over). The audio thread then only moves state by the
+//! indices in the [`AdoptPlan`] (see [`Schedule::adopt`]).
+
+use super::schedule::{FeedKind, Schedule};
+use crate::session::Tap;
+
+/// Identity of a feed across recompiles: (source id, tap, kind).
+type FeedKey = (String, Tap, FeedKind);
+
+/// The ids of a schedule handed to the audio thread: what the next plan is
+/// matched against. Built on the control side from the schedule before it is
+/// queued.
+#[derive(Clone, Debug, Default)]
+pub struct ScheduleLayout {
+    /// The schedule's generation (counts the schedules an engine hands over).
+    pub(crate) generation: u64,
+    sample_rate: f32,
+    max_block: usize,
+    channels: usize,
+    /// Source ids in schedule order.
+    racks: Vec<String>,
+    /// Buses in processing order.
+    buses: Vec<BusLayout>,
+    /// Per stem tap (in schedule order): the processing-order index of its bus.
+    stems: Vec<usize>,
+}
+
+#[derive(Clone, Debug)]
+struct BusLayout {
+    id: String,
+    channels: usize,
+    feeds: Vec<FeedKey>,
+    /// Per insert: (id, type name, the key feed's identity).
+    inserts: Vec<(String, &'static str, Option<FeedKey>)>,
+}
+
+impl ScheduleLayout {
+    /// The ids of `schedule`. Allocates; control side only.
+    pub fn of(schedule: &Schedule) -> Self {
+        Self {
+            generation: schedule.generation,
+            sample_rate: schedule.sample_rate,
+            max_block: schedule.max_block,
+            channels: schedule.channels,
+            racks: schedule.racks.iter().map(|r| r.id.clone()).collect(),
+            buses: schedule
+                .buses
+                .iter()
+                .map(|b| BusLayout {
+                    id: b.id.clone(),
+                    channels: b.channels,
+                    feeds: b.feeds.iter().map(|f| f.carry_key.clone()).collect(),
+                    inserts: b.inserts.iter().map(|s| (s.id.clone(), s.kind, s.key.as_ref().map(|(f, _)| f.carry_key.clone()))).collect(),
+                })
+                .collect(),
+            stems: schedule.stems.iter().map(|s| s.bus).collect(),
+        }
+    }
+}
+
+/// Which old node each new node takes its running state from, as
+/// `(new index, old index)` pairs. Allocated on the control side; the audio
+/// thread only reads it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AdoptPlan {
+    /// The generation of the schedule this plan takes over from; `None`
+    /// (a first schedule, or a change of rate, block size or width) adopts
+    /// nothing.
+    pub(crate) from: Option<u64>,
+    pub(crate) racks: Vec<(usize, usize)>,
+    pub(crate) buses: Vec<BusPlan>,
+    pub(crate) stems: Vec<(usize, usize)>,
+}
+
+/// One bus that survives an edit (same id and width), by processing-order index.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct BusPlan {
+    pub new: usize,
+    pub old: usize,
+    /// Feeds with the same identity: `(new feed, old feed)`.
+    pub feeds: Vec<(usize, usize)>,
+    pub inserts: Vec<InsertPlan>,
+}
+
+/// One insert that survives an edit (same id and type on the same bus).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct InsertPlan {
+    pub new: usize,
+    pub old: usize,
+    /// Whether its key feed keeps the same identity (then its delay line
+    /// and gain carry over).
+    pub key: bool,
+}
+
+impl AdoptPlan {
+    /// Matches the nodes of `new` against those of the schedule `old`
+    /// describes. Allocates and compares strings; control side only.
+    pub fn between(old: &ScheduleLayout, new: &Schedule) -> Self {
+        if old.sample_rate != new.sample_rate || old.max_block != new.max_block || old.channels != new.channels {
+            return Self::default();
+        }
+        let racks = new.racks.iter().enumerate().filter_map(|(n, r)| old.racks.iter().position(|id| *id == r.id).map(|o| (n, o))).collect();
+        let mut buses = Vec::new();
+        for (n, bus) in new.buses.iter().enumerate() {
+            let Some(o) = old.buses.iter().position(|b| b.id == bus.id && b.channels == bus.channels) else { continue };
+            let prev = &old.buses[o];
+            let feeds = bus.feeds.iter().enumerate().filter_map(|(i, f)| prev.feeds.iter().position(|k| *k == f.carry_key).map(|j| (i, j))).collect();
+            let inserts = bus
+                .inserts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, slot)| {
+                    let j = prev.inserts.iter().position(|(id, kind, _)| *id == slot.id && *kind == slot.kind)?;
+                    let key = match (&slot.key, &prev.inserts[j].2) {
+                        (Some((feed, _)), Some(old_key)) => feed.carry_key == *old_key,
+                        _ => false,
+                    };
+                    Some(InsertPlan { new: i, old: j, key })
+                })
+                .collect();
+            buses.push(BusPlan { new: n, old: o, feeds, inserts });
+        }
+        let stems = new
+            .stems
+            .iter()
+            .enumerate()
+            .filter_map(|(n, stem)| {
+                let id = &new.buses[stem.bus].id;
+                old.stems.iter().position(|&bus| old.buses[bus].id == *id).map(|o| (n, o))
+            })
+            .collect();
+        Self { from: Some(old.generation), racks, buses, stems }
+    }
+}

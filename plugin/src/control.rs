@@ -1,0 +1,185 @@
+//! The plugin's control thread: compiles every session change (editor edit, host state restore) off the audio thread, and analyses master loudness.
+//!
+//! One path for every change (docs/ARCHITECTURE.md, "The control path"):
+//! the editor and the host's state restore post the session JSON to the
+//! [`Mailbox`] in the persisted state; this thread takes the newest, parses
+//! and compiles it, and queues the schedule with [`Engine::load`], which
+//! also works out how the new schedule takes over the running one's state.
+//! The audio thread swaps schedules between blocks and never waits for any
+//! of this. When the audio thread is not consuming (the queue is full), the
+//! engine keeps the newest compiled schedule and this thread queues it as
+//! soon as there is room ([`Engine::flush`]); nothing here sleeps while
+//! holding a lock another thread needs (it waits on the mailbox, which
+//! releases its lock).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use mam_core::engine::Engine;
+use mam_core::meters::LoudnessReading;
+use mam_core::session::load_str;
+use nice_plug::prelude::nice_log;
+
+use crate::state::{Origin, Request, Wake};
+use crate::MamParams;
+
+/// How often loudness is analysed and a waiting schedule retried.
+const TICK: Duration = Duration::from_millis(50);
+
+/// Environment variable (tests only): milliseconds the control thread keeps
+/// the engine lock after each compile, so a test can see that the audio
+/// thread never waits for it (a process call would take that long).
+pub const HOLD_LOCK_ENV: &str = "MAM_TEST_CONTROL_HOLD_MS";
+
+/// What the control thread shares with the plugin and the editor.
+#[derive(Clone)]
+pub struct ControlShared {
+    pub params: Arc<MamParams>,
+    /// The engine's control half (`None` while the plugin is inactive). Locked
+    /// by the control thread, by activate/deactivate and by the editor, never
+    /// by the audio thread.
+    pub engine: Arc<Mutex<Option<Engine>>>,
+    /// JSON of the session running (or to run at the next activation): what
+    /// a state with errors is set back to.
+    pub last_good: Arc<Mutex<String>>,
+    pub status: Arc<ControlStatus>,
+}
+
+/// What the control thread reports back.
+#[derive(Default)]
+pub struct ControlStatus {
+    /// Requests handled so far (applied or refused).
+    handled: AtomicU64,
+    /// Requests refused so far.
+    refused: AtomicU64,
+    /// Why the last refused request was refused.
+    last_error: Mutex<String>,
+    /// Latest master loudness, analysed whether or not an editor is open.
+    loudness: Mutex<Option<LoudnessReading>>,
+}
+
+impl ControlStatus {
+    pub fn handled(&self) -> u64 {
+        self.handled.load(Ordering::Acquire)
+    }
+
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Acquire)
+    }
+
+    pub fn last_error(&self) -> String {
+        self.last_error.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    pub fn loudness(&self) -> Option<LoudnessReading> {
+        self.loudness.lock().ok().and_then(|l| *l)
+    }
+}
+
+/// The running control thread; stops and joins when dropped.
+pub struct ControlThread {
+    shared: ControlShared,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl ControlThread {
+    pub fn spawn(shared: ControlShared) -> Self {
+        let worker = shared.clone();
+        let hold = std::env::var(HOLD_LOCK_ENV).ok().and_then(|v| v.parse().ok()).map(Duration::from_millis);
+        let handle = std::thread::Builder::new().name("mam-control".into()).spawn(move || run(&worker, hold)).ok();
+        if handle.is_none() {
+            nice_log!("MAM Session: cannot start the control thread; session changes will not apply");
+        }
+        Self { shared, handle }
+    }
+
+    pub fn shared(&self) -> &ControlShared {
+        &self.shared
+    }
+}
+
+impl Drop for ControlThread {
+    fn drop(&mut self) {
+        self.shared.params.session.mailbox().quit();
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn run(shared: &ControlShared, hold: Option<Duration>) {
+    loop {
+        match shared.params.session.mailbox().wait(TICK) {
+            Wake::Quit => return,
+            Wake::Request(request) => apply(shared, request, hold),
+            Wake::Timeout => {}
+        }
+        let mut guard = lock(&shared.engine);
+        if let Some(engine) = guard.as_mut() {
+            engine.flush();
+            let reading = engine.update_loudness();
+            if let Ok(mut l) = shared.status.loudness.lock() {
+                *l = Some(reading);
+            }
+        }
+    }
+}
+
+/// Parses, compiles and queues one session change. A change that does not
+/// load or compile never replaces the running session: it is reported, and a
+/// restored state is set back to the running session's JSON.
+fn apply(shared: &ControlShared, request: Request, hold: Option<Duration>) {
+    let outcome = load_str(&request.json).map_err(|e| e.to_string()).and_then(|loaded| {
+        let session = loaded.session;
+        let mut guard = lock(&shared.engine);
+        if let Some(engine) = guard.as_mut() {
+            let mut running = session.clone();
+            running.sample_rate = engine.options().sample_rate as u32;
+            engine.load(running).map_err(|e| e.to_string())?;
+            if let Some(ms) = hold {
+                std::thread::sleep(ms);
+            }
+        }
+        // Inactive: the next activation compiles the persisted session.
+        Ok(session)
+    });
+    let status = &shared.status;
+    match outcome {
+        Ok(session) => {
+            if request.origin == Origin::Editor {
+                shared.params.session.replace_quietly(request.json.clone());
+            }
+            *lock(&shared.last_good) = request.json;
+            crate::publish_scene_names(&shared.params, &session);
+        }
+        Err(e) => {
+            nice_log!("MAM Session: a session change was refused; the running session stays:\n{e}");
+            if request.origin == Origin::Restore {
+                shared.params.session.replace_quietly(lock(&shared.last_good).clone());
+            }
+            *lock(&status.last_error) = e;
+            status.refused.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+    status.handled.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Waits until the control thread has handled `count` requests in all, or
+/// `timeout` passes (tests and the editor's headless script). Returns
+/// whether it got there.
+pub fn wait_handled(status: &ControlStatus, count: u64, timeout: Duration) -> bool {
+    let start = std::time::Instant::now();
+    while status.handled() < count {
+        if start.elapsed() > timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
