@@ -10,6 +10,7 @@ mod engine {
     pub mod latency;
     pub mod nan;
     pub mod properties;
+    pub mod rfc;
     pub mod scenes;
     pub mod session_files;
     pub mod stems;

@@ -25,6 +25,10 @@ const KAISER_BETA: f64 = 7.857;
 /// less the 7 high-rate samples by which each output is computed late in its
 /// group of 8 = 352 high-rate samples = 44 samples at the host rate.
 pub const LATENCY: usize = 44;
+/// Gain into the shaper at `drive` 1.
+pub const MAX_DRIVE_DB: f64 = 36.0;
+/// `drive` when a session gives neither `drive` nor `driveDb` (≈ 11 dB).
+pub const DEFAULT_DRIVE: f64 = 0.3;
 
 /// Saturation with four characters:
 /// - `soft`: the algebraic sigmoid `x/√(1+x²)` (tanh-like, and its
@@ -33,7 +37,12 @@ pub const LATENCY: usize = 44;
 /// - `fuzz`: `x/(1+|x|)` with 4× more gain and a bias (even harmonics);
 /// - `tube`: the soft curve with a bias (even harmonics).
 ///
-/// `drive` (dB) is the gain into the shaper. The shaper runs at 8× the host
+/// `drive` is the effects RFC's amount of distortion, 0 … 1, mapped linearly
+/// in dB onto the gain into the shaper: 0 dB (the gentlest the shaper gets;
+/// a −20 dBFS signal comes out almost clean) … [`MAX_DRIVE_DB`] (36 dB).
+/// Sessions may give the same control in dB as `driveDb` (0 … 36); the
+/// loader converts it (`drive` = `driveDb`/36), giving both is an error, and
+/// scenes, macros and the editor move `drive`. The shaper runs at 8× the host
 /// rate between linear-phase Kaiser FIR filters, and uses first-order
 /// antiderivative anti-aliasing (ADAA: the average of the shaper over each
 /// step, `(F(x₁) − F(x₀))/(x₁ − x₀)`), which suppresses what oversampling
@@ -137,7 +146,7 @@ fn kaiser_lowpass(taps: usize, cutoff_hz: f64, rate: f64) -> Vec<f32> {
 impl Distortion {
     pub const PARAMS: &'static [ParamSpec] = &[
         ParamSpec { id: "type", unit: "", kind: ParamKind::Choice { options: &["soft", "hard", "fuzz", "tube"], default: 0 }, smoothing_ms: 0.0, doc: "shaper character" },
-        ParamSpec { id: "drive", unit: "dB", kind: ParamKind::Float { min: 0.0, max: 36.0, default: 12.0 }, smoothing_ms: 20.0, doc: "gain into the shaper" },
+        ParamSpec { id: "drive", unit: "", kind: ParamKind::Float { min: 0.0, max: 1.0, default: DEFAULT_DRIVE }, smoothing_ms: 20.0, doc: "amount: gain into the shaper, 0 = 0 dB … 1 = 36 dB (linear in dB); or give `driveDb`" },
         ParamSpec { id: "tone", unit: "", kind: ParamKind::Float { min: 0.0, max: 1.0, default: 0.7 }, smoothing_ms: 0.0, doc: "low-pass after the shaper: 0 = 800 Hz … 1 = 20 kHz" },
         ParamSpec { id: "mix", unit: "", kind: ParamKind::Float { min: 0.0, max: 1.0, default: 1.0 }, smoothing_ms: 20.0, doc: "wet/dry" },
     ];
@@ -145,7 +154,7 @@ impl Distortion {
     pub fn new() -> Self {
         Self {
             shape: 0,
-            drive: Smoother::new(4.0, 0),
+            drive: Smoother::new(Self::drive_gain(DEFAULT_DRIVE as f32), 0),
             tone: 0.7,
             mix: Smoother::new(1.0, 0),
             sample_rate: 48_000.0,
@@ -162,6 +171,11 @@ impl Distortion {
             dry_delay: DelayLine::new(0, 0, 0),
             dry: AudioBuf::new(0, 0),
         }
+    }
+
+    /// Linear gain into the shaper for a `drive` amount.
+    pub fn drive_gain(amount: f32) -> f32 {
+        10f32.powf(amount.clamp(0.0, 1.0) * MAX_DRIVE_DB as f32 / 20.0)
     }
 
     /// (bias, extra gain) of a shape.
@@ -249,6 +263,7 @@ impl Insert for Distortion {
         self.reset();
     }
 
+    /// Runs on the audio thread: no allocation, no locks.
     fn reset(&mut self) {
         for h in self.in_hist.iter_mut().chain(&mut self.hi_hist) {
             h.clear();
@@ -260,6 +275,9 @@ impl Insert for Distortion {
         self.dry_delay.reset();
     }
 
+    /// Only the tone recomputes a coefficient (one `exp`, and only when it
+    /// changes); drive is one `powf` into a smoother; type and mix are stores.
+    /// Runs on the audio thread: no allocation, no locks.
     fn set_param(&mut self, index: usize, value: f32) {
         match index {
             TYPE => {
@@ -269,18 +287,23 @@ impl Insert for Distortion {
                     self.rest();
                 }
             }
-            DRIVE => self.drive.set_target(10f32.powf(value / 20.0)),
-            TONE => self.tone = value,
+            DRIVE => self.drive.set_target(Self::drive_gain(value)),
+            TONE => {
+                if value != self.tone {
+                    self.tone = value;
+                    self.update();
+                }
+            }
             MIX => self.mix.set_target(value),
-            _ => return,
+            _ => {}
         }
-        self.update();
     }
 
     fn latency(&self) -> usize {
         LATENCY
     }
 
+    /// Runs on the audio thread: no allocation, no locks.
     fn process(&mut self, audio: &mut AudioBuf, _key: Option<&AudioBuf>, frames: usize) {
         let channels = audio.channels().min(2);
         for ch in 0..channels {

@@ -7,21 +7,31 @@ use crate::insert::{Insert, ParamKind, ParamSpec};
 const TYPE: usize = 0;
 const FREQ_HZ: usize = 1;
 const RESONANCE: usize = 2;
+const MIX: usize = 3;
 const SMOOTHING_MS: f32 = 20.0;
 const RECOMPUTE_EVERY: u32 = 8;
+/// Butterworth (1/√2, as conventionally rounded): the flattest pass band with no peak.
+pub const DEFAULT_Q: f64 = 0.707;
 
 /// Topology-preserving-transform state-variable filter (Zavalishin's
 /// trapezoidal SVF): its low-pass and high-pass outputs have the same
 /// response as the cookbook biquads at the same Q, and it stays well behaved
-/// while its cutoff moves. `resonance` 0…1 maps to Q = 0.707·28.3^resonance
-/// (0.707 … 20); band pass has 0 dB at the centre.
+/// while its cutoff moves.
+///
+/// `resonance` is the Q factor itself (0.1 … 20), as in the effects RFC.
+/// At the cutoff the low pass and the high pass both have gain Q
+/// (20·log10 Q dB: +14 dB at Q 5, −3 dB at Q 0.707); the band pass has
+/// 0 dB at its centre and a −3 dB bandwidth of about cutoff/Q; the notch
+/// is −∞ at its centre with the same bandwidth.
 pub struct Filter {
     mode: usize,
     freq: Smoother,
-    resonance: Smoother,
+    q: Smoother,
+    mix: Smoother,
     sample_rate: f32,
-    /// (g, k) of the trapezoidal integrators and the damping.
+    /// g = tan(π·fc/fs) of the trapezoidal integrators.
     g: f64,
+    /// Damping k = 1/Q.
     k: f64,
     countdown: u32,
     /// Integrator states `[channel]`.
@@ -33,36 +43,41 @@ impl Filter {
     pub const PARAMS: &'static [ParamSpec] = &[
         ParamSpec { id: "type", unit: "", kind: ParamKind::Choice { options: &["lowpass", "highpass", "bandpass", "notch"], default: 0 }, smoothing_ms: 0.0, doc: "response" },
         ParamSpec { id: "freqHz", unit: "Hz", kind: ParamKind::Float { min: 20.0, max: 20_000.0, default: 1000.0 }, smoothing_ms: SMOOTHING_MS, doc: "cutoff / centre frequency" },
-        ParamSpec { id: "resonance", unit: "", kind: ParamKind::Float { min: 0.0, max: 1.0, default: 0.0 }, smoothing_ms: SMOOTHING_MS, doc: "0 = Q 0.707 (no peak) … 1 = Q 20" },
+        ParamSpec { id: "resonance", unit: "Q", kind: ParamKind::Float { min: 0.1, max: 20.0, default: DEFAULT_Q }, smoothing_ms: SMOOTHING_MS, doc: "Q factor: low/high pass gain at the cutoff is Q (0.707 = no peak, 5 = +14 dB)" },
+        ParamSpec { id: "mix", unit: "", kind: ParamKind::Float { min: 0.0, max: 1.0, default: 1.0 }, smoothing_ms: SMOOTHING_MS, doc: "wet/dry" },
     ];
+
+    /// The effects RFC's names.
+    pub const ALIASES: &'static [(&'static str, &'static str)] = &[("frequency", "freqHz")];
 
     pub fn new() -> Self {
         Self {
             mode: 0,
             freq: Smoother::new(1000.0, 0),
-            resonance: Smoother::new(0.0, 0),
+            q: Smoother::new(DEFAULT_Q as f32, 0),
+            mix: Smoother::new(1.0, 0),
             sample_rate: 48_000.0,
             g: 0.0,
-            k: 1.0,
+            k: 1.0 / DEFAULT_Q,
             countdown: 0,
             ic1: [0.0; 2],
             ic2: [0.0; 2],
         }
     }
 
-    /// Q for a resonance setting.
-    pub fn q(resonance: f32) -> f64 {
-        0.707 * 28.3f64.powf(resonance as f64)
-    }
-
-    fn design(&mut self) {
+    /// Recomputes g from the current cutoff (one `tan`).
+    fn design_g(&mut self) {
         let f = (self.freq.current() as f64).clamp(10.0, self.sample_rate as f64 * 0.49);
         self.g = (std::f64::consts::PI * f / self.sample_rate as f64).tan();
-        self.k = 1.0 / Self::q(self.resonance.current());
+    }
+
+    /// Recomputes k from the current Q (one division).
+    fn design_k(&mut self) {
+        self.k = 1.0 / (self.q.current() as f64).max(0.01);
     }
 
     fn ramping(&self) -> bool {
-        self.freq.is_ramping() || self.resonance.is_ramping()
+        self.freq.is_ramping() || self.q.is_ramping()
     }
 }
 
@@ -77,27 +92,44 @@ impl Insert for Filter {
         self.sample_rate = sample_rate;
         let ramp = Smoother::ramp_len(SMOOTHING_MS, sample_rate);
         self.freq = Smoother::new(self.freq.target(), ramp);
-        self.resonance = Smoother::new(self.resonance.target(), ramp);
-        self.design();
+        self.q = Smoother::new(self.q.target(), ramp);
+        self.mix = Smoother::new(self.mix.target(), ramp);
+        self.design_g();
+        self.design_k();
     }
 
+    /// Runs on the audio thread: no allocation, no locks.
     fn reset(&mut self) {
         self.ic1 = [0.0; 2];
         self.ic2 = [0.0; 2];
-        self.freq.reset_to(self.freq.target());
-        self.resonance.reset_to(self.resonance.target());
-        self.design();
+        self.freq.settle();
+        self.q.settle();
+        self.mix.settle();
+        self.design_g();
+        self.design_k();
     }
 
+    /// Only what the parameter touches is recomputed, and only when it is
+    /// not ramping (a ramp recomputes as it goes): a `tan` for the cutoff, a
+    /// division for Q, nothing for the type or the mix.
+    /// Runs on the audio thread: no allocation, no locks.
     fn set_param(&mut self, index: usize, value: f32) {
         match index {
             TYPE => self.mode = (value as usize).min(3),
-            FREQ_HZ => self.freq.set_target(value),
-            RESONANCE => self.resonance.set_target(value),
-            _ => return,
-        }
-        if !self.ramping() {
-            self.design();
+            FREQ_HZ => {
+                self.freq.set_target(value);
+                if !self.freq.is_ramping() {
+                    self.design_g();
+                }
+            }
+            RESONANCE => {
+                self.q.set_target(value);
+                if !self.q.is_ramping() {
+                    self.design_k();
+                }
+            }
+            MIX => self.mix.set_target(value),
+            _ => {}
         }
     }
 
@@ -105,18 +137,23 @@ impl Insert for Filter {
         0
     }
 
+    /// Runs on the audio thread: no allocation, no locks.
     fn process(&mut self, audio: &mut AudioBuf, _key: Option<&AudioBuf>, frames: usize) {
         let channels = audio.channels().min(2);
         for i in 0..frames {
             if self.ramping() {
                 self.freq.next();
-                self.resonance.next();
+                self.q.next();
+                // Coefficients every few samples: the ramp moves too little
+                // in between to be heard, and `tan` is the costly part.
                 if self.countdown == 0 || !self.ramping() {
-                    self.design();
+                    self.design_g();
+                    self.design_k();
                     self.countdown = RECOMPUTE_EVERY;
                 }
                 self.countdown -= 1;
             }
+            let mix = self.mix.next() as f64;
             let (g, k) = (self.g, self.k);
             let a1 = 1.0 / (1.0 + g * (g + k));
             let (a2, a3) = (g * a1, g * g * a1);
@@ -134,7 +171,7 @@ impl Insert for Filter {
                     2 => k * v1,
                     _ => v0 - k * v1,
                 };
-                *x = y as f32;
+                *x = if mix == 1.0 { y as f32 } else { ((1.0 - mix) * v0 + mix * y) as f32 };
             }
         }
         for ch in 0..channels {

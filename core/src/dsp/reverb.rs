@@ -1,6 +1,7 @@
 //! `reverb`: an eight-line feedback delay network with input diffusion, damping and pre-delay.
 
 use crate::audio_buf::AudioBuf;
+use crate::dsp::delay::{GlidingTap, Ring, FADE_MS};
 use crate::dsp::smoother::Smoother;
 use crate::insert::{Insert, ParamKind, ParamSpec};
 
@@ -21,7 +22,8 @@ pub const MAX_PRE_DELAY_MS: f32 = 250.0;
 /// Size 1 scales the lines by this much.
 const MAX_SCALE: f32 = 1.5;
 
-/// A fixed delay with a write cursor; reads at a fixed lag.
+/// A fixed delay with a write cursor; reads at a fixed lag (the diffusers,
+/// whose lengths never change).
 #[derive(Clone)]
 struct Line {
     buf: Vec<f32>,
@@ -67,6 +69,12 @@ impl Line {
 /// the full decay and highs die sooner). Outputs sum the lines with two
 /// different sign patterns for a wide, decorrelated stereo image.
 /// Output = (1 − mix)·dry + mix·wet.
+///
+/// `size` and `preDelayMs` move read taps, never the rings themselves: each
+/// line and the pre-delay reads through a [`GlidingTap`], so a small change
+/// glides (the tail bends in pitch by at most a semitone while it moves) and
+/// a large one crossfades over 20 ms, with no click and nothing lost from
+/// the tail. Each line's attenuation follows its tap's length as it moves.
 pub struct Reverb {
     decay_s: f32,
     size: f32,
@@ -74,19 +82,27 @@ pub struct Reverb {
     damping: f32,
     mix: Smoother,
     sample_rate: f32,
-    lines: Vec<Line>,
+    /// Feedback lines, sized in `prepare` for `size` 1.
+    lines: Vec<Ring>,
+    taps: Vec<GlidingTap>,
+    /// Attenuation per pass of each line, and the tap length it is for.
     gains: [f32; LINES],
+    gain_delay: [f64; LINES],
+    /// ln of the attenuation per sample of delay: −3·ln 10/(decay·rate).
+    ln_gain_per_sample: f64,
     damp_state: [f32; LINES],
     damp_coeff: f32,
-    pre: Vec<Line>,
+    /// Pre-delay rings `[channel]`, sized in `prepare` for [`MAX_PRE_DELAY_MS`].
+    pre: Vec<Ring>,
+    pre_tap: GlidingTap,
     diffusers: Vec<Line>,
 }
 
 impl Reverb {
     pub const PARAMS: &'static [ParamSpec] = &[
         ParamSpec { id: "decay", unit: "s", kind: ParamKind::Float { min: 0.3, max: 10.0, default: 2.0 }, smoothing_ms: 0.0, doc: "RT60: time for the tail to fall 60 dB" },
-        ParamSpec { id: "size", unit: "", kind: ParamKind::Float { min: 0.0, max: 1.0, default: 0.5 }, smoothing_ms: 0.0, doc: "room size (scales the delay lines 0.5…1.5×)" },
-        ParamSpec { id: "preDelayMs", unit: "ms", kind: ParamKind::Float { min: 0.0, max: MAX_PRE_DELAY_MS as f64, default: 10.0 }, smoothing_ms: 0.0, doc: "gap before the reverb starts" },
+        ParamSpec { id: "size", unit: "", kind: ParamKind::Float { min: 0.0, max: 1.0, default: 0.5 }, smoothing_ms: FADE_MS, doc: "room size (scales the delay lines 0.5…1.5×); changes glide or crossfade" },
+        ParamSpec { id: "preDelayMs", unit: "ms", kind: ParamKind::Float { min: 0.0, max: MAX_PRE_DELAY_MS as f64, default: 10.0 }, smoothing_ms: FADE_MS, doc: "gap before the reverb starts; changes glide or crossfade" },
         ParamSpec { id: "damping", unit: "", kind: ParamKind::Float { min: 0.0, max: 1.0, default: 0.3 }, smoothing_ms: 0.0, doc: "how much faster highs decay than lows" },
         ParamSpec { id: "mix", unit: "", kind: ParamKind::Float { min: 0.0, max: 1.0, default: 0.25 }, smoothing_ms: 20.0, doc: "wet/dry" },
     ];
@@ -103,10 +119,14 @@ impl Reverb {
             mix: Smoother::new(0.25, 0),
             sample_rate: 48_000.0,
             lines: Vec::new(),
+            taps: Vec::new(),
             gains: [0.0; LINES],
+            gain_delay: [0.0; LINES],
+            ln_gain_per_sample: 0.0,
             damp_state: [0.0; LINES],
-            damp_coeff: 0.0,
+            damp_coeff: 0.7 * 0.3,
             pre: Vec::new(),
+            pre_tap: GlidingTap::new(1.0, 1),
             diffusers: Vec::new(),
         }
     }
@@ -115,22 +135,31 @@ impl Reverb {
         (ms * 0.001 * self.sample_rate).round() as usize
     }
 
-    fn update(&mut self) {
-        if self.lines.is_empty() {
-            return;
+    /// Points the line taps at the current size (multiplies only).
+    fn retarget_lines(&mut self) {
+        let scale = 0.5 + self.size.clamp(0.0, 1.0);
+        for (tap, ms) in self.taps.iter_mut().zip(LINE_MS) {
+            tap.set_target((ms * scale * 0.001 * self.sample_rate).round().max(1.0) as f64);
         }
-        let scale = 0.5 + self.size;
-        for i in 0..LINES {
-            let len = self.samples(LINE_MS[i] * scale);
-            self.lines[i].set_len(len);
-            self.gains[i] = 10f32.powf(-3.0 * len as f32 / (self.decay_s * self.sample_rate));
+    }
+
+    /// Points the pre-delay tap at the current pre-delay (at least a sample).
+    fn retarget_pre_delay(&mut self) {
+        let longest = self.samples(MAX_PRE_DELAY_MS).max(1) as f64;
+        self.pre_tap.set_target((self.samples(self.pre_delay_ms.max(0.0)) as f64).clamp(1.0, longest));
+    }
+
+    /// Attenuation of one pass through a line `delay` samples long (one `exp`).
+    fn gain_for(&self, delay: f64) -> f32 {
+        (delay * self.ln_gain_per_sample).exp() as f32
+    }
+
+    /// New decay: one `exp` per line.
+    fn update_gains(&mut self) {
+        self.ln_gain_per_sample = -3.0 * std::f64::consts::LN_10 / (self.decay_s as f64 * self.sample_rate as f64);
+        for l in 0..LINES {
+            self.gains[l] = self.gain_for(self.gain_delay[l]);
         }
-        let pre = self.samples(self.pre_delay_ms).max(1);
-        for line in &mut self.pre {
-            line.set_len(pre);
-        }
-        // Damping 0…1 → one-pole pole 0…0.7 (cutoff from open to ~2.7 kHz at 48 kHz).
-        self.damp_coeff = 0.7 * self.damping;
     }
 }
 
@@ -143,9 +172,15 @@ impl Default for Reverb {
 impl Insert for Reverb {
     fn prepare(&mut self, sample_rate: f32, _max_block: usize, _channels: usize) {
         self.sample_rate = sample_rate;
+        let fade = Smoother::ramp_len(FADE_MS, sample_rate);
+        // + 2: the longest line plus the slot interpolation reads past it.
         let max_line = self.samples(LINE_MS[LINES - 1] * MAX_SCALE) + 2;
-        self.lines = (0..LINES).map(|_| Line::new(max_line)).collect();
-        self.pre = (0..2).map(|_| Line::new(self.samples(MAX_PRE_DELAY_MS) + 2)).collect();
+        self.lines = (0..LINES).map(|_| Ring::new(max_line)).collect();
+        self.taps = (0..LINES).map(|_| GlidingTap::new(1.0, fade)).collect();
+        self.retarget_lines();
+        self.pre = (0..2).map(|_| Ring::new(self.samples(MAX_PRE_DELAY_MS) + 2)).collect();
+        self.pre_tap = GlidingTap::new(1.0, fade);
+        self.retarget_pre_delay();
         self.diffusers = (0..2)
             .flat_map(|ch| DIFFUSER_MS.iter().map(move |&ms| (ch, ms)))
             .map(|(ch, ms)| {
@@ -157,38 +192,73 @@ impl Insert for Reverb {
             })
             .collect();
         self.mix = Smoother::new(self.mix.target(), Smoother::ramp_len(20.0, sample_rate));
-        self.update();
+        self.reset();
     }
 
+    /// Runs on the audio thread: no allocation, no locks.
     fn reset(&mut self) {
-        for line in self.lines.iter_mut().chain(&mut self.pre).chain(&mut self.diffusers) {
+        for ring in self.lines.iter_mut().chain(&mut self.pre) {
+            ring.clear();
+        }
+        for line in &mut self.diffusers {
             line.clear();
         }
+        for (l, tap) in self.taps.iter_mut().enumerate() {
+            tap.snap();
+            self.gain_delay[l] = tap.target();
+        }
+        self.pre_tap.snap();
+        self.update_gains();
         self.damp_state = [0.0; LINES];
     }
 
+    /// Each parameter costs only its own update: decay one `exp` per line,
+    /// size and pre-delay a multiply per tap (the taps then move on their
+    /// own), damping a multiply; nothing when the value is unchanged.
+    /// Runs on the audio thread: no allocation, no locks.
     fn set_param(&mut self, index: usize, value: f32) {
         match index {
-            DECAY => self.decay_s = value.max(0.05),
-            SIZE => self.size = value,
-            PRE_DELAY_MS => self.pre_delay_ms = value,
-            DAMPING => self.damping = value,
+            DECAY => {
+                let decay_s = value.max(0.05);
+                if decay_s != self.decay_s {
+                    self.decay_s = decay_s;
+                    self.update_gains();
+                }
+            }
+            SIZE => {
+                if value != self.size {
+                    self.size = value;
+                    self.retarget_lines();
+                }
+            }
+            PRE_DELAY_MS => {
+                if value != self.pre_delay_ms {
+                    self.pre_delay_ms = value;
+                    self.retarget_pre_delay();
+                }
+            }
+            // Damping 0…1 → one-pole pole 0…0.7 (cutoff from open to ~2.7 kHz at 48 kHz).
+            DAMPING => {
+                self.damping = value;
+                self.damp_coeff = 0.7 * value;
+            }
             MIX => self.mix.set_target(value),
-            _ => return,
+            _ => {}
         }
-        self.update();
     }
 
     fn latency(&self) -> usize {
         0
     }
 
+    /// Runs on the audio thread: no allocation, no locks.
     fn process(&mut self, audio: &mut AudioBuf, _key: Option<&AudioBuf>, frames: usize) {
         let stereo = audio.channels() >= 2;
         let norm = 1.0 / (LINES as f32).sqrt();
         for i in 0..frames {
             let dry = [audio.channel(0)[i], if stereo { audio.channel(1)[i] } else { audio.channel(0)[i] }];
             // Diffuse and pre-delay each channel.
+            let pre_tap = self.pre_tap.next();
             let mut input = [0.0f32; 2];
             for ch in 0..2 {
                 let mut x = dry[ch];
@@ -198,14 +268,22 @@ impl Insert for Reverb {
                     d.write(v);
                     x = delayed - DIFFUSER_GAIN * v;
                 }
-                input[ch] = self.pre[ch].read();
-                self.pre[ch].write(x);
+                input[ch] = self.pre[ch].read_tap(pre_tap);
+                self.pre[ch].push(x);
             }
             // The network: read, damp, attenuate, mix, write back with input.
             let mut outs = [0.0f32; LINES];
             let mut sum = 0.0f32;
             for l in 0..LINES {
-                let y = self.lines[l].read();
+                let tap = self.taps[l].next();
+                let y = self.lines[l].read_tap(tap);
+                // The attenuation follows the length being read (an `exp`
+                // only while the tap moves).
+                let length = if tap.weight >= 1.0 { tap.current } else { tap.previous + (tap.current - tap.previous) * tap.weight as f64 };
+                if length != self.gain_delay[l] {
+                    self.gain_delay[l] = length;
+                    self.gains[l] = self.gain_for(length);
+                }
                 let damped = (1.0 - self.damp_coeff) * y + self.damp_coeff * self.damp_state[l];
                 self.damp_state[l] = if damped.abs() < 1e-25 { 0.0 } else { damped };
                 outs[l] = self.damp_state[l] * self.gains[l];
@@ -215,7 +293,7 @@ impl Insert for Reverb {
             let (mut wet_l, mut wet_r) = (0.0f32, 0.0f32);
             for l in 0..LINES {
                 let feed = outs[l] - householder + if l < LINES / 2 { input[0] } else { input[1] } * norm;
-                self.lines[l].write(feed);
+                self.lines[l].push(feed);
                 wet_l += if l % 2 == 0 { outs[l] } else { -outs[l] };
                 wet_r += if (l / 2) % 2 == 0 { outs[l] } else { -outs[l] };
             }

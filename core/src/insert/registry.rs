@@ -1,6 +1,8 @@
 //! The table of insert types a session may name, and how to build each one.
 
 use super::{Insert, ParamSpec};
+use crate::dsp::delay::MAX_FEEDBACK;
+use crate::dsp::distortion::MAX_DRIVE_DB;
 use crate::dsp::{
     chorus::Chorus, compressor::Compressor, delay::Delay, distortion::Distortion, eq::Eq, filter::Filter, limiter::Limiter, reverb::Reverb,
     spectral_ducker::SpectralDucker, utility::Utility,
@@ -17,6 +19,12 @@ pub struct InsertType {
     pub takes_key: bool,
     /// Other names a session may use for a parameter: `(alias, id)`.
     pub aliases: &'static [(&'static str, &'static str)],
+    /// Other names for a parameter in other units (such as dB for an amount).
+    pub unit_aliases: &'static [UnitAlias],
+    /// Values the table's range admits (the effects RFC's range) but the DSP
+    /// cannot sustain: the loader clamps them with a warning, the insert
+    /// clamps what scenes and macros send.
+    pub soft_limits: &'static [SoftLimit],
     /// Parameters whose value changes the insert's latency. Scenes and
     /// macros may not move them (latency only changes with a recompile and
     /// a host restart); a test checks no other parameter changes latency.
@@ -24,10 +32,47 @@ pub struct InsertType {
     pub create: fn() -> Box<dyn Insert>,
 }
 
+/// A parameter spelt in other units: `value(id) = value(alias) · scale`.
+/// Session files may give either (not both); paths name the canonical id,
+/// so scenes, macros and the editor move one control.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UnitAlias {
+    pub alias: &'static str,
+    pub id: &'static str,
+    /// Unit of the alias, for messages and the README.
+    pub unit: &'static str,
+    pub scale: f64,
+}
+
+/// The largest value of parameter `id` the insert can play: above it the
+/// loader clamps with a warning naming the JSON path.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SoftLimit {
+    pub id: &'static str,
+    pub max: f64,
+    /// Why, for the warning.
+    pub why: &'static str,
+}
+
 impl InsertType {
     /// Index of a parameter id in this type's table.
     pub fn param_index(&self, id: &str) -> Option<usize> {
         self.params.iter().position(|p| p.id == id)
+    }
+
+    /// The canonical id for `name`: itself, or what a plain alias stands for.
+    pub fn canonical<'a>(&self, name: &'a str) -> &'a str {
+        self.aliases.iter().find(|(alias, _)| *alias == name).map_or(name, |(_, id)| *id)
+    }
+
+    /// The unit alias spelt `name`, if any.
+    pub fn unit_alias(&self, name: &str) -> Option<&'static UnitAlias> {
+        self.unit_aliases.iter().find(|u| u.alias == name)
+    }
+
+    /// The soft limit of parameter `id`, if it has one.
+    pub fn soft_limit(&self, id: &str) -> Option<&'static SoftLimit> {
+        self.soft_limits.iter().find(|l| l.id == id)
     }
 }
 
@@ -39,6 +84,8 @@ pub static INSERT_TYPES: &[InsertType] = &[
         doc: "lowers the bus only in the frequencies where its key has energy",
         takes_key: true,
         aliases: &[],
+        unit_aliases: &[],
+        soft_limits: &[],
         latency_params: &["fftSize"],
         create: || Box::new(SpectralDucker::new()),
     },
@@ -48,6 +95,8 @@ pub static INSERT_TYPES: &[InsertType] = &[
         doc: "gain, polarity, stereo width and a mid/side matrix",
         takes_key: false,
         aliases: &[],
+        unit_aliases: &[],
+        soft_limits: &[],
         latency_params: &[],
         create: || Box::new(Utility::new()),
     },
@@ -57,6 +106,8 @@ pub static INSERT_TYPES: &[InsertType] = &[
         doc: "lookahead peak limiter; no output sample exceeds the ceiling",
         takes_key: false,
         aliases: &[],
+        unit_aliases: &[],
+        soft_limits: &[],
         latency_params: &["lookaheadMs"],
         create: || Box::new(Limiter::new()),
     },
@@ -66,6 +117,8 @@ pub static INSERT_TYPES: &[InsertType] = &[
         doc: "feed-forward compressor; soft knee, peak/RMS detector, sidechain key, lookahead",
         takes_key: true,
         aliases: Compressor::ALIASES,
+        unit_aliases: &[],
+        soft_limits: &[],
         latency_params: &["lookaheadMs"],
         create: || Box::new(Compressor::new()),
     },
@@ -75,15 +128,19 @@ pub static INSERT_TYPES: &[InsertType] = &[
         doc: "eight-band parametric EQ (RBJ cookbook biquads)",
         takes_key: false,
         aliases: &[],
+        unit_aliases: &[],
+        soft_limits: &[],
         latency_params: &[],
         create: || Box::new(Eq::new()),
     },
     InsertType {
         name: "filter",
         params: Filter::PARAMS,
-        doc: "resonant state-variable filter",
+        doc: "resonant state-variable filter; `resonance` is the Q factor",
         takes_key: false,
-        aliases: &[("frequency", "freqHz")],
+        aliases: Filter::ALIASES,
+        unit_aliases: &[],
+        soft_limits: &[],
         latency_params: &[],
         create: || Box::new(Filter::new()),
     },
@@ -93,6 +150,8 @@ pub static INSERT_TYPES: &[InsertType] = &[
         doc: "echo in ms or tempo-synced notes, feedback high cut, ping-pong",
         takes_key: false,
         aliases: &[],
+        unit_aliases: &[],
+        soft_limits: &[SoftLimit { id: "feedback", max: MAX_FEEDBACK, why: "the repeats would never die away" }],
         latency_params: &[],
         create: || Box::new(Delay::new()),
     },
@@ -102,15 +161,19 @@ pub static INSERT_TYPES: &[InsertType] = &[
         doc: "eight-line feedback delay network reverb",
         takes_key: false,
         aliases: Reverb::ALIASES,
+        unit_aliases: &[],
+        soft_limits: &[],
         latency_params: &[],
         create: || Box::new(Reverb::new()),
     },
     InsertType {
         name: "distortion",
         params: Distortion::PARAMS,
-        doc: "soft, hard, fuzz or tube saturation, 4× oversampled with anti-aliasing",
+        doc: "soft, hard, fuzz or tube saturation, 8× oversampled with anti-aliasing",
         takes_key: false,
         aliases: &[],
+        unit_aliases: &[UnitAlias { alias: "driveDb", id: "drive", unit: "dB", scale: 1.0 / MAX_DRIVE_DB }],
+        soft_limits: &[],
         latency_params: &[],
         create: || Box::new(Distortion::new()),
     },
@@ -120,6 +183,8 @@ pub static INSERT_TYPES: &[InsertType] = &[
         doc: "modulated delay voices spread across the stereo field",
         takes_key: false,
         aliases: &[],
+        unit_aliases: &[],
+        soft_limits: &[],
         latency_params: &[],
         create: || Box::new(Chorus::new()),
     },
@@ -157,6 +222,20 @@ pub fn markdown_reference() -> String {
             out.push_str(&format!("| `{}` | {range} | {default} | {} | {} |\n", p.id, p.unit, p.doc));
         }
         out.push('\n');
+        let mut notes: Vec<String> = ty.aliases.iter().map(|(alias, id)| format!("`{alias}` = `{id}`")).collect();
+        for u in ty.unit_aliases {
+            let range = ty.params.iter().find(|p| p.id == u.id).and_then(|p| match p.kind {
+                ParamKind::Float { min, max, .. } => Some(format!(" ({} … {} {})", min / u.scale, max / u.scale, u.unit)),
+                _ => None,
+            });
+            notes.push(format!("`{}` = `{}` in {}{}; give one or the other", u.alias, u.id, u.unit, range.unwrap_or_default()));
+        }
+        for l in ty.soft_limits {
+            notes.push(format!("`{}` above {} plays as {} (loads with a warning: {})", l.id, l.max, l.max, l.why));
+        }
+        if !notes.is_empty() {
+            out.push_str(&format!("Also: {}.\n\n", notes.join("; ")));
+        }
     }
     out
 }

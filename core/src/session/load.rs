@@ -537,7 +537,7 @@ fn read_insert(cx: &mut Cx, value: &Value, path: String) -> Option<InsertDesc> {
     }
     let kind = o.str(cx, "type")?.to_string();
     let id = if o.has("id") { o.id(cx)? } else { kind.clone() };
-    let bypass = o.bool(cx, "bypass").unwrap_or(false);
+    let mut bypass = o.bool(cx, "bypass").unwrap_or(false);
 
     let mut sidechains = Vec::new();
     match (o.has("sidechain"), o.has("sidechains")) {
@@ -574,19 +574,36 @@ fn read_insert(cx: &mut Cx, value: &Value, path: String) -> Option<InsertDesc> {
         let Some(p) = Obj::new(cx, p, o.at("params")) else { return None };
         for key in p.map.keys() {
             let path = p.at(key);
-            // Aliases (the effects RFC's names) load as the canonical id.
-            let id = ty.aliases.iter().find(|(alias, _)| alias == key).map_or(key.as_str(), |(_, id)| *id);
+            if key == "bypass" {
+                // The effects RFC keeps `bypass` among the parameters.
+                if let Some(b) = p.bool(cx, key) {
+                    if o.has("bypass") && b != bypass {
+                        cx.error(path, "'params.bypass' disagrees with the insert's 'bypass'; give it once");
+                    }
+                    bypass |= b;
+                }
+                continue;
+            }
+            // Aliases (the effects RFC's names) load as the canonical id;
+            // a unit alias (`driveDb`) is converted into the id's units.
+            let unit = ty.unit_alias(key);
+            let id = unit.map_or_else(|| ty.canonical(key), |u| u.id);
             let Some(spec) = ty.params.iter().find(|s| s.id == id) else {
-                let known: Vec<&str> = ty.params.iter().map(|s| s.id).collect();
+                let mut known: Vec<&str> = ty.params.iter().map(|s| s.id).collect();
+                known.extend(ty.unit_aliases.iter().map(|u| u.alias));
                 cx.warn(path, format!("unknown parameter '{key}' for {kind} ignored (known: {})", known.join(", ")));
                 continue;
             };
-            if id != key && p.map.contains_key(id) {
-                cx.error(path, format!("'{key}' is another name for '{id}', which is also given"));
+            let other_spelling = p.map.keys().find(|k| *k != key && *k < key && (ty.canonical(k) == id || ty.unit_alias(k).is_some_and(|u| u.id == id)));
+            if let Some(other) = other_spelling {
+                cx.error(path, format!("'{key}' and '{other}' are the same parameter ('{id}'); give one"));
                 continue;
             }
             let value = match spec.kind {
-                ParamKind::Float { min, max, .. } => p.number_in(cx, key, min, max, spec.unit).map(ParamValue::Number),
+                ParamKind::Float { min, max, .. } => match unit {
+                    Some(u) => p.number_in(cx, key, min / u.scale, max / u.scale, u.unit).map(|x| ParamValue::Number(x * u.scale)),
+                    None => p.number_in(cx, key, min, max, spec.unit).map(ParamValue::Number),
+                },
                 ParamKind::Bool { .. } => p.bool(cx, key).map(ParamValue::Bool),
                 ParamKind::Choice { options, .. } => {
                     let table: Vec<(&str, usize)> = options.iter().enumerate().map(|(i, n)| (*n, i)).collect();
@@ -612,6 +629,14 @@ fn read_insert(cx: &mut Cx, value: &Value, path: String) -> Option<InsertDesc> {
                     }
                     _ => p.number_in(cx, key, min_ms, max_ms, "ms").map(ParamValue::Number),
                 },
+            };
+            // In the table's range but more than the DSP sustains: clamp, and say so.
+            let value = match (value, ty.soft_limit(id)) {
+                (Some(ParamValue::Number(x)), Some(limit)) if x > limit.max => {
+                    cx.warn(path, format!("{key} {} clamped to {} ({})", fmt_num(x), fmt_num(limit.max), limit.why));
+                    Some(ParamValue::Number(limit.max))
+                }
+                (value, _) => value,
             };
             if let Some(value) = value {
                 params.insert(id.to_string(), value);
@@ -786,11 +811,14 @@ fn check_references(cx: &mut Cx, s: &Session) {
         for (key, value) in &scene.values {
             let at = value_path(&format!("scenes[{i}].values"), key);
             match path::resolve(s, key) {
-                Ok(resolved) => {
-                    if let Err(e) = path::scene_value(s, &resolved, value) {
-                        cx.error(at, format!("scene '{}', {key}: {e}", scene.name));
+                Ok(resolved) => match path::scene_value(s, &resolved, value) {
+                    Err(e) => cx.error(at, format!("scene '{}', {key}: {e}", scene.name)),
+                    Ok(x) => {
+                        if let Some((max, why)) = resolved.soft_max.filter(|(max, _)| x > *max) {
+                            cx.warn(at, format!("scene '{}', {key}: {} plays as {} ({why})", scene.name, fmt_num(x), fmt_num(max)));
+                        }
                     }
-                }
+                },
                 Err(e) => cx.error(at, format!("scene '{}': {e}", scene.name)),
             }
         }

@@ -48,6 +48,9 @@ pub struct Resolved {
     pub discrete: bool,
     /// The session's own value, in audio-thread units.
     pub session_value: f64,
+    /// The largest value the insert plays (and why), if below `max`: the
+    /// loader warns about scene values above it.
+    pub soft_max: Option<(f64, &'static str)>,
 }
 
 /// Finds what `path` names in `session`.
@@ -68,7 +71,13 @@ pub fn resolve(session: &Session, path: &str) -> Result<Resolved, String> {
         };
         let desc = &b.inserts[insert];
         let ty = registry::lookup(&desc.kind).ok_or_else(|| format!("unknown insert type '{}'", desc.kind))?;
-        let canonical = ty.aliases.iter().find(|(alias, _)| *alias == param_id).map_or(param_id, |(_, id)| *id);
+        if let Some(u) = ty.unit_alias(param_id) {
+            return Err(format!(
+                "'{param_id}' is '{}' in {}; scenes and macros move '{}' in its own units (see the insert's table)",
+                u.id, u.unit, u.id
+            ));
+        }
+        let canonical = ty.canonical(param_id);
         let Some(param) = ty.param_index(canonical) else {
             let known: Vec<&str> = ty.params.iter().map(|p| p.id).collect();
             return Err(format!("{} has no parameter '{param_id}' (it has: {})", desc.kind, list(&known)));
@@ -87,6 +96,7 @@ pub fn resolve(session: &Session, path: &str) -> Result<Resolved, String> {
             time: matches!(spec.kind, ParamKind::Time { .. }),
             discrete: matches!(spec.kind, ParamKind::Discrete { .. }),
             session_value: audio_value(spec, desc.params.get(spec.id)) as f64,
+            soft_max: ty.soft_limit(canonical).map(|l| (l.max, l.why)),
         });
     }
     // Bus ids may contain dots: take the longest id the path starts with.
@@ -100,7 +110,7 @@ pub fn resolve(session: &Session, path: &str) -> Result<Resolved, String> {
         .ok_or_else(|| format!("'{path}' does not start with a bus id (expected bus.gainDb, bus.pan, bus.mute, bus.send.<to> or bus/insert.param)"))?;
     let b = &session.buses[bus];
     let field = &path[b.id.len() + 1..];
-    let plain = |target, min, max, stepped, value| Resolved { bus, target, min, max, stepped, time: false, discrete: false, session_value: value };
+    let plain = |target, min, max, stepped, value| Resolved { bus, target, min, max, stepped, time: false, discrete: false, session_value: value, soft_max: None };
     match field {
         "gainDb" => Ok(plain(PathTarget::BusGain, SILENCE_DB, MAX_BUS_DB, false, clamp_db(b.gain.db(), MAX_BUS_DB))),
         "pan" => Ok(plain(PathTarget::BusPan, -1.0, 1.0, false, b.pan)),

@@ -206,16 +206,16 @@ fn eq_band_moves_without_zipper_steps() {
 #[test]
 fn filter_matches_the_bilinear_second_order_responses() {
     // The TPT state-variable filter has the same responses as the cookbook's
-    // low/high/band pass and notch at the same Q.
+    // low/high/band pass and notch at the same Q (`resonance` is the Q).
     for (mode, name) in [(0.0, "lowpass"), (1.0, "highpass"), (2.0, "bandpass"), (3.0, "notch")] {
-        for resonance in [0.0f32, 0.5] {
-            let q = mam_core::dsp::filter::Filter::q(resonance);
+        for q in [0.5f32, std::f32::consts::FRAC_1_SQRT_2, 3.76] {
+            let q64 = q as f64;
             for f in [200.0, 900.0, 1000.0, 1200.0, 5000.0] {
-                let want = cookbook_db(name, 1000.0, 0.0, q, f as f64);
+                let want = cookbook_db(name, 1000.0, 0.0, q64, f as f64);
                 if want < -60.0 {
                     continue;
                 }
-                let got = measured_db("filter", &[("type", mode), ("freqHz", 1000.0), ("resonance", resonance)], f);
+                let got = measured_db("filter", &[("type", mode), ("freqHz", 1000.0), ("resonance", q)], f);
                 assert!((got - want).abs() < 0.1, "{name} Q {q:.2} at {f} Hz: measured {got:.3}, want {want:.3}");
             }
         }
@@ -346,14 +346,14 @@ const SHAPES: [&str; 4] = ["soft", "hard", "fuzz", "tube"];
 fn distortion_thd_rises_with_drive_for_every_shape() {
     for (index, shape) in SHAPES.iter().enumerate() {
         let mut last = -1.0f64;
-        for drive in [0.0f32, 6.0, 12.0, 18.0, 24.0, 30.0, 36.0] {
+        for drive in [0.0f32, 1.0 / 6.0, 2.0 / 6.0, 3.0 / 6.0, 4.0 / 6.0, 5.0 / 6.0, 1.0] {
             let mut d = make("distortion", &[("type", index as f32), ("drive", drive), ("tone", 1.0)]);
             let out = run_insert(d.as_mut(), &sine(SR as usize, 1000.0, 1.0, SR));
             let tail = &out[0][SR as usize / 2..];
             let fundamental = amplitude(tail, 1000.0);
             let harmonics: f64 = (2..=20).map(|k| amplitude(tail, 1000.0 * k as f32).powi(2)).sum();
             let thd = harmonics.sqrt() / fundamental;
-            assert!(thd > last, "{shape}: THD {thd:.4} at drive {drive} dB did not rise above {last:.4}");
+            assert!(thd > last, "{shape}: THD {thd:.4} at drive {drive} did not rise above {last:.4}");
             last = thd;
         }
         assert!(last > 0.1, "{shape}: high drive gives plenty of harmonics ({last:.3})");
@@ -365,7 +365,7 @@ fn distortion_aliasing_stays_60_db_below_the_fundamental_at_5_khz() {
     use mam_core::analysis::power_spectrum;
     let bin_hz = SR as f64 / 16_384.0;
     for (index, shape) in SHAPES.iter().enumerate() {
-        let mut d = make("distortion", &[("type", index as f32), ("drive", 36.0), ("tone", 1.0)]);
+        let mut d = make("distortion", &[("type", index as f32), ("drive", 1.0), ("tone", 1.0)]);
         let out = run_insert(d.as_mut(), &sine(SR as usize * 2, 5000.0, 1.0, SR));
         let spectrum = power_spectrum(&out[0][SR as usize / 2..]);
         let near = |k: usize, f: f64| (k as f64 * bin_hz - f).abs() < 6.0 * bin_hz;
@@ -519,4 +519,99 @@ fn only_the_declared_latency_parameters_change_latency() {
         }
         assert_eq!(declared_matter, !ty.latency_params.is_empty(), "{}: declared latency params must really change it", ty.name);
     }
+}
+
+/// Runs `input` (same on both channels) through `insert` in 32-sample blocks
+/// (a scene morph's control step), calling `change(insert, frame)` before
+/// each block; returns the left channel.
+fn run_with_changes(insert: &mut dyn Insert, input: &[f32], mut change: impl FnMut(&mut dyn Insert, usize)) -> Vec<f32> {
+    let mut buf = AudioBuf::new(2, 32);
+    let mut out = Vec::with_capacity(input.len());
+    for (n, chunk) in input.chunks(32).enumerate() {
+        change(insert, n * 32);
+        for ch in 0..2 {
+            buf.channel_mut(ch)[..chunk.len()].copy_from_slice(chunk);
+        }
+        insert.process(&mut buf, None, chunk.len());
+        out.extend_from_slice(&buf.channel(0)[..chunk.len()]);
+    }
+    out
+}
+
+fn largest_step(signal: &[f32]) -> f32 {
+    signal.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max)
+}
+
+fn longest_zero_run(signal: &[f32]) -> usize {
+    signal.split(|&x| x != 0.0).map(<[f32]>::len).max().unwrap_or(0)
+}
+
+/// A delay's time jumps, follows a note value and a tempo change, and is
+/// morphed in 32-sample steps, all while a sine plays.
+///
+/// Bound on the output step: a gliding tap reads at most 1 + 1/16 samples of
+/// input per sample, and linear interpolation is never steeper than the
+/// samples it joins, so gliding adds at most 1/16 to the input's own largest
+/// step; a crossfade `(1 − w)·a + w·b` with w rising by 1/960 per sample adds
+/// at most |b − a|/960 ≤ 2·amplitude/960. The old delay jumped its read
+/// position: a step of up to twice the amplitude (0.7 here at the first jump).
+#[test]
+fn delay_time_changes_while_playing_without_gaps_or_steps() {
+    let ty = registry::lookup("delay").unwrap();
+    let time = ty.param_index("time").unwrap();
+    let mut d = make("delay", &[("time", 100.0), ("feedback", 0.0), ("mix", 1.0), ("highCutHz", 20_000.0)]);
+    let amp = 0.5f32;
+    let input = sine(SR as usize * 4, 200.0, amp, SR);
+    let out = run_with_changes(d.as_mut(), &input, |d, frame| match frame {
+        48_000 => d.set_param(time, 161.3),
+        72_000 => d.set_param(time, -0.5), // an eighth note at 120 BPM: 250 ms
+        96_000 => d.set_tempo(100.0),      // the eighth becomes 300 ms
+        // A slow morph (glides: 0.96 samples per 32), then a fast one
+        // (faster than the glide: crossfades as it goes).
+        f if (120_000..144_000).contains(&f) => d.set_param(time, 300.0 - (f - 120_000) as f32 / 32.0 * 0.02),
+        f if (144_000..168_000).contains(&f) => d.set_param(time, 285.0 - (f - 144_000) as f32 / 32.0 * 0.1),
+        168_000 => d.set_param(time, 210.0),
+        _ => {}
+    });
+    let after_first_echo = &out[4800..];
+    let zeros = longest_zero_run(after_first_echo);
+    // The smallest change above is a glide step of 0.02 ms (~1 sample).
+    assert!(zeros <= 1, "a gap of {zeros} exact zeros");
+    let bound = largest_step(&input) * (1.0 + 1.0 / 16.0) + 2.0 * amp / 960.0 + 1e-6;
+    let worst = largest_step(after_first_echo);
+    assert!(worst <= bound, "largest step {worst:.5} above the bound {bound:.5}");
+    // Settled, the echo is the input exactly 210 ms (10 080 samples) late.
+    for i in 180_000..181_000 {
+        assert_eq!(out[i], input[i - 10_080], "sample {i}");
+    }
+}
+
+/// Reverb `size` and `preDelayMs` jump and are morphed while a sine plays.
+/// A click is broadband; a 200 Hz sine (and the reverb's response to it) is
+/// not, so the third difference y[n] − 3y[n−1] + 3y[n−2] − y[n−3] finds
+/// clicks: for a sine of amplitude A it is (2π·200/48000)³·A ≈ 2e−5·A, a
+/// crossfade's kinks add about |b − a|/960 ≈ 2e−3·A, while a read position
+/// that jumps (the old reverb resized its rings) gives about A.
+#[test]
+fn reverb_size_and_pre_delay_changes_do_not_click() {
+    let ty = registry::lookup("reverb").unwrap();
+    let (size, pre) = (ty.param_index("size").unwrap(), ty.param_index("preDelayMs").unwrap());
+    let input = sine(SR as usize * 3, 200.0, 0.5, SR);
+    let mut r = make("reverb", &[("decay", 2.0), ("mix", 1.0), ("damping", 0.0)]);
+    let out = run_with_changes(r.as_mut(), &input, |r, frame| match frame {
+        48_000 => r.set_param(size, 0.9),
+        72_000 => r.set_param(pre, 120.0),
+        f if (96_000..120_000).contains(&f) => {
+            let x = (f - 96_000) as f32 / 24_000.0;
+            r.set_param(size, 0.9 - 0.6 * x);
+            r.set_param(pre, 120.0 - 100.0 * x);
+        }
+        _ => {}
+    });
+    let third = |s: &[f32]| s.windows(4).map(|w| (w[3] - 3.0 * w[2] + 3.0 * w[1] - w[0]).abs()).fold(0.0f32, f32::max);
+    let level = out[24_000..].iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let steady = third(&out[24_000..48_000]);
+    let moving = third(&out[48_000..]);
+    assert!(level > 0.05, "the reverb plays ({level})");
+    assert!(moving < 0.01 * level, "third difference {moving:.2e} while moving (steady {steady:.2e}, level {level:.3})");
 }
