@@ -615,3 +615,41 @@ fn reverb_size_and_pre_delay_changes_do_not_click() {
     assert!(level > 0.05, "the reverb plays ({level})");
     assert!(moving < 0.01 * level, "third difference {moving:.2e} while moving (steady {steady:.2e}, level {level:.3})");
 }
+
+/// The same through a session: half a second in, scene "Far" morphs the
+/// delay from 100 ms to 300 ms over one second while a sine plays (the
+/// engine calls `set_param` every 32 samples, faster than the tap glides, so
+/// it glides and crossfades as it goes). Same step bound as above, and no
+/// zeros at all once the first echo is out (the line is full by then).
+#[test]
+fn a_scene_morph_moves_a_delay_time_without_gaps_or_steps() {
+    use mam_core::graph::controls::HostControl;
+    let s = session(
+        r#"{ "version": 1, "racks": [ { "id": "in" } ],
+        "buses": [ { "id": "fx", "inserts": [ { "id": "d", "type": "delay", "params": { "time": 100, "feedback": 0, "mix": 1, "highCutHz": 20000 } } ] } ],
+        "routes": [ { "from": "in", "to": "fx" } ],
+        "scenes": [ { "name": "Far", "transition": "morph", "morphMs": 1000, "values": { "fx/d.time": 300 } } ] }"#,
+    );
+    let (_engine, mut audio) = Engine::new(s, CompileOptions { sample_rate: SR, max_block: 256, ports: vec!["in".into()] }).unwrap();
+    let frames = SR as usize * 2;
+    let amp = 0.5f32;
+    let input = sine(frames, 200.0, amp, SR);
+    let mut out = vec![0.0f32; frames];
+    let mut right = vec![0.0f32; 256];
+    for (n, chunk) in input.chunks(256).enumerate() {
+        if n * 256 == 24_064 {
+            audio.set_control(HostControl::Scene(1));
+        }
+        let len = chunk.len();
+        audio.process(&[&[chunk, chunk]], &mut [&mut out[n * 256..n * 256 + len], &mut right[..len]], len);
+    }
+    let after_first_echo = &out[4801..];
+    let zeros = longest_zero_run(after_first_echo);
+    assert!(zeros <= 1, "a gap of {zeros} exact zeros");
+    let bound = largest_step(&input) * (1.0 + 1.0 / 16.0) + 2.0 * amp / 960.0 + 1e-6;
+    let worst = largest_step(after_first_echo);
+    assert!(worst <= bound, "largest step {worst:.5} above the bound {bound:.5}");
+    for i in 80_000..81_000 {
+        assert_eq!(out[i], input[i - 14_400], "settled at 300 ms, sample {i}");
+    }
+}
