@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use mam_core::engine::Engine;
-use mam_core::graph::compile::CompileOptions;
+use mam_core::graph::compile::{CompileOptions, PortBinding};
 use mam_core::reference::reference_session;
 use mam_core::session::{RackKind, Session};
 
@@ -20,6 +20,8 @@ pub struct BlockStats {
     pub p50_us: f64,
     pub p99_us: f64,
     pub max_us: f64,
+    /// Largest output sample, linear: proof the noise got through.
+    pub output_peak: f32,
 }
 
 pub fn run(path: Option<&Path>, seconds: f64, json: bool) -> Result<(), CliError> {
@@ -35,7 +37,7 @@ pub fn run(path: Option<&Path>, seconds: f64, json: bool) -> Result<(), CliError
     if json {
         let blocks: Vec<serde_json::Value> = stats
             .iter()
-            .map(|s| serde_json::json!({ "block": s.block, "realtimeFactor": s.realtime_factor, "p50Us": s.p50_us, "p99Us": s.p99_us, "maxUs": s.max_us }))
+            .map(|s| serde_json::json!({ "block": s.block, "realtimeFactor": s.realtime_factor, "p50Us": s.p50_us, "p99Us": s.p99_us, "maxUs": s.max_us, "outputPeak": s.output_peak }))
             .collect();
         println!("{}", serde_json::json!({ "session": name, "sampleRate": session.sample_rate, "seconds": seconds, "blocks": blocks }));
     } else {
@@ -49,14 +51,11 @@ pub fn run(path: Option<&Path>, seconds: f64, json: bool) -> Result<(), CliError
 }
 
 /// Renders `seconds` of `session` in blocks of `block` frames, timing each
-/// process call. Racks that expect live or file input get white noise.
+/// process call. Every input and file source gets white noise, bound by id
+/// as `mam render --in` binds files.
 fn measure(session: &Session, block: usize, seconds: f64) -> Result<BlockStats, CliError> {
-    let ports: Vec<String> = session
-        .racks
-        .iter()
-        .filter(|r| !matches!(r.kind, RackKind::Generator(_)))
-        .map(|r| r.id.clone())
-        .collect();
+    let ports: Vec<PortBinding> =
+        session.racks.iter().filter(|r| !matches!(r.kind, RackKind::Generator(_))).map(|r| PortBinding::source(&r.id)).collect();
     let options = CompileOptions { sample_rate: session.sample_rate as f32, max_block: block, ports: ports.clone() };
     let (mut engine, mut audio) = Engine::new(session.clone(), options)?;
     let channels = session.channels;
@@ -79,6 +78,7 @@ fn measure(session: &Session, block: usize, seconds: f64) -> Result<BlockStats, 
 
     let blocks = ((seconds * session.sample_rate as f64) / block as f64).ceil() as usize;
     let mut times = Vec::with_capacity(blocks);
+    let mut output_peak = 0.0f32;
     // Warm caches and branch predictors with one second first.
     let warmup = (session.sample_rate as usize / block).max(1);
     for i in 0..warmup + blocks {
@@ -89,11 +89,29 @@ fn measure(session: &Session, block: usize, seconds: f64) -> Result<BlockStats, 
         if i >= warmup {
             times.push(elapsed);
         }
+        output_peak = out.iter().flatten().fold(output_peak, |m, s| m.max(s.abs()));
     }
     engine.collect_garbage();
     let total: f64 = times.iter().sum();
     let audio_seconds = (blocks * block) as f64 / session.sample_rate as f64;
     times.sort_by(f64::total_cmp);
     let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize] * 1e6;
-    Ok(BlockStats { block, realtime_factor: audio_seconds / total, p50_us: pct(0.5), p99_us: pct(0.99), max_us: pct(1.0) })
+    Ok(BlockStats { block, realtime_factor: audio_seconds / total, p50_us: pct(0.5), p99_us: pct(0.99), max_us: pct(1.0), output_peak })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_input_and_file_source_gets_noise() {
+        // One source per kind that takes audio; each alone on its own bus
+        // run, so each must be heard by itself.
+        for rack in [r#"{ "id": "a", "input": "main" }"#, r#"{ "id": "b", "input": "sidechain1" }"#, r#"{ "id": "c", "path": "c.wav" }"#, r#"{ "id": "d" }"#] {
+            let json = format!(r#"{{ "version": 1, "racks": [ {rack} ] }}"#);
+            let session = mam_core::session::load_str(&json).unwrap().session;
+            let stats = measure(&session, 64, 0.01).unwrap();
+            assert!(stats.output_peak > 0.05, "{rack}: output peak {}", stats.output_peak);
+        }
+    }
 }

@@ -25,7 +25,9 @@ enum Command {
     /// Render a session to a 32-bit float WAV file.
     Render {
         session: PathBuf,
-        /// Bind a WAV file to a source: --in ID=FILE.wav (repeatable).
+        /// Feed a WAV file to a source: --in ID=FILE.wav (repeatable). The
+        /// source may be a file source or an input source (standing in for
+        /// the plugin's port), not a generator.
         #[arg(long = "in", value_name = "ID=FILE.wav")]
         inputs: Vec<String>,
         #[arg(long, value_name = "OUT.wav")]
@@ -91,11 +93,26 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error(transparent)]
     Wav(#[from] wav::WavError),
     #[error("cannot compile session: {0}")]
     Compile(#[from] mam_core::graph::compile::CompileError),
     #[error("cannot write '{path}': {source}")]
     Write { path: PathBuf, source: std::io::Error },
+}
+
+/// Why an `--in ID=FILE.wav` binding was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("--in '{binding}': expected ID=FILE.wav")]
+    Syntax { binding: String },
+    #[error("--in {id}=…: the session has no source '{id}' (sources: {known})")]
+    UnknownSource { id: String, known: String },
+    #[error("--in {id}=…: source '{id}' is a generator, which makes its own signal and takes no file; bind an input or file source instead (those in this session: {takers})")]
+    Generator { id: String, takers: String },
+    #[error("--in {id}=…: source '{id}' is bound twice")]
+    Twice { id: String },
 }
 
 fn main() -> ExitCode {
@@ -251,20 +268,25 @@ fn cmd_render(
     Ok(())
 }
 
-/// Reads every WAV a render needs: `--in` bindings first, then racks with a
+/// Reads every WAV a render needs: `--in` bindings first (to file sources,
+/// or to input sources in place of the plugin's ports), then sources with a
 /// `path` (relative to the session file).
 fn gather_inputs(session: &Session, session_path: &Path, bindings: &[String]) -> Result<Vec<RackAudio>, CliError> {
     let mut files: Vec<(String, PathBuf)> = Vec::new();
     for binding in bindings {
         let Some((id, file)) = binding.split_once('=') else {
-            return Err(CliError::Usage(format!("--in '{binding}': expected ID=FILE.wav")));
+            return Err(BindError::Syntax { binding: binding.clone() }.into());
         };
-        if session.rack(id).is_none() {
-            let ids: Vec<&str> = session.racks.iter().map(|r| r.id.as_str()).collect();
-            return Err(CliError::Usage(format!("--in {id}=…: the session has no source '{id}' (sources: {})", ids.join(", "))));
+        let ids = |keep: fn(&RackKind) -> bool| session.racks.iter().filter(|r| keep(&r.kind)).map(|r| r.id.as_str()).collect::<Vec<_>>().join(", ");
+        match session.rack(id).map(|r| &r.kind) {
+            None => return Err(BindError::UnknownSource { id: id.into(), known: ids(|_| true) }.into()),
+            Some(RackKind::Generator(_)) => {
+                return Err(BindError::Generator { id: id.into(), takers: ids(|k| !matches!(k, RackKind::Generator(_))) }.into())
+            }
+            Some(_) => {}
         }
         if files.iter().any(|(bound, _)| bound == id) {
-            return Err(CliError::Usage(format!("--in {id}=…: source '{id}' is bound twice")));
+            return Err(BindError::Twice { id: id.into() }.into());
         }
         files.push((id.to_string(), PathBuf::from(file)));
     }

@@ -239,3 +239,91 @@ fn render_recalls_a_scene_and_holds_macros() {
     let bad = mam(&["render", &example("scenes.json"), "--out", out.to_str().unwrap(), "--macro", "9=0.5"]);
     assert_eq!(bad.status.code(), Some(1));
 }
+
+/// A session made for the plugin: the music on the main input, a voice on
+/// Sidechain 1 that keys the music's ducker.
+///
+/// ```text
+///   music (input main) ───────▶ [bed: ducker ◀─ key voice] ─▶ [master: limiter]
+///   voice (input sidechain1) ─▶ [vox] ───────────────────────▶ [master]
+/// ```
+const PLUGIN_SESSION: &str = r#"{ "version": 1, "sampleRate": 48000,
+  "racks": [ { "id": "music", "input": "main" }, { "id": "voice", "input": "sidechain1", "gainDb": -6 } ],
+  "buses": [ { "id": "bed", "inserts": [ { "id": "duck", "type": "spectral_ducker", "sidechain": "voice",
+                                           "params": { "depthDb": 12, "thresholdDb": -60 } } ] },
+             { "id": "vox" },
+             { "id": "master", "inserts": [ { "id": "lim", "type": "limiter", "params": { "ceilingDb": -1 } } ] } ],
+  "routes": [ { "from": "music", "to": "bed" }, { "from": "voice", "to": "vox" } ] }"#;
+
+/// Deterministic white noise in [-amp, amp).
+fn noise(frames: usize, amp: f32, mut seed: u32) -> Vec<f32> {
+    (0..frames)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            amp * ((seed >> 8) as f32 / (1u32 << 23) as f32 - 1.0)
+        })
+        .collect()
+}
+
+fn rms(x: &[f32]) -> f32 {
+    (x.iter().map(|s| s * s).sum::<f32>() / x.len() as f32).sqrt()
+}
+
+#[test]
+fn render_feeds_input_sources_from_files_like_the_same_session_with_paths() {
+    let dir = scratch("plugin-session");
+    let frames = 96_000;
+    // Music: stationary stereo noise. Voice: noise in the first second only,
+    // so the bed is ducked in the first second and not in the second.
+    let music = [noise(frames, 0.3, 1), noise(frames, 0.3, 2)];
+    let mut voice = noise(frames, 0.5, 3);
+    voice[frames / 2..].fill(0.0);
+    write_wav(&dir.join("music.wav"), 48_000, &music);
+    write_wav(&dir.join("voice.wav"), 48_000, &[voice]);
+    let live = dir.join("live.json");
+    std::fs::write(&live, PLUGIN_SESSION).unwrap();
+    let files = dir.join("files.json");
+    let with_paths = PLUGIN_SESSION.replace(r#""input": "main""#, r#""path": "music.wav""#).replace(r#""input": "sidechain1""#, r#""path": "voice.wav""#);
+    assert_ne!(with_paths, PLUGIN_SESSION);
+    std::fs::write(&files, with_paths).unwrap();
+
+    let (out_live, out_files) = (dir.join("live.wav"), dir.join("files.wav"));
+    let music_in = format!("music={}", dir.join("music.wav").display());
+    let voice_in = format!("voice={}", dir.join("voice.wav").display());
+    let stems = dir.join("stems");
+    let r = mam(&["render", live.to_str().unwrap(), "--in", &music_in, "--in", &voice_in, "--out", out_live.to_str().unwrap(), "--stems", stems.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    assert!(!text(&r.stderr).contains("silent"), "every source is fed: {}", text(&r.stderr));
+    let r = mam(&["render", files.to_str().unwrap(), "--out", out_files.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+
+    let (_, live_audio) = read_wav(&out_live);
+    let (_, files_audio) = read_wav(&out_files);
+    assert_eq!(live_audio[0].len(), frames);
+    assert!(rms(&live_audio[0]) > 0.1, "not silent: rms {}", rms(&live_audio[0]));
+    assert!(live_audio == files_audio, "input sources fed by --in render exactly as path sources");
+    // The key arrived: the bed is ducked while the voice sounds (skipping the
+    // first 0.25 s of attack) and back when it rests (skipping its release).
+    let (_, bed) = read_wav(&stems.join("bed.wav"));
+    let (keyed, free) = (rms(&bed[0][12_000..48_000]), rms(&bed[0][60_000..]));
+    let change_db = 20.0 * (keyed / free).log10();
+    assert!(change_db < -6.0, "the voice ducks the bed: {change_db:.1} dB");
+}
+
+#[test]
+fn binding_a_file_to_a_generator_is_an_error_naming_it() {
+    let dir = scratch("generator");
+    let session = dir.join("s.json");
+    std::fs::write(&session, r#"{ "version": 1, "racks": [ { "id": "in" }, { "id": "tone", "generator": { "type": "sine", "hz": 440, "amp": 0.5 } } ] }"#).unwrap();
+    let wav = dir.join("x.wav");
+    write_wav(&wav, 48_000, &[vec![0.1; 480]]);
+    let bind = format!("tone={}", wav.display());
+    let r = mam(&["render", session.to_str().unwrap(), "--in", &bind, "--out", dir.join("o.wav").to_str().unwrap()]);
+    let err = text(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(err.contains("source 'tone' is a generator"), "{err}");
+    assert!(err.contains("(those in this session: in)"), "names the sources that take a file: {err}");
+    assert!(!dir.join("o.wav").exists(), "nothing rendered");
+}

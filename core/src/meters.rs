@@ -141,16 +141,18 @@ impl MeterState {
 /// The K-weighting, gating and 4× true-peak oversampling are too costly to
 /// run inside the host's process call for a meter, so the audio thread only
 /// copies master samples into a lock-free ring ([`LoudnessTap`]) and this
-/// side — the editor's timer, the CLI after each block — runs the `ebur128`
-/// analysis when it reads. If nobody reads for longer than the ring holds
-/// (about 1.4 s), the audio thread drops samples and counts them in
-/// `dropped_frames` rather than wait.
+/// side runs the `ebur128` analysis. The work is split in two because the
+/// costs differ: [`LoudnessMeter::drain`] analyses the queued frames (cost in
+/// proportion to them), [`LoudnessMeter::reading`] sums the last 3 s for the
+/// short-term figure (a fixed 3 s of work per call, whatever was queued).
+/// The CLI therefore drains as the ring fills and reads once at the end. If
+/// nobody drains for longer than the ring holds (at least 1.5 s), the audio
+/// thread drops samples and counts them in `dropped_frames` rather than wait.
 pub struct LoudnessMeter {
     consumer: rtrb::Consumer<f32>,
     analyser: ebur128::EbuR128,
     channels: usize,
     dropped: Arc<AtomicU64>,
-    scratch: Vec<f32>,
 }
 
 /// The audio thread's end of the loudness ring.
@@ -178,7 +180,7 @@ pub fn loudness_meter(channels: usize, sample_rate: u32) -> (LoudnessMeter, Loud
     let mode = ebur128::Mode::S | ebur128::Mode::I | ebur128::Mode::TRUE_PEAK | ebur128::Mode::HISTOGRAM;
     let analyser = ebur128::EbuR128::new(channels as u32, sample_rate, mode).expect("valid channel count and rate");
     (
-        LoudnessMeter { consumer, analyser, channels, dropped: dropped.clone(), scratch: Vec::new() },
+        LoudnessMeter { consumer, analyser, channels, dropped: dropped.clone() },
         LoudnessTap { producer, channels, dropped },
     )
 }
@@ -217,29 +219,59 @@ fn interleave(dst: &mut [f32], channels: &[&[f32]], from: usize, width: usize) {
 }
 
 impl LoudnessMeter {
-    /// Analyses everything queued so far and returns the current figures.
+    /// Analyses everything queued so far and returns the current figures:
+    /// [`Self::drain`] then [`Self::reading`].
     pub fn update(&mut self) -> LoudnessReading {
+        self.drain();
+        self.reading()
+    }
+
+    /// Analyses the frames queued since the last drain and returns how many
+    /// there were. Costs in proportion to those frames only; no readings
+    /// are computed.
+    pub fn drain(&mut self) -> usize {
         let available = self.consumer.slots();
+        // Whole frames only; the tap always writes whole frames, so this only
+        // matters if a frame is mid-commit.
         let available = available - available % self.channels;
-        if available > 0 {
-            if let Ok(chunk) = self.consumer.read_chunk(available) {
-                self.scratch.clear();
-                let (a, b) = chunk.as_slices();
-                self.scratch.extend_from_slice(a);
-                self.scratch.extend_from_slice(b);
-                chunk.commit_all();
-                let _ = self.analyser.add_frames_f32(&self.scratch);
+        if available == 0 {
+            return 0;
+        }
+        let Ok(chunk) = self.consumer.read_chunk(available) else { return 0 };
+        // Both halves of the ring hold whole frames: its capacity and every
+        // write are whole frames, so the wrap point falls between frames.
+        let (a, b) = chunk.as_slices();
+        for part in [a, b] {
+            if !part.is_empty() {
+                // Cannot fail: the analyser was made for this width and rate.
+                let _ = self.analyser.add_frames_f32(part);
             }
         }
-        let true_peak = (0..self.channels as u32)
-            .filter_map(|c| self.analyser.true_peak(c).ok())
-            .fold(0.0, f64::max);
+        chunk.commit_all();
+        available / self.channels
+    }
+
+    /// The figures for everything drained so far. Summing the last 3 s for
+    /// the short-term loudness makes this the costly half: call it when a
+    /// reading is shown, not per block.
+    pub fn reading(&self) -> LoudnessReading {
+        let true_peak = (0..self.channels as u32).filter_map(|c| self.analyser.true_peak(c).ok()).fold(0.0, f64::max);
         LoudnessReading {
             short_term_lufs: self.analyser.loudness_shortterm().unwrap_or(f64::NEG_INFINITY),
             integrated_lufs: self.analyser.loudness_global().unwrap_or(f64::NEG_INFINITY),
             true_peak,
             dropped_frames: self.dropped.load(Ordering::Relaxed),
         }
+    }
+
+    /// Frames waiting in the ring for [`Self::drain`].
+    pub fn queued_frames(&self) -> usize {
+        self.consumer.slots() / self.channels
+    }
+
+    /// Frames the ring holds; once it is full the audio thread drops frames.
+    pub fn capacity_frames(&self) -> usize {
+        self.consumer.buffer().capacity() / self.channels
     }
 }
 
@@ -291,6 +323,44 @@ mod tests {
         assert!((r.integrated_lufs - (-20.0)).abs() < 0.1, "{}", r.integrated_lufs);
         assert!((r.true_peak - 0.1).abs() < 0.002, "{}", r.true_peak);
         assert_eq!(r.dropped_frames, 0);
+    }
+
+    #[test]
+    fn draining_as_the_ring_fills_and_reading_once_equals_updating_every_block() {
+        // Noise bursts at two levels, so the gates and the true peak have
+        // something to do. Draining changes only when frames are analysed,
+        // never which or in what order, so the figures must be identical.
+        let mut seed = 1u32;
+        let signal: Vec<f32> = (0..48_000 * 5)
+            .map(|i| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                let level = if (i / 24_000) % 2 == 0 { 0.5 } else { 0.02 };
+                level * ((seed >> 8) as f32 / (1u32 << 23) as f32 - 1.0)
+            })
+            .collect();
+        let (mut every_block, mut tap_a) = loudness_meter(2, 48_000);
+        let (mut drained, mut tap_b) = loudness_meter(2, 48_000);
+        let mut drained_frames = 0;
+        for block in signal.chunks(512) {
+            tap_a.push(&[block, block], block.len());
+            every_block.update();
+            tap_b.push(&[block, block], block.len());
+            if drained.queued_frames() * 2 >= drained.capacity_frames() {
+                drained_frames += drained.drain();
+            }
+        }
+        assert!(drained_frames > 0, "the ring filled to half at least once");
+        assert!(drained.queued_frames() > 0, "frames still queued before the last drain");
+        drained_frames += drained.drain();
+        assert_eq!(drained_frames, signal.len());
+        assert_eq!(drained.queued_frames(), 0);
+        let (a, b) = (every_block.update(), drained.reading());
+        assert!(a.integrated_lufs.is_finite() && a.true_peak > 0.4, "{a:?}");
+        assert_eq!(a, b);
+        // Reading analyses nothing: a second reading is the same.
+        assert_eq!(drained.reading(), b);
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::graph::controls::{HostControl, HostControls};
 use crate::engine::Engine;
-use crate::graph::compile::{CompileError, CompileInfo, CompileOptions};
+use crate::graph::compile::{CompileError, CompileInfo, CompileOptions, PortBinding};
 use crate::meters::LoudnessReading;
 use crate::session::Session;
 
@@ -41,11 +41,16 @@ pub struct Rendered {
     pub loudness: LoudnessReading,
 }
 
-/// Renders `session` with `inputs` bound to racks by id. `progress(done,
-/// total)` is called after every block.
+/// Renders `session` with `inputs` bound to racks by id: a file rack, or an
+/// `input` rack standing in for the host's port. `progress(done, total)` is
+/// called after every block.
+///
+/// Loudness is analysed as the render goes, without dropping a frame, and
+/// read once at the end.
 ///
 /// # Errors
-/// If the session does not compile.
+/// If the session does not compile, or an input names a generator or an
+/// unknown rack.
 pub fn render(
     session: &Session,
     inputs: &[RackAudio],
@@ -56,9 +61,11 @@ pub fn render(
     let compile_options = CompileOptions {
         sample_rate: session.sample_rate as f32,
         max_block: block,
-        ports: inputs.iter().map(|i| i.rack_id.clone()).collect(),
+        ports: inputs.iter().map(|i| PortBinding::source(&i.rack_id)).collect(),
     };
     let (mut engine, mut audio) = Engine::new(session.clone(), compile_options)?;
+    // The loudness ring must take a whole process call: a longer one is split.
+    let step = block.min(engine.loudness_mut().capacity_frames() / 2).max(1);
     let c = &options.controls;
     let mut controls = vec![HostControl::MorphA(c.morph_a), HostControl::MorphB(c.morph_b), HostControl::Morph(c.morph), HostControl::Scene(c.scene)];
     controls.extend(c.macros.iter().enumerate().map(|(i, &x)| HostControl::Macro(i, x)));
@@ -102,7 +109,7 @@ pub fn render(
     let mut out = vec![vec![0.0f32; block]; channels];
     let mut start = 0;
     while start < total {
-        let len = block.min(total - start);
+        let len = step.min(total - start);
         let port_slices: Vec<Vec<&[f32]>> = ports.iter().map(|p| p.iter().map(|c| &c[start..start + len]).collect()).collect();
         let inputs: Vec<&[&[f32]]> = port_slices.iter().map(|p| p.as_slice()).collect();
         let mut outs: Vec<&mut [f32]> = out.iter_mut().map(|c| &mut c[..len]).collect();
@@ -117,7 +124,13 @@ pub fn render(
                 }
             }
         }
-        engine.update_loudness();
+        // Drain only when the ring is half full: analysis costs per frame
+        // either way, but fewer, larger drains cost less overhead, and no
+        // short-term reading is computed until the end.
+        let loudness = engine.loudness_mut();
+        if loudness.queued_frames() + step > loudness.capacity_frames() / 2 {
+            loudness.drain();
+        }
         start += len;
         progress(start.min(total), total);
     }
@@ -133,5 +146,6 @@ pub fn render(
         }
     }
     let loudness = engine.update_loudness();
+    debug_assert_eq!(loudness.dropped_frames, 0, "the render drains before the ring fills");
     Ok(Rendered { master, stems, info, loudness })
 }

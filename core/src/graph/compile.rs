@@ -24,10 +24,33 @@ pub struct CompileOptions {
     pub sample_rate: f32,
     /// Largest block the host will pass; every buffer is sized for it.
     pub max_block: usize,
-    /// Names of the input ports passed to `process`, in order. A rack binds
-    /// to the port named by its `input`, else to the port named by its id
-    /// (how the CLI binds WAV files).
-    pub ports: Vec<String>,
+    /// What feeds each input port passed to `process`, in port order.
+    pub ports: Vec<PortBinding>,
+}
+
+/// Which sources one input port of `process` feeds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortBinding {
+    /// The host's port of this name (the plugin's `main`, `sidechain1`,
+    /// `sidechain2`): every source whose `input` names it takes it, so two
+    /// sources may share one port.
+    HostPort(String),
+    /// The one source with this id, whatever it declares: a `path` source,
+    /// or an `input` source standing in for the host's port (how the CLI
+    /// binds WAV files). A generator cannot be bound.
+    Source(String),
+}
+
+impl PortBinding {
+    /// Binds the host's port `name`.
+    pub fn host_port(name: impl Into<String>) -> Self {
+        Self::HostPort(name.into())
+    }
+
+    /// Binds the source with id `id`.
+    pub fn source(id: impl Into<String>) -> Self {
+        Self::Source(id.into())
+    }
 }
 
 /// Why a session could not be compiled. Sessions from the loader are already
@@ -207,15 +230,31 @@ pub fn compile_with_displays(
     // Pass 5: build the audio-side nodes with their buffers and delay lines.
     let solo_factor = |ok: bool| if ok { 1.0 } else { 0.0 };
     let mut racks = Vec::new();
+    // A port bound to a source by id fails loudly if that source cannot take
+    // it: a silently ignored file would render a wrong mix.
+    for binding in &options.ports {
+        if let PortBinding::Source(id) = binding {
+            match session.rack(id).map(|r| &r.kind) {
+                None => return Err(unknown("a port binding", id)),
+                Some(RackKind::Generator(_)) => {
+                    return Err(CompileError::Invalid(format!("a port is bound to source '{id}', which is a generator and takes no input")))
+                }
+                Some(_) => {}
+            }
+        }
+    }
     for (r, rack) in session.racks.iter().enumerate() {
-        let port_name = match &rack.kind {
-            RackKind::Input(port) => port.as_str(),
-            _ => rack.id.as_str(),
+        // Bound by id first (the CLI's files), else by the host port its `input` names.
+        let by_id = options.ports.iter().position(|p| matches!(p, PortBinding::Source(id) if *id == rack.id));
+        let by_host_port = match &rack.kind {
+            RackKind::Input(name) => options.ports.iter().position(|p| matches!(p, PortBinding::HostPort(port) if port == name)),
+            _ => None,
         };
-        let source = match (&rack.kind, options.ports.iter().position(|p| p == port_name)) {
+        let source = match (&rack.kind, by_id.or(by_host_port)) {
             (RackKind::Generator(g), _) => SourceNode::Generator(GeneratorState::new(*g, rack.start_offset_frames, sr as f64)),
             (_, Some(port)) => {
-                if rack.start_offset_frames != 0 {
+                // Whoever binds by id places the audio at the offset itself (the CLI does).
+                if rack.start_offset_frames != 0 && by_id.is_none() {
                     warnings.push(format!(
                         "source '{}': startOffsetFrames applies to generators and files rendered by the CLI; live input plays as it arrives",
                         rack.id

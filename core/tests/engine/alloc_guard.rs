@@ -4,7 +4,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use mam_core::engine::Engine;
-use mam_core::graph::compile::CompileOptions;
+use mam_core::graph::compile::{CompileOptions, PortBinding};
 use mam_core::reference::reference_session;
 use mam_core::session::{InsertDesc, Level, ParamValue, RackKind, Route};
 
@@ -70,7 +70,7 @@ fn process_never_allocates_across_recompiles_and_swaps() {
     let mut session = reference_session();
     // One rack on a live port too, so port input is covered.
     session.racks[3].kind = RackKind::Input("main".into());
-    let options = CompileOptions { sample_rate: 48_000.0, max_block: 256, ports: vec!["main".into()] };
+    let options = CompileOptions { sample_rate: 48_000.0, max_block: 256, ports: vec![PortBinding::host_port("main")] };
     let (mut engine, mut audio) = Engine::new(session.clone(), options).unwrap();
     let input: Vec<f32> = (0..256).map(|i| (i as f32 * 0.05).sin()).collect();
     let mut out = vec![vec![0.0f32; 256]; 2];

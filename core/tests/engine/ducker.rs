@@ -3,7 +3,7 @@
 
 use super::support::*;
 use mam_core::engine::{AudioProcessor, Engine};
-use mam_core::graph::compile::CompileOptions;
+use mam_core::graph::compile::{CompileOptions, PortBinding};
 use mam_core::session::Session;
 
 const SR: f32 = 48_000.0;
@@ -79,7 +79,7 @@ fn with_no_key_or_a_silent_key_it_is_a_pure_delay() {
 }
 
 fn engine(s: Session, block: usize) -> (Engine, AudioProcessor) {
-    Engine::new(s, CompileOptions { sample_rate: SR, max_block: block, ports: vec!["music".into(), "key".into()] }).unwrap()
+    Engine::new(s, CompileOptions { sample_rate: SR, max_block: block, ports: vec![PortBinding::source("music"), PortBinding::source("key")] }).unwrap()
 }
 
 /// Runs the session hop by hop and returns the largest reduction (dB) the

@@ -4,7 +4,7 @@
 
 use super::support::*;
 use mam_core::engine::{AudioProcessor, Engine};
-use mam_core::graph::compile::CompileOptions;
+use mam_core::graph::compile::{CompileOptions, PortBinding};
 use mam_core::graph::schedule::StripControl;
 use mam_core::session::{load_str, Session};
 
@@ -21,7 +21,7 @@ fn two_buses() -> Session {
 }
 
 fn engine(s: Session) -> (Engine, AudioProcessor) {
-    Engine::new(s, CompileOptions { sample_rate: 48_000.0, max_block: 512, ports: vec!["in".into()] }).unwrap()
+    Engine::new(s, CompileOptions { sample_rate: 48_000.0, max_block: 512, ports: vec![PortBinding::source("in")] }).unwrap()
 }
 
 fn process(audio: &mut AudioProcessor, value: f32, frames: usize) -> Vec<Vec<f32>> {
@@ -106,7 +106,7 @@ fn host_solo_is_solo_in_place_resolved_live() {
         "buses": [ { "id": "a", "gain": 0.5 }, { "id": "b", "gain": 0.25 } ],
         "routes": [ { "from": "in", "to": "a" }, { "from": "in", "to": "b" }, { "from": "direct", "to": "master", "gain": 0.125 } ] }"#,
     );
-    let (mut engine, mut audio) = Engine::new(s.clone(), CompileOptions { sample_rate: 48_000.0, max_block: 512, ports: vec!["in".into(), "direct".into()] }).unwrap();
+    let (mut engine, mut audio) = Engine::new(s.clone(), CompileOptions { sample_rate: 48_000.0, max_block: 512, ports: vec![PortBinding::source("in"), PortBinding::source("direct")] }).unwrap();
     let run = |audio: &mut AudioProcessor| {
         let one = vec![1.0f32; 1024];
         let mut out = vec![vec![0.0; 1024]; 2];

@@ -4,7 +4,7 @@
 use super::support::*;
 use mam_core::audio_buf::AudioBuf;
 use mam_core::engine::Engine;
-use mam_core::graph::compile::CompileOptions;
+use mam_core::graph::compile::{CompileOptions, PortBinding};
 use mam_core::insert::{registry, Insert, ParamKind};
 
 const SR: f32 = 48_000.0;
@@ -241,7 +241,7 @@ fn delay_note_values_at_120_bpm_land_on_the_exact_sample() {
 
 #[test]
 fn delay_follows_a_host_tempo_change() {
-    let (_engine, mut audio) = Engine::new(delay_session(r#""8n""#), CompileOptions { sample_rate: SR, max_block: 512, ports: vec!["in".into()] }).unwrap();
+    let (_engine, mut audio) = Engine::new(delay_session(r#""8n""#), CompileOptions { sample_rate: SR, max_block: 512, ports: vec![PortBinding::source("in")] }).unwrap();
     audio.set_tempo(60.0); // an eighth is now 500 ms
     let input = impulse(30_000, 0);
     let mut out = vec![vec![0.0f32; 30_000]; 2];
@@ -630,7 +630,7 @@ fn a_scene_morph_moves_a_delay_time_without_gaps_or_steps() {
         "routes": [ { "from": "in", "to": "fx" } ],
         "scenes": [ { "name": "Far", "transition": "morph", "morphMs": 1000, "values": { "fx/d.time": 300 } } ] }"#,
     );
-    let (_engine, mut audio) = Engine::new(s, CompileOptions { sample_rate: SR, max_block: 256, ports: vec!["in".into()] }).unwrap();
+    let (_engine, mut audio) = Engine::new(s, CompileOptions { sample_rate: SR, max_block: 256, ports: vec![PortBinding::source("in")] }).unwrap();
     let frames = SR as usize * 2;
     let amp = 0.5f32;
     let input = sine(frames, 200.0, amp, SR);

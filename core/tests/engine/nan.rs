@@ -1,7 +1,7 @@
 //! NaN, infinities and denormals on any input never reach an output or a meter.
 
 use mam_core::engine::Engine;
-use mam_core::graph::compile::CompileOptions;
+use mam_core::graph::compile::{CompileOptions, PortBinding};
 use mam_core::reference::reference_session;
 use mam_core::session::RackKind;
 
@@ -10,7 +10,7 @@ fn non_finite_input_never_reaches_outputs_or_meters() {
     let mut session = reference_session();
     session.racks[0].kind = RackKind::Input("main".into());
     session.racks[3].kind = RackKind::Input("side".into());
-    let options = CompileOptions { sample_rate: 48_000.0, max_block: 128, ports: vec!["main".into(), "side".into()] };
+    let options = CompileOptions { sample_rate: 48_000.0, max_block: 128, ports: vec![PortBinding::host_port("main"), PortBinding::host_port("side")] };
     let (mut engine, mut audio) = Engine::new(session.clone(), options).unwrap();
     let poison = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e-40, -f32::NAN, f32::MAX];
     let bad: Vec<f32> = (0..128).map(|i| if i % 3 == 0 { poison[i / 3 % poison.len()] } else { 0.5 }).collect();

@@ -5,7 +5,7 @@
 
 use super::support::*;
 use mam_core::engine::{AudioProcessor, Engine};
-use mam_core::graph::compile::CompileOptions;
+use mam_core::graph::compile::{CompileOptions, PortBinding};
 use mam_core::graph::controls::HostControl;
 use mam_core::graph::schedule::StripControl;
 use mam_core::session::{load_str, save, Session};
@@ -38,7 +38,7 @@ fn scened() -> Session {
 }
 
 fn engine(s: Session, max_block: usize) -> (Engine, AudioProcessor) {
-    Engine::new(s, CompileOptions { sample_rate: RATE, max_block, ports: vec!["in".into()] }).unwrap()
+    Engine::new(s, CompileOptions { sample_rate: RATE, max_block, ports: vec![PortBinding::source("in")] }).unwrap()
 }
 
 /// Runs DC 1.0 through for `frames` frames in blocks of `block`; returns both channels.
@@ -187,7 +187,7 @@ fn a_ducker_slot_mix_of_zero_leaves_the_bus_dry() {
     );
     const N: usize = 512 * 94;
     let run = |mix: Option<f32>, depth_trim: f32| {
-        let (_e, mut audio) = Engine::new(s.clone(), CompileOptions { sample_rate: RATE, max_block: 512, ports: vec!["in".into(), "key".into()] }).unwrap();
+        let (_e, mut audio) = Engine::new(s.clone(), CompileOptions { sample_rate: RATE, max_block: 512, ports: vec![PortBinding::source("in"), PortBinding::source("key")] }).unwrap();
         if let Some(m) = mix {
             audio.set_control(HostControl::DuckerMix(0, m));
         }

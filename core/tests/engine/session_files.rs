@@ -3,7 +3,7 @@
 
 use super::support::*;
 use mam_core::engine::Engine;
-use mam_core::graph::compile::CompileOptions;
+use mam_core::graph::compile::{CompileOptions, PortBinding};
 use mam_core::reference::REFERENCE_SESSION_JSON;
 use mam_core::session::{load_str, save, Diagnostic};
 
@@ -187,7 +187,7 @@ fn an_unrouted_source_really_goes_to_master() {
 #[test]
 fn a_session_that_fails_to_compile_leaves_the_running_one_untouched() {
     let good = session(r#"{ "version": 1, "racks": [ { "id": "in" } ], "buses": [ { "id": "a", "gain": 0.5 } ], "routes": [ { "from": "in", "to": "a" } ] }"#);
-    let (mut engine, mut audio) = Engine::new(good.clone(), CompileOptions { sample_rate: 48_000.0, max_block: 64, ports: vec!["in".into()] }).unwrap();
+    let (mut engine, mut audio) = Engine::new(good.clone(), CompileOptions { sample_rate: 48_000.0, max_block: 64, ports: vec![PortBinding::source("in")] }).unwrap();
     // Programmatic edits bypass the loader; the compiler still refuses a cycle.
     let mut bad = good.clone();
     bad.buses[0].route = Some("a".into());

@@ -3,7 +3,7 @@
 
 use super::support::*;
 use mam_core::engine::{AudioProcessor, Engine};
-use mam_core::graph::compile::CompileOptions;
+use mam_core::graph::compile::{CompileOptions, PortBinding};
 
 /// ```text
 ///   in ─▶ [a: limiter 5 ms (240), −6 dB, slot 1] ─▶ master
@@ -47,7 +47,7 @@ fn run_stems(audio: &mut AudioProcessor, input: &[f32], block: usize, num_stems:
 
 #[test]
 fn stems_line_up_with_the_main_output_and_sum_to_it() {
-    let (_e, mut audio) = Engine::new(session_ab(), CompileOptions { sample_rate: 48_000.0, max_block: 256, ports: vec!["in".into()] }).unwrap();
+    let (_e, mut audio) = Engine::new(session_ab(), CompileOptions { sample_rate: 48_000.0, max_block: 256, ports: vec![PortBinding::source("in")] }).unwrap();
     let input = impulse(4096, 100);
     let (main, stems) = run_stems(&mut audio, &input, 256, 3);
     assert_eq!(peaks(&main, 1e-6), vec![340], "the mix: one impulse at 100 + 240");
@@ -65,11 +65,11 @@ fn stems_line_up_with_the_main_output_and_sum_to_it() {
 fn stems_do_not_depend_on_the_block_size() {
     let input = white(10_000, 7, 0.5);
     let reference = {
-        let (_e, mut audio) = Engine::new(session_ab(), CompileOptions { sample_rate: 48_000.0, max_block: 4096, ports: vec!["in".into()] }).unwrap();
+        let (_e, mut audio) = Engine::new(session_ab(), CompileOptions { sample_rate: 48_000.0, max_block: 4096, ports: vec![PortBinding::source("in")] }).unwrap();
         run_stems(&mut audio, &input, 4096, 2)
     };
     for block in [1, 63, 512] {
-        let (_e, mut audio) = Engine::new(session_ab(), CompileOptions { sample_rate: 48_000.0, max_block: 4096, ports: vec!["in".into()] }).unwrap();
+        let (_e, mut audio) = Engine::new(session_ab(), CompileOptions { sample_rate: 48_000.0, max_block: 4096, ports: vec![PortBinding::source("in")] }).unwrap();
         let got = run_stems(&mut audio, &input, block, 2);
         assert!(got == reference, "block {block}");
     }

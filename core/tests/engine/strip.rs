@@ -3,7 +3,7 @@
 
 use super::support::*;
 use mam_core::engine::{AudioProcessor, Engine};
-use mam_core::graph::compile::CompileOptions;
+use mam_core::graph::compile::{CompileOptions, PortBinding};
 use mam_core::session::Session;
 
 const N: usize = 2048;
@@ -166,7 +166,7 @@ fn solo_in_place_keeps_the_soloed_path_and_solo_safe_returns() {
 }
 
 fn engine(s: Session, block: usize) -> (Engine, AudioProcessor) {
-    Engine::new(s, CompileOptions { sample_rate: 48_000.0, max_block: block, ports: vec!["in".into()] }).unwrap()
+    Engine::new(s, CompileOptions { sample_rate: 48_000.0, max_block: block, ports: vec![PortBinding::source("in")] }).unwrap()
 }
 
 fn process(audio: &mut AudioProcessor, input: &[f32], frames: usize) -> Vec<Vec<f32>> {
