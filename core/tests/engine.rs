@@ -7,6 +7,7 @@ mod engine {
     pub mod ducker;
     pub mod host_controls;
     pub mod inserts;
+    pub mod inserts_cost;
     pub mod latency;
     pub mod nan;
     pub mod properties;

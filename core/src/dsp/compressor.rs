@@ -114,11 +114,15 @@ impl Compressor {
         }
     }
 
-    fn update(&mut self) {
-        let coeff = |ms: f32, sr: f32| (-1.0 / (ms * 0.001 * sr)).exp();
-        self.attack_coeff = coeff(self.attack_ms, self.sample_rate);
-        self.release_coeff = coeff(self.release_ms, self.sample_rate);
-        self.rms_coeff = 1.0 - coeff(RMS_MS, self.sample_rate);
+    /// One-pole coefficient for a time constant of `ms` at `sample_rate`.
+    fn coeff(ms: f32, sample_rate: f32) -> f32 {
+        (-1.0 / (ms * 0.001 * sample_rate)).exp()
+    }
+
+    /// Sets the lookahead delay from `lookaheadMs`; a new length clears both
+    /// delay lines (what they hold no longer lines up).
+    /// Runs on the audio thread: no allocation, no locks.
+    fn set_lookahead(&mut self) {
         let lookahead = (self.lookahead_ms as f64 * 0.001 * self.sample_rate as f64).round() as usize;
         if lookahead != self.delay.delay() {
             self.delay.set_delay(lookahead);
@@ -145,7 +149,10 @@ impl Insert for Compressor {
         let ramp = Smoother::ramp_len(20.0, sample_rate);
         self.makeup = Smoother::new(self.makeup.target(), ramp);
         self.mix = Smoother::new(self.mix.target(), ramp);
-        self.update();
+        self.attack_coeff = Self::coeff(self.attack_ms, sample_rate);
+        self.release_coeff = Self::coeff(self.release_ms, sample_rate);
+        self.rms_coeff = 1.0 - Self::coeff(RMS_MS, sample_rate);
+        self.set_lookahead();
     }
 
     fn reset(&mut self) {
@@ -156,20 +163,32 @@ impl Insert for Compressor {
         self.reduction_db = 0.0;
     }
 
+    /// Each parameter does only its own work: the curve's values are read
+    /// per sample as they are, a time recomputes its one coefficient, and
+    /// only a new lookahead length touches the delay lines.
+    /// Runs on the audio thread: no allocation, no locks.
     fn set_param(&mut self, index: usize, value: f32) {
         match index {
             THRESHOLD_DB => self.threshold_db = value,
             RATIO => self.ratio = value.max(1.0),
             KNEE_DB => self.knee_db = value.max(0.0),
-            ATTACK_MS => self.attack_ms = value.max(0.01),
-            RELEASE_MS => self.release_ms = value.max(0.01),
+            ATTACK_MS => {
+                self.attack_ms = value.max(0.01);
+                self.attack_coeff = Self::coeff(self.attack_ms, self.sample_rate);
+            }
+            RELEASE_MS => {
+                self.release_ms = value.max(0.01);
+                self.release_coeff = Self::coeff(self.release_ms, self.sample_rate);
+            }
             MAKEUP_DB => self.makeup.set_target(10f32.powf(value / 20.0)),
             DETECTOR => self.rms = value >= 0.5,
-            LOOKAHEAD_MS => self.lookahead_ms = value,
+            LOOKAHEAD_MS => {
+                self.lookahead_ms = value;
+                self.set_lookahead();
+            }
             MIX => self.mix.set_target(value),
-            _ => return,
+            _ => {}
         }
-        self.update();
     }
 
     fn latency(&self) -> usize {

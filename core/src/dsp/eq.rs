@@ -131,26 +131,43 @@ impl Insert for Eq {
     fn reset(&mut self) {
         for band in &mut self.bands {
             band.state = [BiquadState::default(); 2];
-            for s in [&mut band.freq, &mut band.gain, &mut band.q] {
-                s.reset_to(s.target());
+            // A settled band's coefficients already match its values; only
+            // a band cut off mid-ramp needs a design at its targets.
+            if band.ramping() {
+                for s in [&mut band.freq, &mut band.gain, &mut band.q] {
+                    s.reset_to(s.target());
+                }
+                band.design(self.sample_rate);
             }
-            band.design(self.sample_rate);
         }
     }
 
+    /// A parameter touches only its own band. A new shape redesigns that
+    /// band's biquad at once. A new frequency, gain or Q starts the band's
+    /// ramp, which redesigns it as it goes (see `process`); only a value
+    /// that lands at once (before `prepare`, with no ramp) redesigns here.
+    /// A repeated value and `on` need no design: while a band is not
+    /// ramping its coefficients already match its values.
+    /// Runs on the audio thread: no allocation, no locks.
     fn set_param(&mut self, index: usize, value: f32) {
         let Some(band) = self.bands.get_mut(index / PARAMS_PER_BAND) else { return };
-        match index % PARAMS_PER_BAND {
+        let smoother = match index % PARAMS_PER_BAND {
             0 => {
                 band.shape = (value as usize).min(SHAPES.len() - 1);
                 band.design(self.sample_rate);
+                return;
             }
-            1 => band.freq.set_target(value),
-            2 => band.gain.set_target(value),
-            3 => band.q.set_target(value),
-            _ => band.on = value >= 0.5,
-        }
-        if !band.ramping() {
+            1 => &mut band.freq,
+            2 => &mut band.gain,
+            3 => &mut band.q,
+            _ => {
+                band.on = value >= 0.5;
+                return;
+            }
+        };
+        let old_target = smoother.target();
+        smoother.set_target(value);
+        if smoother.target() != old_target && !band.ramping() {
             band.design(self.sample_rate);
         }
     }

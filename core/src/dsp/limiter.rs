@@ -89,10 +89,21 @@ impl Limiter {
         }
     }
 
-    fn update_derived(&mut self) {
+    /// Linear ceiling from `ceilingDb`.
+    fn set_ceiling(&mut self) {
         self.ceiling = db_to_gain(self.ceiling_db) as f32;
+    }
+
+    /// Release coefficient from `releaseMs` and the sample rate.
+    fn set_release(&mut self) {
         let release_samples = (self.release_ms * 0.001 * self.sample_rate).max(1.0);
         self.release_coeff = 1.0 - (-1.0 / release_samples).exp();
+    }
+
+    /// Lookahead in samples from `lookaheadMs`; a new length changes the
+    /// windows and the delay, so the limiter restarts from silence.
+    /// Runs on the audio thread: no allocation, no locks.
+    fn set_lookahead(&mut self) {
         let lookahead = (self.lookahead_ms * 0.001 * self.sample_rate).round() as usize;
         let lookahead = lookahead.min(self.mean_ring.len().saturating_sub(1));
         if lookahead != self.lookahead {
@@ -116,8 +127,10 @@ impl Insert for Limiter {
         self.delay = DelayLine::new(channels, 0, max_lookahead);
         self.window_min = SlidingMin::new(max_lookahead + 1);
         self.mean_ring = vec![1.0; max_lookahead + 1];
-        self.lookahead = usize::MAX; // forces update_derived to apply and reset
-        self.update_derived();
+        self.set_ceiling();
+        self.set_release();
+        self.lookahead = usize::MAX; // forces set_lookahead to apply and reset
+        self.set_lookahead();
     }
 
     fn reset(&mut self) {
@@ -130,14 +143,26 @@ impl Insert for Limiter {
         self.envelope = 1.0;
     }
 
+    /// Each parameter recomputes only what derives from it: the ceiling
+    /// and the release are one scalar each; only a new lookahead length
+    /// touches the delay and the windows.
+    /// Runs on the audio thread: no allocation, no locks.
     fn set_param(&mut self, index: usize, value: f32) {
         match index {
-            LOOKAHEAD_MS => self.lookahead_ms = value as f64,
-            CEILING_DB => self.ceiling_db = value as f64,
-            RELEASE_MS => self.release_ms = value as f64,
-            _ => return,
+            LOOKAHEAD_MS => {
+                self.lookahead_ms = value as f64;
+                self.set_lookahead();
+            }
+            CEILING_DB => {
+                self.ceiling_db = value as f64;
+                self.set_ceiling();
+            }
+            RELEASE_MS => {
+                self.release_ms = value as f64;
+                self.set_release();
+            }
+            _ => {}
         }
-        self.update_derived();
     }
 
     fn latency(&self) -> usize {

@@ -36,6 +36,16 @@ const KEY_PRESENT_POWER: f32 = 1e-10;
 const TILT_PIVOT_HZ: f32 = 1000.0;
 const MIX_SMOOTHING_MS: f32 = 20.0;
 
+/// Per-bin tables a parameter change leaves stale, as bits of
+/// `SpectralDucker::stale`: `timingTilt` → the time scales (and with them
+/// both coefficient tables), `attackMs` / `releaseMs` → their own table,
+/// `smoothing` → the smoothing widths.
+const STALE_TIME_SCALE: u8 = 1;
+const STALE_ATTACK: u8 = 2;
+const STALE_RELEASE: u8 = 4;
+const STALE_HALF_WIDTH: u8 = 8;
+const STALE_ALL: u8 = STALE_TIME_SCALE | STALE_ATTACK | STALE_RELEASE | STALE_HALF_WIDTH;
+
 /// The spectral ducker.
 ///
 /// Program and key run through matching STFTs (√Hann analysis and synthesis
@@ -60,10 +70,24 @@ const MIX_SMOOTHING_MS: f32 = 20.0;
 /// by the same amount, so the mix never combs. Attack and release are timed
 /// from the hop where the key enters or leaves the analysis window; the
 /// window itself adds up to `fftSize` samples of smear.
+///
+/// Parameters cost what they change, because a scene morph or host
+/// automation sets them every 32-sample control step. `depthDb`,
+/// `thresholdDb`, `ratio`, `stereoLink`, `lowHz`/`highHz` and `mix` store a
+/// scalar (or two bin indices). `attackMs`, `releaseMs`, `timingTilt` and
+/// `smoothing` only mark their per-bin tables stale; the tables are read
+/// only at a hop, so the next hop rebuilds each stale one once, however
+/// many changes arrived since, with the same float operations as a fresh
+/// instance (its output is bit-identical). Everything that depends on the
+/// FFT size, the overlap and the sample rate (window, bin frequencies and
+/// ERB widths, the hop time) is computed when those change, which is never
+/// by automation: they set the latency.
 pub struct SpectralDucker {
     depth_db: f32,
     threshold_db: f32,
     ratio: f32,
+    /// `1 − 1/ratio`: dB of reduction per dB of key above the threshold.
+    slope: f32,
     attack_ms: f32,
     release_ms: f32,
     timing_tilt: f32,
@@ -117,10 +141,18 @@ pub struct SpectralDucker {
     target: Vec<f32>,
     /// Running sums for the frequency smoothing, `MAX_BINS + 1`.
     prefix: Vec<f64>,
-    /// Per bin: smoothing half-width, attack and release coefficients.
+    /// Per bin, from the FFT size and sample rate, `MAX_BINS` each: the
+    /// timing pivot over the bin frequency, `1 kHz / f`, and the ERB at f in Hz.
+    pivot_ratio: Vec<f32>,
+    erb_hz: Vec<f32>,
+    /// Per bin, `MAX_BINS` each: the timing scale `(1 kHz / f)^tilt`
+    /// clamped to ¼…4, smoothing half-width, attack and release coefficients.
+    time_scale: Vec<f32>,
     half_width: Vec<u16>,
     attack_coeff: Vec<f32>,
     release_coeff: Vec<f32>,
+    /// `STALE_*` bits: tables to rebuild before the next hop reads them.
+    stale: u8,
     /// Bins `key_lo..key_hi` lie inside `lowHz..highHz`.
     key_lo: usize,
     key_hi: usize,
@@ -156,6 +188,7 @@ impl SpectralDucker {
             depth_db: 12.0,
             threshold_db: -40.0,
             ratio: 4.0,
+            slope: 0.75,
             attack_ms: 10.0,
             release_ms: 150.0,
             timing_tilt: 0.0,
@@ -193,9 +226,13 @@ impl SpectralDucker {
             reduction_db: Vec::new(),
             target: Vec::new(),
             prefix: Vec::new(),
+            pivot_ratio: Vec::new(),
+            erb_hz: Vec::new(),
+            time_scale: Vec::new(),
             half_width: Vec::new(),
             attack_coeff: Vec::new(),
             release_coeff: Vec::new(),
+            stale: STALE_ALL,
             key_lo: 0,
             key_hi: 0,
             display: Arc::new(SpectrumDisplay::new()),
@@ -214,43 +251,100 @@ impl SpectralDucker {
         self.fft_size / 2 + 1
     }
 
-    /// Recomputes everything that depends on the FFT size, overlap, timing
-    /// and frequency parameters. Writes only into preallocated buffers.
+    /// Recomputes everything that depends on the FFT size, the overlap and
+    /// the sample rate, clears the running state (a new size or hop makes it
+    /// meaningless) and marks every per-bin table stale. Writes only into
+    /// preallocated buffers.
     /// Runs on the audio thread: no allocation, no locks.
-    fn configure(&mut self, size_changed: bool) {
+    fn configure_size(&mut self) {
         if !self.prepared {
             return;
         }
         let n = self.fft_size;
-        if size_changed {
-            self.plan = FFT_SIZES.iter().position(|&s| s == n).unwrap_or(2);
-            // Periodic √Hann = |sin(π i / N)|; its square sums to overlap/2
-            // across hops, which `output_scale` undoes.
-            let mut sum = 0.0f64;
-            for i in 0..n {
-                let w = (std::f64::consts::PI * i as f64 / n as f64).sin();
-                self.window[i] = w as f32;
-                sum += w;
-            }
-            self.key_calibration = (2.0 / sum as f32).powi(2);
-            self.reset();
+        self.plan = FFT_SIZES.iter().position(|&s| s == n).unwrap_or(2);
+        // Periodic √Hann = |sin(π i / N)|; its square sums to overlap/2
+        // across hops, which `output_scale` undoes.
+        let mut sum = 0.0f64;
+        for i in 0..n {
+            let w = (std::f64::consts::PI * i as f64 / n as f64).sin();
+            self.window[i] = w as f32;
+            sum += w;
         }
+        self.key_calibration = (2.0 / sum as f32).powi(2);
+        self.reset();
         self.output_scale = (1.0 / n as f32) * (2.0 / self.overlap as f32);
-        let bin_hz = self.sample_rate / n as f32;
-        let hop_s = self.hop() as f32 / self.sample_rate;
-        let bins = self.bins();
-        for k in 0..bins {
+        let bin_hz = self.bin_hz();
+        for k in 0..self.bins() {
             let f = (k as f32 * bin_hz).max(bin_hz * 0.5);
-            let erb_hz = 24.7 * (4.37 * f / 1000.0 + 1.0);
-            self.half_width[k] = ((self.smoothing * erb_hz / bin_hz) * 0.5).floor().min(512.0) as u16;
-            let scale = (TILT_PIVOT_HZ / f).powf(self.timing_tilt).clamp(0.25, 4.0);
-            // 90 % of a step in `ms`: time constant ms / ln(10).
-            let coeff = |ms: f32| (-hop_s * std::f32::consts::LN_10 / (ms * 0.001 * scale)).exp();
-            self.attack_coeff[k] = coeff(self.attack_ms);
-            self.release_coeff[k] = coeff(self.release_ms);
+            self.pivot_ratio[k] = TILT_PIVOT_HZ / f;
+            self.erb_hz[k] = 24.7 * (4.37 * f / 1000.0 + 1.0);
         }
+        self.set_key_range();
+        self.stale = STALE_ALL;
+    }
+
+    fn bin_hz(&self) -> f32 {
+        self.sample_rate / self.fft_size as f32
+    }
+
+    /// Bins `key_lo..key_hi` from `lowHz`, `highHz` and the bin spacing.
+    /// Runs on the audio thread: no allocation, no locks.
+    fn set_key_range(&mut self) {
+        let (bin_hz, bins) = (self.bin_hz(), self.bins());
         self.key_lo = ((self.low_hz / bin_hz).ceil() as usize).min(bins);
         self.key_hi = (((self.high_hz / bin_hz).floor() as usize) + 1).clamp(self.key_lo, bins);
+    }
+
+    /// Rebuilds the per-bin tables that parameter changes left stale, each
+    /// once. Called at the start of every hop, the only place that reads
+    /// them, so deferring changes here gives the same numbers as applying
+    /// each at once.
+    /// Runs on the audio thread: no allocation, no locks.
+    fn refresh_tables(&mut self) {
+        if self.stale == 0 || !self.prepared {
+            return;
+        }
+        let (bin_hz, bins) = (self.bin_hz(), self.bins());
+        if self.stale & STALE_HALF_WIDTH != 0 {
+            let smoothing = self.smoothing;
+            for (h, &erb_hz) in self.half_width[..bins].iter_mut().zip(&self.erb_hz[..bins]) {
+                // The float-to-int cast truncates, which is the floor here
+                // (negative widths saturate to 0 either way), and saves a
+                // libm `floor` call per bin.
+                *h = ((smoothing * erb_hz / bin_hz) * 0.5).min(512.0) as u16;
+            }
+        }
+        if self.stale & STALE_TIME_SCALE != 0 {
+            let tilt = self.timing_tilt;
+            for (scale, &ratio) in self.time_scale[..bins].iter_mut().zip(&self.pivot_ratio[..bins]) {
+                *scale = ratio.powf(tilt).clamp(0.25, 4.0);
+            }
+            self.stale |= STALE_ATTACK | STALE_RELEASE;
+        }
+        let hop_s = self.hop() as f32 / self.sample_rate;
+        if self.stale & STALE_ATTACK != 0 {
+            Self::ballistics(&mut self.attack_coeff[..bins], &self.time_scale[..bins], self.attack_ms, hop_s);
+        }
+        if self.stale & STALE_RELEASE != 0 {
+            Self::ballistics(&mut self.release_coeff[..bins], &self.time_scale[..bins], self.release_ms, hop_s);
+        }
+        self.stale = 0;
+    }
+
+    /// Per-hop one-pole coefficients covering 90 % of a step in `ms` times
+    /// each bin's scale (time constant ms / ln(10)). Neighbouring bins often
+    /// share a scale (all of them at zero tilt, the clamped ends otherwise),
+    /// and then share the `exp` too.
+    /// Runs on the audio thread: no allocation, no locks.
+    fn ballistics(coeffs: &mut [f32], time_scale: &[f32], ms: f32, hop_s: f32) {
+        let (exponent, seconds) = (-hop_s * std::f32::consts::LN_10, ms * 0.001);
+        let (mut last_scale, mut last_coeff) = (f32::NAN, 0.0);
+        for (coeff, &scale) in coeffs.iter_mut().zip(time_scale) {
+            if scale != last_scale {
+                (last_scale, last_coeff) = (scale, (exponent / (seconds * scale)).exp());
+            }
+            *coeff = last_coeff;
+        }
     }
 
     /// Copies the `fft_size` most recent samples of one ring channel,
@@ -270,6 +364,7 @@ impl SpectralDucker {
     /// One STFT hop: analyse, compute the reduction, resynthesise.
     /// Runs on the audio thread: no allocation, no locks.
     fn process_frame(&mut self) {
+        self.refresh_tables();
         let n = self.fft_size;
         let bins = self.bins();
         let channels = self.channels;
@@ -301,7 +396,7 @@ impl SpectralDucker {
 
         // Target reduction per channel and bin, then ballistics. Outside the
         // key range, or with no key, the target is 0 and bins only release.
-        let slope = 1.0 - 1.0 / self.ratio;
+        let slope = self.slope;
         let (lo, hi) = if self.key_present { (self.key_lo, self.key_hi) } else { (0, 0) };
         for ch in 0..channels {
             let row = ch * MAX_BINS..ch * MAX_BINS + bins;
@@ -387,7 +482,7 @@ impl SpectralDucker {
                 *p = p.max(*p2);
             }
         }
-        let bin_hz = self.sample_rate / n as f32;
+        let bin_hz = self.bin_hz();
         self.display.publish(bin_hz, self.key_present, &self.show_key[..bins], &self.show_program[..bins], &self.show_reduction[..bins]);
     }
 }
@@ -429,6 +524,9 @@ impl Insert for SpectralDucker {
         self.reduction_db = vec![0.0; rows];
         self.target = vec![0.0; MAX_BINS];
         self.prefix = vec![0.0; MAX_BINS + 1];
+        self.pivot_ratio = vec![0.0; MAX_BINS];
+        self.erb_hz = vec![0.0; MAX_BINS];
+        self.time_scale = vec![0.0; MAX_BINS];
         self.half_width = vec![0; MAX_BINS];
         self.attack_coeff = vec![0.0; MAX_BINS];
         self.release_coeff = vec![0.0; MAX_BINS];
@@ -437,7 +535,9 @@ impl Insert for SpectralDucker {
         self.show_reduction = vec![0.0; MAX_BINS];
         self.mix = Smoother::new(self.mix_target, Smoother::ramp_len(MIX_SMOOTHING_MS, sample_rate));
         self.prepared = true;
-        self.configure(true);
+        self.configure_size();
+        // Built here so the first hop on the audio thread does not pay for them.
+        self.refresh_tables();
     }
 
     fn reset(&mut self) {
@@ -451,22 +551,49 @@ impl Insert for SpectralDucker {
         self.mix.reset_to(self.mix.target());
     }
 
+    /// Each parameter does only its own work; see the type's documentation.
+    /// Runs on the audio thread: no allocation, no locks.
     fn set_param(&mut self, index: usize, value: f32) {
-        let mut size_changed = false;
         match index {
             DEPTH_DB => self.depth_db = value,
             THRESHOLD_DB => self.threshold_db = value,
-            RATIO => self.ratio = value.max(1.0),
-            ATTACK_MS => self.attack_ms = value.max(0.01),
-            RELEASE_MS => self.release_ms = value.max(0.01),
-            TIMING_TILT => self.timing_tilt = value,
-            LOW_HZ => self.low_hz = value,
-            HIGH_HZ => self.high_hz = value,
-            SMOOTHING => self.smoothing = value,
+            RATIO => {
+                self.ratio = value.max(1.0);
+                self.slope = 1.0 - 1.0 / self.ratio;
+            }
+            ATTACK_MS => {
+                self.attack_ms = value.max(0.01);
+                self.stale |= STALE_ATTACK;
+            }
+            RELEASE_MS => {
+                self.release_ms = value.max(0.01);
+                self.stale |= STALE_RELEASE;
+            }
+            TIMING_TILT => {
+                self.timing_tilt = value;
+                self.stale |= STALE_TIME_SCALE;
+            }
+            LOW_HZ | HIGH_HZ => {
+                if index == LOW_HZ {
+                    self.low_hz = value;
+                } else {
+                    self.high_hz = value;
+                }
+                if self.prepared {
+                    self.set_key_range();
+                }
+            }
+            SMOOTHING => {
+                self.smoothing = value;
+                self.stale |= STALE_HALF_WIDTH;
+            }
             STEREO_LINK => self.stereo_link = value,
             MODE => {
                 let mid_side = value >= 0.5;
-                size_changed = mid_side != self.mid_side; // state is in other coordinates
+                // The state is in the other coordinates now.
+                if mid_side != self.mid_side && self.prepared {
+                    self.reset();
+                }
                 self.mid_side = mid_side;
             }
             MIX => {
@@ -475,17 +602,20 @@ impl Insert for SpectralDucker {
             }
             FFT_SIZE => {
                 let size = FFT_SIZES.iter().copied().find(|&s| s as f32 == value).unwrap_or(2048);
-                size_changed = size != self.fft_size;
-                self.fft_size = size;
+                if size != self.fft_size {
+                    self.fft_size = size;
+                    self.configure_size();
+                }
             }
             OVERLAP => {
                 let overlap = if value >= 8.0 { 8 } else { 4 };
-                size_changed = overlap != self.overlap;
-                self.overlap = overlap;
+                if overlap != self.overlap {
+                    self.overlap = overlap;
+                    self.configure_size();
+                }
             }
-            _ => return,
+            _ => {}
         }
-        self.configure(size_changed);
     }
 
     fn latency(&self) -> usize {
@@ -563,5 +693,49 @@ impl Insert for SpectralDucker {
                 self.process_frame();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prepared() -> SpectralDucker {
+        let mut d = SpectralDucker::new();
+        d.prepare(48_000.0, 64, 2);
+        d
+    }
+
+    #[test]
+    fn scalar_parameters_leave_every_table_alone() {
+        let mut d = prepared();
+        assert_eq!(d.stale, 0, "prepare builds the tables");
+        for (index, value) in [(DEPTH_DB, 20.0), (THRESHOLD_DB, -30.0), (RATIO, 6.0), (LOW_HZ, 100.0), (HIGH_HZ, 8000.0), (STEREO_LINK, 1.0), (MIX, 0.5)] {
+            d.set_param(index, value);
+            assert_eq!(d.stale, 0, "parameter {index}");
+        }
+        assert_eq!(d.slope, 1.0 - 1.0 / 6.0);
+        assert_eq!((d.key_lo, d.key_hi), (5, 342), "100 Hz and 8 kHz at 23.4375 Hz per bin");
+    }
+
+    #[test]
+    fn timing_and_smoothing_mark_only_their_tables_until_the_next_hop() {
+        let mut d = prepared();
+        for (index, stale) in [(ATTACK_MS, STALE_ATTACK), (RELEASE_MS, STALE_RELEASE), (TIMING_TILT, STALE_TIME_SCALE), (SMOOTHING, STALE_HALF_WIDTH)] {
+            d.set_param(index, 0.3);
+            assert_eq!(d.stale, stale, "parameter {index}");
+            d.refresh_tables();
+            assert_eq!(d.stale, 0);
+        }
+        // Many changes within one hop: one rebuild, with the last values.
+        for ms in [5.0, 50.0, 20.0] {
+            d.set_param(ATTACK_MS, ms);
+        }
+        let (mut audio, key) = (AudioBuf::new(2, 512), AudioBuf::new(2, 512));
+        d.process(&mut audio, Some(&key), 512);
+        assert_eq!(d.stale, 0, "the hop rebuilt the table");
+        let mut want = vec![0.0; d.bins()];
+        SpectralDucker::ballistics(&mut want, &d.time_scale[..d.bins()], 20.0, 512.0 / 48_000.0);
+        assert_eq!(&d.attack_coeff[..d.bins()], &want[..]);
     }
 }

@@ -92,6 +92,9 @@ impl Insert for Utility {
         self.width.reset_to(self.width.target());
     }
 
+    /// Every parameter is a stored flag or a smoother's target; `gainDb`
+    /// costs its one dB-to-gain conversion.
+    /// Runs on the audio thread: no allocation, no locks.
     fn set_param(&mut self, index: usize, value: f32) {
         match index {
             GAIN_DB => {

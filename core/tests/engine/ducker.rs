@@ -2,8 +2,11 @@
 //! latency, block-size invariance, key presence).
 
 use super::support::*;
+use mam_core::audio_buf::AudioBuf;
+use mam_core::dsp::spectral_ducker::SpectralDucker;
 use mam_core::engine::{AudioProcessor, Engine};
 use mam_core::graph::compile::{CompileOptions, PortBinding};
+use mam_core::insert::Insert;
 use mam_core::session::Session;
 
 const SR: f32 = 48_000.0;
@@ -216,4 +219,112 @@ fn works_on_a_mono_bus_too() {
     let away = ratio_db(band_power(&left[steady.clone()], SR, 3000.0, 5000.0), band_power(&music[steady], SR, 3000.0, 5000.0));
     assert!(at_key <= -10.0, "mono bus at 1 kHz: {at_key:.2} dB");
     assert!(away.abs() < 0.5, "mono bus at 4 kHz: {away:.2} dB");
+}
+
+/// Parameter index of the ducker's `id`.
+fn ducker_param(id: &str) -> usize {
+    mam_core::insert::registry::lookup("spectral_ducker").unwrap().param_index(id).unwrap()
+}
+
+/// Runs `ducker` over `music`/`key` (stereo, same signal both sides) from
+/// frame `start` in 64-frame blocks, applying each `(frame, param, value)`
+/// of `changes` before the block that starts at that frame.
+fn run_ducker(ducker: &mut SpectralDucker, music: &[f32], key: &[f32], start: usize, frames: usize, changes: &[(usize, &str, f32)]) -> Vec<f32> {
+    let block = 64;
+    let mut out = Vec::with_capacity(frames * 2);
+    for at in (start..start + frames).step_by(block) {
+        for &(_, id, value) in changes.iter().filter(|c| c.0 == at) {
+            ducker.set_param(ducker_param(id), value);
+        }
+        let (mut audio, mut k) = (AudioBuf::new(2, block), AudioBuf::new(2, block));
+        for ch in 0..2 {
+            audio.channel_mut(ch).copy_from_slice(&music[at..at + block]);
+            k.channel_mut(ch).copy_from_slice(&key[at..at + block]);
+        }
+        ducker.process(&mut audio, Some(&k), block);
+        out.extend_from_slice(audio.channel(0));
+        out.extend_from_slice(audio.channel(1));
+    }
+    out
+}
+
+/// Runs `changes` through a running ducker (hop 512 frames, 64-frame
+/// blocks) for two seconds, then `reset`, which clears only the running
+/// state (rings and envelopes), so from there the output depends on
+/// parameters and tables alone; a fresh ducker given the final values in
+/// `prepare` must then give exactly the same next second. Tolerance: none,
+/// the same float operations run on both paths.
+fn assert_changes_end_like_a_fresh_ducker(changes: &[(usize, &str, f32)]) {
+    assert!(changes.iter().all(|c| c.0 % 64 == 0), "changes land on block starts");
+    let (before, after) = (96_000, 48_000);
+    let frames = before + after;
+    let music = white(frames, 21, 0.4);
+    // A 300 Hz + 2 kHz key, on for 0.5 s of every second (so both attack
+    // and release tables are used), and on through the compared second.
+    let (low, high) = (sine(frames, 300.0, 0.3, SR), sine(frames, 2000.0, 0.2, SR));
+    let key: Vec<f32> = (0..frames).map(|i| if i >= before || (i / 24_000) % 2 == 0 { low[i] + high[i] } else { 0.0 }).collect();
+
+    let ty = mam_core::insert::registry::lookup("spectral_ducker").unwrap();
+    let mut final_values: Vec<f32> = ty.params.iter().map(|p| p.default_value()).collect();
+    for &(_, id, value) in changes {
+        final_values[ducker_param(id)] = value;
+    }
+    let mut running = SpectralDucker::new();
+    running.prepare(SR, 64, 2);
+    run_ducker(&mut running, &music, &key, 0, before, changes);
+    running.reset();
+    let mut fresh = SpectralDucker::new();
+    for (i, &v) in final_values.iter().enumerate() {
+        fresh.set_param(i, v);
+    }
+    fresh.prepare(SR, 64, 2);
+    let got = run_ducker(&mut running, &music, &key, before, after, &[]);
+    let want = run_ducker(&mut fresh, &music, &key, before, after, &[]);
+    assert!(want.iter().any(|&s| s != 0.0));
+    if let Some(i) = (0..got.len()).find(|&i| got[i].to_bits() != want[i].to_bits()) {
+        panic!("sample {i} (block-interleaved): {} after changes vs {} fresh", got[i], want[i]);
+    }
+}
+
+/// The ducker's cheap parameter path (scalars stored at once, each stale
+/// per-bin table rebuilt once at the next hop) ends exactly where the full
+/// path (every value set, then `prepare`) starts. The script changes every
+/// parameter but the latency ones at least twice, several inside one hop
+/// (hop = 512 frames); its last changes come after the last hop (95 744),
+/// so they are still pending when the comparison starts. Two endings,
+/// because a table rebuilt for one change hides another change's missing
+/// rebuild: one ends with the times after the tilt, the other with the
+/// tilt alone after the times.
+#[test]
+fn parameters_changed_while_running_give_what_a_fresh_ducker_gives() {
+    let body = [
+        (0, "depthDb", 18.0),
+        (64, "attackMs", 40.0),
+        (64, "releaseMs", 400.0),
+        (128, "timingTilt", 0.7),
+        (128, "attackMs", 3.0),
+        (512, "smoothing", 0.9),
+        (704, "thresholdDb", -55.0),
+        (704, "ratio", 8.0),
+        (1024, "lowHz", 200.0),
+        (1088, "highHz", 6000.0),
+        (1536, "stereoLink", 0.9),
+        (1536, "mix", 0.7),
+        (2048, "mode", 1.0),
+        (3008, "timingTilt", -0.4),
+        (3008, "releaseMs", 90.0),
+        (3072, "smoothing", 0.2),
+        (20_032, "mode", 0.0),
+        (30_016, "ratio", 3.0),
+        (30_016, "thresholdDb", -48.0),
+        (30_080, "lowHz", 90.0),
+        (30_080, "highHz", 9000.0),
+        (30_144, "stereoLink", 0.3),
+    ];
+    let times_last = [(60_032, "timingTilt", 0.25), (95_808, "attackMs", 12.0), (95_872, "releaseMs", 220.0), (95_872, "smoothing", 0.6), (95_936, "depthDb", 9.0), (95_936, "mix", 0.85)];
+    let tilt_last = [(60_032, "attackMs", 12.0), (60_096, "releaseMs", 220.0), (95_808, "timingTilt", 0.25), (95_936, "ratio", 5.0)];
+    for ending in [&times_last[..], &tilt_last[..]] {
+        let changes: Vec<(usize, &str, f32)> = body.iter().chain(ending).copied().collect();
+        assert_changes_end_like_a_fresh_ducker(&changes);
+    }
 }
