@@ -9,6 +9,7 @@ mod engine {
     pub mod inserts;
     pub mod inserts_cost;
     pub mod latency;
+    pub mod live_swap;
     pub mod nan;
     pub mod properties;
     pub mod rfc;

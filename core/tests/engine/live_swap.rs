@@ -27,8 +27,9 @@ fn play(audio: &mut AudioProcessor, frames: usize) -> Vec<f32> {
     left
 }
 
-/// Longest run of samples quieter than 1e-6 (a 1 kHz sine at 0.5 never has
-/// two in a row: neighbouring samples near a zero crossing are ≥ 0.06 apart).
+/// Longest run of samples quieter than 1e-6. A 1 kHz sine at 0.5 has at
+/// most one such sample in a row (one may fall on a zero crossing; its
+/// neighbours are ≥ 0.06 away), so a run of 2 or more is a gap.
 fn longest_gap(signal: &[f32]) -> usize {
     let (mut longest, mut run) = (0, 0);
     for s in signal {
@@ -62,11 +63,12 @@ fn a_compensation_delay_that_changes_length_keeps_its_content() {
     let (mut engine, mut audio) = engine(pdc_session(5.0));
     assert_eq!(audio.latency(), 240);
     let before = play(&mut audio, 4800);
-    assert_eq!(longest_gap(&before[240..]), 0, "the tone plays before the edit");
+    assert!(longest_gap(&before[240..]) <= 1, "the tone plays before the edit");
     engine.load(pdc_session(10.0)).unwrap();
     let after = play(&mut audio, 4800);
     assert_eq!(audio.latency(), 480);
-    assert_eq!(longest_gap(&after), 240, "a gap of the difference only");
+    let gap = longest_gap(&after);
+    assert!((240..=241).contains(&gap), "a gap of the difference only (plus at most a zero crossing): {gap}");
 
     // 10 ms → 5 ms: the line skips ahead; no gap at all.
     engine.load(pdc_session(5.0)).unwrap();
