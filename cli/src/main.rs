@@ -257,7 +257,7 @@ fn cmd_render(
     let latency = rendered.info.latency;
     let loud = rendered.loudness;
     eprintln!(
-        "rendered {seconds:.3} s ({frames} frames, {} Hz) to {} in {elapsed:.3} s: {:.0}x realtime; latency {latency} samples ({}); integrated {:.1} LUFS, true peak {:.1} dBTP",
+        "rendered {seconds:.3} s ({frames} frames, {} Hz) to {} in {elapsed:.3} s: {:.0}x realtime; latency {latency} samples ({}); integrated {:.2} LUFS, true peak {:.2} dBTP",
         session.sample_rate,
         out.display(),
         seconds / elapsed.max(1e-9),
