@@ -189,7 +189,7 @@ fn the_reference_meter_reads_the_calibration_signals() {
     let quarter: Vec<f32> =
         (0..4800).map(|i| (fade(i) * (std::f64::consts::FRAC_PI_2 * i as f64 + std::f64::consts::FRAC_PI_4).sin()) as f32).collect();
     let sample_peak = quarter.iter().fold(0.0f32, |m, s| m.max(s.abs()));
-    assert!((sample_peak - 0.7071).abs() < 1e-3);
+    assert!((sample_peak - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-3, "samples sit at ±45°: {sample_peak}");
     let tp = true_peak(&[quarter]);
     assert!((tp - 1.0).abs() < 0.01, "{tp}");
 }
