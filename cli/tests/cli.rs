@@ -327,3 +327,17 @@ fn binding_a_file_to_a_generator_is_an_error_naming_it() {
     assert!(err.contains("(those in this session: in)"), "names the sources that take a file: {err}");
     assert!(!dir.join("o.wav").exists(), "nothing rendered");
 }
+
+#[test]
+fn more_files_than_the_engine_reads_is_an_error_not_a_silent_source() {
+    let dir = scratch("nine");
+    let wav = dir.join("x.wav");
+    write_wav(&wav, 48_000, &[vec![0.1; 480]]);
+    let racks: Vec<String> = (0..9).map(|i| format!(r#"{{ "id": "s{i}", "path": "x.wav" }}"#)).collect();
+    let session = dir.join("s.json");
+    std::fs::write(&session, format!(r#"{{ "version": 1, "racks": [ {} ] }}"#, racks.join(", "))).unwrap();
+    let r = mam(&["render", session.to_str().unwrap(), "--out", dir.join("o.wav").to_str().unwrap()]);
+    let err = text(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(err.contains("9 input ports are bound but the engine reads at most 8"), "{err}");
+}

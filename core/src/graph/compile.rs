@@ -28,6 +28,10 @@ pub struct CompileOptions {
     pub ports: Vec<PortBinding>,
 }
 
+/// Most input ports `process` reads (`AudioProcessor::process` re-slices
+/// them on the stack; it keeps its own copy of this limit, which must match).
+pub const MAX_PORTS: usize = 8;
+
 /// Which sources one input port of `process` feeds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PortBinding {
@@ -231,7 +235,11 @@ pub fn compile_with_displays(
     let solo_factor = |ok: bool| if ok { 1.0 } else { 0.0 };
     let mut racks = Vec::new();
     // A port bound to a source by id fails loudly if that source cannot take
-    // it: a silently ignored file would render a wrong mix.
+    // it, and so does a port beyond what `process` reads: a silently ignored
+    // file would render a wrong mix.
+    if options.ports.len() > MAX_PORTS {
+        return Err(CompileError::Invalid(format!("{} input ports are bound but the engine reads at most {MAX_PORTS}", options.ports.len())));
+    }
     for binding in &options.ports {
         if let PortBinding::Source(id) = binding {
             match session.rack(id).map(|r| &r.kind) {
