@@ -33,8 +33,9 @@ fn base_session() -> Value {
     let mut s: Value = serde_json::from_str(DEFAULT_SESSION).unwrap();
     s["scenes"] = json!([
         { "name": "Verse", "values": { "music.gainDb": -3.0, "key.pan": -0.5 } },
-        { "name": "Drop", "transition": { "morph": 50 }, "values": { "music.gainDb": -9.0, "key.pan": 0.5 } }
+        { "name": "Drop", "transition": "morph", "morphMs": 50, "values": { "music.gainDb": -9.0, "key.pan": 0.5 } }
     ]);
+    assert!(mam_core::session::load_str(&s.to_string()).is_ok(), "the test's base session is valid");
     s
 }
 
@@ -116,7 +117,7 @@ fn block(processor: &mut StartedPluginAudioProcessor<TestHost>, t: usize, events
     }]);
     let mut events_out = EventBuffer::new();
     processor
-        .process(&input_audio, &mut output_audio, &InputEvents::from_buffer(events), &mut OutputEvents::from_buffer(&mut events_out), None, None)
+        .process(&input_audio, &mut output_audio, &InputEvents::from_buffer(&events.to_vec()), &mut OutputEvents::from_buffer(&mut events_out), None, None)
         .unwrap();
     out
 }
@@ -153,10 +154,6 @@ fn three_hundred_editor_edits_while_audio_runs_never_block_allocate_or_revert_au
         std::env::set_var("MAM_TEST_CONTROL_HOLD_MS", HOLD_MS.to_string());
     }
     let mut live = load_with_session(&serde_json::to_string(&base_session()).unwrap());
-    unsafe {
-        std::env::remove_var("MAM_TEST_EDIT_SCRIPT");
-        std::env::remove_var("MAM_TEST_CONTROL_HOLD_MS");
-    }
     let gain = param_id(&mut live, "Bus 1 Gain");
     let scene = param_id(&mut live, "Scene");
     let scene_value = |n: f64| n; // a stepped parameter's CLAP value is its number
@@ -176,7 +173,12 @@ fn three_hundred_editor_edits_while_audio_runs_never_block_allocate_or_revert_au
     // blocks, until the script is done; then the final values, a settling
     // second, a reset, and 40 recorded blocks.
     let config = PluginAudioConfiguration { sample_rate: RATE, min_frames_count: 1, max_frames_count: FRAMES as u32 };
+    // The plugin reads the script's name when it activates.
     let stopped = live.instance.activate(|_, _| (), config).unwrap();
+    unsafe {
+        std::env::remove_var("MAM_TEST_EDIT_SCRIPT");
+        std::env::remove_var("MAM_TEST_CONTROL_HOLD_MS");
+    }
     let edits_done = Arc::new(AtomicBool::new(false));
     let flag = edits_done.clone();
     let audio = std::thread::spawn(move || {
