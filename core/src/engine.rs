@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::graph::adopt::{AdoptPlan, ScheduleLayout};
-use crate::graph::compile::{compile_with_displays, CompileError, CompileInfo, CompileOptions};
+use crate::graph::compile::{compile_with_displays, CompileError, CompileInfo, CompileOptions, MAX_PORTS};
 use crate::graph::controls::{HostControl, HostControls};
 use crate::graph::schedule::{Schedule, StripControl};
 use crate::session::slots::MAX_BUS_SLOTS;
@@ -318,8 +318,8 @@ impl AudioProcessor {
         }
         let _denormals = DenormalGuard::new();
         let mut start = 0;
-        // Up to 8 ports of up to 2 channels re-sliced per chunk, on the stack.
-        const MAX_PORTS: usize = 8;
+        // Up to MAX_PORTS ports (the compiler refuses more) of up to 2
+        // channels re-sliced per chunk, on the stack.
         while start < frames {
             let len = (frames - start).min(self.schedule.next_block_limit());
             let mut channel_slices: [[&[f32]; 2]; MAX_PORTS] = [[&[]; 2]; MAX_PORTS];

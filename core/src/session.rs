@@ -1,4 +1,4 @@
-//! The session model (DESIGN.md §5): sources, buses, routes, sends, inserts, and its JSON form.
+//! The session model (docs/ARCHITECTURE.md §5): sources, buses, routes, sends, inserts, and its JSON form.
 
 pub mod load;
 pub mod path;
@@ -181,7 +181,7 @@ pub struct Bus {
     pub route: Option<String>,
     pub inserts: Vec<InsertDesc>,
     pub sends: Vec<Send>,
-    /// Explicit parameter slot for the plugin (DESIGN.md §7), if given.
+    /// Explicit parameter slot for the plugin (docs/ARCHITECTURE.md §7), if given.
     pub slot: Option<u64>,
 }
 

@@ -4,7 +4,7 @@
 //! nice-plug 0.4.2's VST3 defects: the CLAP plugin has two stereo aux inputs,
 //! "Sidechain 1" and "Sidechain 2"; the VST3 plugin has only "Sidechain 1",
 //! because its wrapper reads no aux input after the first next to a single
-//! output bus (DESIGN.md §2), and its `setBusArrangements` compares every aux
+//! output bus (docs/ARCHITECTURE.md §2), and its `setBusArrangements` compares every aux
 //! bus against the main input's channel count, so one four-channel aux bus
 //! carrying both keys would be refused to any host that confirms the layout.
 //! The CLAP plugin offers a second layout (through CLAP's audio-ports-config)

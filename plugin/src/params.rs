@@ -1,4 +1,4 @@
-//! The plugin's fixed parameter pool (DESIGN.md §7): bus slots, master, ducker slots, scenes, macros.
+//! The plugin's fixed parameter pool (docs/ARCHITECTURE.md §7): bus slots, master, ducker slots, scenes, macros.
 
 use std::sync::{Arc, RwLock};
 

@@ -1,6 +1,6 @@
 //! Scenes, morphs, macros and host trims on the audio thread: what every controlled mix value should be now.
 //!
-//! Composition (DESIGN.md §7), per controlled value:
+//! Composition (docs/ARCHITECTURE.md §7), per controlled value:
 //!
 //! ```text
 //! scene value  = the recalled scene's value (ramping during a transition),

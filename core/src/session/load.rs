@@ -51,7 +51,7 @@ fn list(items: &[Diagnostic]) -> String {
 /// Parses and validates a session from JSON text.
 ///
 /// # Errors
-/// Every problem DESIGN.md §5 lists as an error (unknown ids, cycles,
+/// Every problem docs/ARCHITECTURE.md §5 lists as an error (unknown ids, cycles,
 /// duplicates, unknown insert types, out-of-range parameters, wrong types, not
 /// JSON, a newer version), each with the JSON path where it was found.
 pub fn load_str(text: &str) -> Result<Loaded, LoadSessionError> {
@@ -444,7 +444,7 @@ fn read_sends(cx: &mut Cx, o: &Obj) -> Vec<Send> {
     sends
 }
 
-/// Send amounts outside 0..+12 dB are clamped with a warning (DESIGN.md §5).
+/// Send amounts outside 0..+12 dB are clamped with a warning (docs/ARCHITECTURE.md §5).
 fn read_send_level(cx: &mut Cx, s: &Obj) -> Option<Level> {
     let max_db = crate::insert::gain_to_db(MAX_SEND_GAIN);
     match (s.has("level"), s.has("levelDb")) {

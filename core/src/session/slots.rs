@@ -1,4 +1,4 @@
-//! Which host-parameter slot each bus takes (DESIGN.md §7): explicit `slot`s first, then file order.
+//! Which host-parameter slot each bus takes (docs/ARCHITECTURE.md §7): explicit `slot`s first, then file order.
 
 use super::Session;
 

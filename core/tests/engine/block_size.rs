@@ -1,4 +1,4 @@
-//! Output does not depend on how the host slices blocks (DESIGN.md §4).
+//! Output does not depend on how the host slices blocks (docs/ARCHITECTURE.md §4).
 
 use super::support::*;
 use mam_core::reference::reference_session;

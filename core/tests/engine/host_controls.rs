@@ -1,5 +1,5 @@
 //! Host controls of bus strips by parameter slot (the plugin's fixed
-//! parameter pool, DESIGN.md §7): trim, pan and mute compose with the
+//! parameter pool, docs/ARCHITECTURE.md §7): trim, pan and mute compose with the
 //! session's values, land on the sample they are applied at, and survive edits.
 
 use super::support::*;

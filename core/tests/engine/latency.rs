@@ -1,4 +1,4 @@
-//! Latency compensation (DESIGN.md §3 PDC): every path reaches the output on the same sample.
+//! Latency compensation (docs/ARCHITECTURE.md §3 PDC): every path reaches the output on the same sample.
 
 use super::support::*;
 

@@ -1,4 +1,4 @@
-//! Scenes, morphs and macros (DESIGN.md §7–8): recall with a declicked or
+//! Scenes, morphs and macros (docs/ARCHITECTURE.md §7–8): recall with a declicked or
 //! morphing transition, A/B interpolation, macro offsets composed with the
 //! host's fader trim, insert and send values, sample placement independent of
 //! block size, and what survives a session reload.

@@ -1,5 +1,5 @@
 //! Session JSON: lossless round trips, and every error and warning class of
-//! DESIGN.md §5 with its message and JSON path.
+//! docs/ARCHITECTURE.md §5 with its message and JSON path.
 
 use super::support::*;
 use mam_core::engine::Engine;

@@ -1,4 +1,4 @@
-//! The channel strip (DESIGN.md §3): faders, route gains, pan laws, send taps,
+//! The channel strip (docs/ARCHITECTURE.md §3): faders, route gains, pan laws, send taps,
 //! mute, solo-in-place, bus and insert bypass.
 
 use super::support::*;
