@@ -230,7 +230,7 @@ fn cmd_render(
         }
         None => inputs
             .iter()
-            .map(|i| i.channels[0].len() + session.rack(&i.rack_id).map_or(0, |r| r.start_offset_frames as usize))
+            .map(|i| i.channels[0].len() + session.rack(&i.rack_id).map_or(0, |r| r.bound_offset_frames() as usize))
             .max()
             .unwrap_or(0),
     };

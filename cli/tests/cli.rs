@@ -341,3 +341,38 @@ fn more_files_than_the_engine_reads_is_an_error_not_a_silent_source() {
     assert_eq!(r.status.code(), Some(1), "{err}");
     assert!(err.contains("9 input ports are bound but the engine reads at most 8"), "{err}");
 }
+
+/// An `input` source plays its port as it arrives in the plugin, whatever
+/// its `startOffsetFrames`; a file bound to it by `--in` renders the same
+/// (and the offset is reported as ignored), while a `path` source is placed
+/// at its offset.
+#[test]
+fn start_offsets_apply_to_file_sources_not_to_input_sources_fed_by_in() {
+    let dir = scratch("offsets");
+    let mut impulse = vec![0.0f32; 4800];
+    impulse[100] = 0.5;
+    write_wav(&dir.join("click.wav"), 48_000, &[impulse]);
+    let session = |source: &str| {
+        format!(
+            r#"{{ "version": 1, "sampleRate": 48000,
+            "racks": [ {{ "id": "click", {source}, "startOffsetFrames": 1000 }} ],
+            "buses": [ {{ "id": "a" }} ], "routes": [ {{ "from": "click", "to": "a" }} ] }}"#
+        )
+    };
+    let first_peak = |wav: &Path| read_wav(wav).1[0].iter().position(|s| s.abs() > 0.1);
+    let live = dir.join("live.json");
+    std::fs::write(&live, session(r#""input": "main""#)).unwrap();
+    let out = dir.join("live.wav");
+    let click_in = format!("click={}", dir.join("click.wav").display());
+    let r = mam(&["render", live.to_str().unwrap(), "--in", &click_in, "--out", out.to_str().unwrap(), "--duration", "0.1"]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    assert!(text(&r.stderr).contains("live input plays as it arrives"), "the offset is reported as ignored: {}", text(&r.stderr));
+    assert_eq!(first_peak(&out), Some(100), "as the plugin plays its port");
+
+    let file = dir.join("file.json");
+    std::fs::write(&file, session(r#""path": "click.wav""#)).unwrap();
+    let out = dir.join("file.wav");
+    let r = mam(&["render", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--duration", "0.1"]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    assert_eq!(first_peak(&out), Some(1100), "a file source starts at its offset");
+}

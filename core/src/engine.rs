@@ -34,9 +34,9 @@ pub struct Engine {
     info: CompileInfo,
     /// Ids of the schedule last queued, what the next adoption plan matches.
     layout: ScheduleLayout,
-    /// A compiled schedule waiting for room in the queue; a newer session
-    /// replaces it (edits coalesce to the newest, none is lost).
-    pending: Option<Box<Schedule>>,
+    /// A compiled schedule waiting for room in the queue, with its ids; a
+    /// newer session replaces it (edits coalesce to the newest, none is lost).
+    pending: Option<(Box<Schedule>, ScheduleLayout)>,
 }
 
 /// Audio side: runs the current schedule and swaps in new ones between blocks.
@@ -123,8 +123,16 @@ impl Engine {
             self.loudness_channels = schedule.channels();
             schedule.loudness = Some(tap);
         }
-        // A schedule still waiting is superseded (dropped here, never queued).
-        self.pending = Some(compiled.schedule);
+        // A schedule still waiting is superseded (dropped here, never
+        // queued). A new ring it brought for the meter `self.loudness` reads
+        // passes to its successor, which has that width (else it brought its own).
+        if let Some((mut superseded, _)) = self.pending.take() {
+            if schedule.loudness.is_none() {
+                schedule.loudness = superseded.loudness.take();
+            }
+        }
+        let layout = ScheduleLayout::of(schedule);
+        self.pending = Some((compiled.schedule, layout));
         self.flush();
         self.session = session;
         self.info = compiled.info;
@@ -135,11 +143,10 @@ impl Engine {
     /// nothing is left waiting. Call regularly while [`Self::is_pending`].
     pub fn flush(&mut self) -> bool {
         self.collect_garbage();
-        if let Some(schedule) = self.pending.take() {
-            let layout = ScheduleLayout::of(&schedule);
+        if let Some((schedule, layout)) = self.pending.take() {
             match self.to_audio.push(schedule) {
                 Ok(()) => self.layout = layout,
-                Err(rtrb::PushError::Full(schedule)) => self.pending = Some(schedule),
+                Err(rtrb::PushError::Full(schedule)) => self.pending = Some((schedule, layout)),
             }
         }
         self.pending.is_none()

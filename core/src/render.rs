@@ -78,11 +78,12 @@ pub fn render(
     let latency = if options.trim_latency { info.latency } else { 0 };
     let total = options.frames + latency;
 
-    // Place each input at its rack's start offset, padded to the full run.
+    // Place each input at its source's start offset (file sources only, see
+    // `Rack::bound_offset_frames`), padded to the full run.
     let ports: Vec<Vec<Vec<f32>>> = inputs
         .iter()
         .map(|input| {
-            let offset = session.rack(&input.rack_id).map_or(0, |r| r.start_offset_frames as usize);
+            let offset = session.rack(&input.rack_id).map_or(0, |r| r.bound_offset_frames() as usize);
             input
                 .channels
                 .iter()

@@ -130,6 +130,19 @@ pub struct Rack {
     pub sends: Vec<Send>,
 }
 
+impl Rack {
+    /// Where audio bound to this source starts, in frames: a file source's
+    /// (`path`, or none given) `startOffsetFrames`; an `input` source stands
+    /// for the host's port, whose audio plays as it arrives (as in the
+    /// plugin), so a file bound to it in the CLI starts at 0 too.
+    pub fn bound_offset_frames(&self) -> u64 {
+        match self.kind {
+            RackKind::Input(_) => 0,
+            _ => self.start_offset_frames,
+        }
+    }
+}
+
 /// Where a rack's audio comes from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RackKind {

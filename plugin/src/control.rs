@@ -23,6 +23,7 @@ use mam_core::session::load_str;
 use nice_plug::prelude::nice_log;
 
 use crate::state::{Origin, Request, Wake};
+
 use crate::MamParams;
 
 /// How often loudness is analysed and a waiting schedule retried.
@@ -52,8 +53,9 @@ pub struct ControlShared {
 pub struct ControlStatus {
     /// Requests handled so far (applied or refused).
     handled: AtomicU64,
-    /// Requests refused so far.
+    /// Requests refused so far, and the sequence number of the last one.
     refused: AtomicU64,
+    last_refused_seq: AtomicU64,
     /// Why the last refused request was refused.
     last_error: Mutex<String>,
     /// Latest master loudness, analysed whether or not an editor is open.
@@ -67,6 +69,10 @@ impl ControlStatus {
 
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Acquire)
+    }
+
+    pub fn last_refused_seq(&self) -> u64 {
+        self.last_refused_seq.load(Ordering::Acquire)
     }
 
     pub fn last_error(&self) -> String {
@@ -129,11 +135,15 @@ fn run(shared: &ControlShared, hold: Option<Duration>) {
 
 /// Parses, compiles and queues one session change. A change that does not
 /// load or compile never replaces the running session: it is reported, and a
-/// restored state is set back to the running session's JSON.
+/// restored state is set back to the running session's JSON. The engine lock
+/// is held until the outcome is persisted, so an activation (which compiles
+/// the persisted session under the same lock) sees either the state before
+/// this change or after it, never a change that runs but is not saved.
 fn apply(shared: &ControlShared, request: Request, hold: Option<Duration>) {
+    let status = &shared.status;
+    let mut guard = lock(&shared.engine);
     let outcome = load_str(&request.json).map_err(|e| e.to_string()).and_then(|loaded| {
         let session = loaded.session;
-        let mut guard = lock(&shared.engine);
         if let Some(engine) = guard.as_mut() {
             let mut running = session.clone();
             running.sample_rate = engine.options().sample_rate as u32;
@@ -145,24 +155,24 @@ fn apply(shared: &ControlShared, request: Request, hold: Option<Duration>) {
         // Inactive: the next activation compiles the persisted session.
         Ok(session)
     });
-    let status = &shared.status;
     match outcome {
         Ok(session) => {
+            // A restore is persisted already (by the host's `set`).
             if request.origin == Origin::Editor {
-                shared.params.session.replace_quietly(request.json.clone());
+                shared.params.session.persist(request.json.clone(), request.seq);
             }
             *lock(&shared.last_good) = request.json;
             crate::publish_scene_names(&shared.params, &session);
         }
         Err(e) => {
             nice_log!("MAM Session: a session change was refused; the running session stays:\n{e}");
-            if request.origin == Origin::Restore {
-                shared.params.session.replace_quietly(lock(&shared.last_good).clone());
-            }
+            shared.params.session.revert(request.seq, lock(&shared.last_good).clone());
             *lock(&status.last_error) = e;
+            status.last_refused_seq.store(request.seq, Ordering::Release);
             status.refused.fetch_add(1, Ordering::AcqRel);
         }
     }
+    drop(guard);
     status.handled.fetch_add(1, Ordering::AcqRel);
 }
 

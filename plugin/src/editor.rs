@@ -1,9 +1,9 @@
 //! The editor (nice-plug-egui): mixer strips with meters, routing, inserts, the ducker display, scenes, session files.
 //!
 //! Threads: everything here runs on the GUI thread. Meters and spectra are
-//! read from the engine's atomics and seqlocks; the engine's control half is
-//! locked only by this thread and the background reload task, never by the
-//! audio thread. Host parameters (faders, pans, mutes, solos, scene, morph,
+//! read from the engine's atomics and seqlocks (through the engine's control
+//! half, whose lock the control thread holds while it compiles an edit,
+//! never the audio thread). Host parameters (faders, pans, mutes, solos, scene, morph,
 //! macros) are moved through nice-plug's `ParamSetter` with begin/end
 //! gestures, so hosts record automation. Session edits (routing, inserts,
 //! scenes, imports) are validated here, then posted to the control thread
@@ -26,7 +26,6 @@ use nice_plug::editor::dpi::LogicalSize;
 use nice_plug_egui::{create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp};
 
 use crate::control::ControlShared;
-use crate::state::{Origin, Request};
 
 /// Default window size in logical pixels (the host's scale factor applies on top).
 pub const WINDOW_WIDTH: u32 = 1200;
@@ -68,6 +67,8 @@ pub struct MamEditor {
     /// The host-restore count and control-thread refusal count last seen.
     seen_generation: u64,
     seen_refused: u64,
+    /// Sequence number of the last edit this editor posted.
+    last_posted_seq: u64,
     /// Earlier session JSON, newest last (Undo, Ctrl+Z).
     undo: Vec<String>,
     pub(crate) status: Option<Status>,
@@ -91,6 +92,7 @@ impl MamEditor {
             rename: session.scenes.iter().map(|s| s.name.clone()).collect(),
             seen_generation: shared.params.session.generation(),
             seen_refused: shared.status.refused(),
+            last_posted_seq: 0,
             shared,
             gui: None,
             session,
@@ -105,26 +107,31 @@ impl MamEditor {
         }
     }
 
-    /// Re-reads the session if the state changed underneath: a host restore,
-    /// or an edit the control thread refused (then the state holds the
-    /// running session and the status line says why).
+    /// Re-reads the session if the state changed underneath: after a host
+    /// restore, or when the control thread refused this editor's newest edit
+    /// (then the state holds the running session and the status line says
+    /// why; a refusal of an older edit waits for the newer one instead).
     fn refresh(&mut self) {
         let (generation, refused) = (self.shared.params.session.generation(), self.shared.status.refused());
         if generation == self.seen_generation && refused == self.seen_refused {
             return;
         }
+        let mut resync = generation != self.seen_generation;
         if refused != self.seen_refused {
             self.status = Some(Status::Error(format!("edit not applied: {}", self.shared.status.last_error())));
+            resync |= self.shared.status.last_refused_seq() >= self.last_posted_seq;
         }
         (self.seen_generation, self.seen_refused) = (generation, refused);
         let json = self.shared.params.session.json();
-        if json != self.session_json {
+        if resync && json != self.session_json {
+            // A restore with errors is set back by the control thread; only
+            // a session that loads is taken.
             if let Ok(loaded) = load_str(&json) {
                 self.session = loaded.session;
                 self.rename = self.session.scenes.iter().map(|s| s.name.clone()).collect();
                 self.selected_bus = self.selected_bus.min(self.session.buses.len().saturating_sub(1));
+                self.session_json = json;
             }
-            self.session_json = json;
         }
     }
 
@@ -142,7 +149,7 @@ impl MamEditor {
                 self.undo.push(previous);
                 self.session = edited;
                 self.rename = self.session.scenes.iter().map(|s| s.name.clone()).collect();
-                self.set_state_json(json);
+                self.post_session(json);
                 self.status = Some(Status::Info(format!("{what} — Ctrl+Z undoes")));
             }
             Err(e) => {
@@ -161,7 +168,7 @@ impl MamEditor {
             self.session = loaded.session;
             self.rename = self.session.scenes.iter().map(|s| s.name.clone()).collect();
             self.session_json = previous.clone();
-            self.set_state_json(previous);
+            self.post_session(previous);
             self.status = Some(Status::Info("undone".into()));
         }
     }
@@ -169,8 +176,8 @@ impl MamEditor {
     /// Posts the session JSON to the control thread, which compiles it,
     /// queues it for the audio thread and persists it; a newer edit posted
     /// before it is taken replaces it (edits coalesce to the newest).
-    fn set_state_json(&mut self, json: String) {
-        self.shared.params.session.mailbox().post(Request { json, origin: Origin::Editor });
+    fn post_session(&mut self, json: String) {
+        self.last_posted_seq = self.shared.params.session.post_edit(json);
         if let Some(gui) = &self.gui {
             // A parameter change is what tells hosts the project changed.
             let setter = gui.param_setter();
@@ -237,8 +244,7 @@ pub fn run_edit_script(shared: EditorShared, path: &str) {
         let before = ed.shared.status.handled();
         let json_before = ed.session_json.clone();
         ed.apply(loaded.session, "script edit");
-        if ed.session_json != json_before {
-            crate::control::wait_handled(&ed.shared.status, before + 1, std::time::Duration::from_secs(10));
+        if ed.session_json != json_before && crate::control::wait_handled(&ed.shared.status, before + 1, std::time::Duration::from_secs(10)) {
             applied += 1;
         }
     }

@@ -11,29 +11,67 @@ use nice_plug::params::persist::PersistentField;
 /// plugin for it) bumps [`SessionState::generation`] and posts the JSON to
 /// the control thread, which compiles it (see `control.rs`). The audio
 /// thread never touches this.
+///
+/// Every change carries a sequence number, given when it is posted, so the
+/// persisted JSON is always the newest change that applied: a slower, older
+/// one never overwrites it.
 pub struct SessionState {
-    json: Mutex<String>,
+    json: Mutex<Persisted>,
     generation: AtomicU64,
+    /// The last sequence number handed out.
+    seq: AtomicU64,
     mailbox: Arc<Mailbox>,
+}
+
+struct Persisted {
+    json: String,
+    /// Sequence number of the change this JSON came from (0: the initial one).
+    seq: u64,
 }
 
 impl SessionState {
     pub fn new(json: String) -> Self {
-        Self { json: Mutex::new(json), generation: AtomicU64::new(0), mailbox: Arc::new(Mailbox::default()) }
+        Self { json: Mutex::new(Persisted { json, seq: 0 }), generation: AtomicU64::new(0), seq: AtomicU64::new(0), mailbox: Arc::new(Mailbox::default()) }
     }
 
     /// A copy of the JSON. Never on the audio thread (locks).
     pub fn json(&self) -> String {
-        self.json.lock().map(|j| j.clone()).unwrap_or_else(|e| e.into_inner().clone())
+        self.lock().json.clone()
     }
 
-    /// Replaces the JSON without counting a restore (the plugin writing back
-    /// the session it runs). Never on the audio thread (locks).
+    /// Replaces the JSON without counting a restore (the plugin setting
+    /// back a state with errors at activation). Never on the audio thread.
     pub fn replace_quietly(&self, json: String) {
-        match self.json.lock() {
-            Ok(mut j) => *j = json,
-            Err(e) => *e.into_inner() = json,
+        self.lock().json = json;
+    }
+
+    /// Posts an editor edit to the control thread; returns its sequence number.
+    pub fn post_edit(&self, json: String) -> u64 {
+        let seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
+        self.mailbox.post(Request { json, origin: Origin::Editor, seq });
+        seq
+    }
+
+    /// Persists the JSON of change `seq`, which applied, unless a newer
+    /// change is persisted already (control thread).
+    pub fn persist(&self, json: String, seq: u64) {
+        let mut persisted = self.lock();
+        if seq > persisted.seq {
+            *persisted = Persisted { json, seq };
         }
+    }
+
+    /// Sets the state back to `good` if it still holds change `seq`, which
+    /// did not apply (control thread).
+    pub fn revert(&self, seq: u64, good: String) {
+        let mut persisted = self.lock();
+        if persisted.seq == seq {
+            persisted.json = good;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Persisted> {
+        self.json.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// How many times a host has restored a state into this field.
@@ -50,19 +88,17 @@ impl SessionState {
 
 impl PersistentField<'_, String> for SessionState {
     fn set(&self, new_value: String) {
-        self.replace_quietly(new_value.clone());
+        let seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
+        *self.lock() = Persisted { json: new_value.clone(), seq };
         self.generation.fetch_add(1, Ordering::AcqRel);
-        self.mailbox.post(Request { json: new_value, origin: Origin::Restore });
+        self.mailbox.post(Request { json: new_value, origin: Origin::Restore, seq });
     }
 
     fn map<F, R>(&self, f: F) -> R
     where
         F: Fn(&String) -> R,
     {
-        match self.json.lock() {
-            Ok(j) => f(&j),
-            Err(e) => f(&e.into_inner()),
-        }
+        f(&self.lock().json)
     }
 }
 
@@ -82,6 +118,8 @@ pub enum Origin {
 pub struct Request {
     pub json: String,
     pub origin: Origin,
+    /// Order of posting (see [`SessionState`]).
+    pub seq: u64,
 }
 
 /// A one-slot mailbox: a newer request replaces one still waiting (changes
@@ -110,7 +148,7 @@ pub enum Wake {
 impl Mailbox {
     /// Leaves `request` for the control thread, replacing one still waiting.
     /// Never on the audio thread (locks).
-    pub fn post(&self, request: Request) {
+    fn post(&self, request: Request) {
         self.lock().request = Some(request);
         self.wake.notify_all();
     }

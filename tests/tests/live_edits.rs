@@ -122,11 +122,14 @@ fn block(processor: &mut StartedPluginAudioProcessor<TestHost>, t: usize, events
     out
 }
 
-/// The bus-gain automation: a slow triangle over `steps` (the parameter's
-/// values for −12…0 dB in 0.5 dB steps), one step per block.
-fn automation(steps: &[f64], block_index: usize) -> f64 {
+/// Blocks between two moves of the bus-gain automation.
+const BLOCKS_PER_STEP: usize = 8;
+
+/// The bus-gain automation's `k`-th value: a slow triangle over `steps` (the
+/// parameter's values for −12…0 dB in 0.5 dB steps).
+fn automation(steps: &[f64], k: usize) -> f64 {
     let period = 2 * (steps.len() - 1);
-    let k = block_index % period;
+    let k = k % period;
     steps[if k < steps.len() { k } else { period - k }]
 }
 
@@ -181,6 +184,10 @@ fn three_hundred_editor_edits_while_audio_runs_never_block_allocate_or_revert_au
     }
     let edits_done = Arc::new(AtomicBool::new(false));
     let flag = edits_done.clone();
+    // 1 + the automation step of the last block the audio thread processed
+    // (0 before the first).
+    let step_sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let step = step_sent.clone();
     let audio = std::thread::spawn(move || {
         let mut processor = stopped.start_processing().unwrap();
         let mut worst = Duration::ZERO;
@@ -188,7 +195,8 @@ fn three_hundred_editor_edits_while_audio_runs_never_block_allocate_or_revert_au
         let mut b = 0;
         let mut last_gain = automation(&table, 0);
         while !flag.load(Ordering::SeqCst) {
-            last_gain = automation(&table, b);
+            let k = b / BLOCKS_PER_STEP;
+            last_gain = automation(&table, k);
             let mut events = vec![ParamValueEvent::new(17, gain, Pckn::match_all(), last_gain)];
             if b % 40 == 0 {
                 events.push(ParamValueEvent::new(100, scene, Pckn::match_all(), scene_value(1.0 + ((b / 40) % 2) as f64)));
@@ -196,12 +204,14 @@ fn three_hundred_editor_edits_while_audio_runs_never_block_allocate_or_revert_au
             let started = Instant::now();
             block(&mut processor, t, &events);
             worst = worst.max(started.elapsed());
+            step.store(k + 1, Ordering::SeqCst);
             t += FRAMES;
             b += 1;
             std::thread::sleep(Duration::from_micros(1500));
         }
-        // Settle: final values held for a second.
-        let settle = [ParamValueEvent::new(0, gain, Pckn::match_all(), last_gain), ParamValueEvent::new(0, scene, Pckn::match_all(), scene_value(2.0))];
+        // Settle: final values held for a second (the gain is not sent
+        // again: the plugin must still hold the host's last value).
+        let settle = [ParamValueEvent::new(0, scene, Pckn::match_all(), scene_value(2.0))];
         for k in 0..(RATE as usize / FRAMES) {
             block(&mut processor, t, if k == 0 { &settle } else { &[] });
             t += FRAMES;
@@ -212,13 +222,30 @@ fn three_hundred_editor_edits_while_audio_runs_never_block_allocate_or_revert_au
     });
 
     // This thread serves the plugin's main-thread requests, as a host's
-    // event loop would, until the script reports.
+    // event loop would, until the script reports; meanwhile it reads the
+    // plugin's Bus 1 Gain, which must always be the host's latest value (or
+    // the one before or after, the read racing the audio thread): an edit
+    // that re-applied an older snapshot would show an older one.
     let started = Instant::now();
+    let mut checks = 0;
     while !done_path.exists() {
         assert!(started.elapsed() < Duration::from_secs(240), "the edit script did not finish");
         pump_main_thread(&mut live);
+        let Some(k) = step_sent.load(Ordering::SeqCst).checked_sub(1) else {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        };
+        let now = {
+            let handle = live.instance.plugin_handle();
+            let params: PluginParams = handle.get_extension().unwrap();
+            params.get_value(&handle, gain).unwrap()
+        };
+        let allowed: Vec<f64> = [k.saturating_sub(1), k, k + 1].iter().map(|&j| automation(&steps, j)).collect();
+        assert!(allowed.iter().any(|v| (v - now).abs() < 1e-6), "Bus 1 Gain reads {now} at automation step {k}, the host sent {allowed:?}");
+        checks += 1;
         std::thread::sleep(Duration::from_millis(5));
     }
+    assert!(checks > 100, "the automation was checked throughout ({checks} times)");
     // Let the last schedule reach the audio thread.
     std::thread::sleep(Duration::from_millis(200));
     edits_done.store(true, Ordering::SeqCst);

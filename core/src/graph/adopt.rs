@@ -9,7 +9,8 @@
 //! engine last handed over). The audio thread then only moves state by the
 //! indices in the [`AdoptPlan`] (see [`Schedule::adopt`]).
 
-use super::schedule::{FeedKind, Schedule};
+use super::schedule::{FeedKind, InsertSlot, Schedule};
+use crate::insert::registry;
 use crate::session::Tap;
 
 /// Identity of a feed across recompiles: (source id, tap, kind).
@@ -38,8 +39,9 @@ struct BusLayout {
     id: String,
     channels: usize,
     feeds: Vec<FeedKey>,
-    /// Per insert: (id, type name, the key feed's identity).
-    inserts: Vec<(String, &'static str, Option<FeedKey>)>,
+    /// Per insert: (id, type name, the key feed's identity, the values of
+    /// its structural parameters).
+    inserts: Vec<(String, &'static str, Option<FeedKey>, Vec<f32>)>,
 }
 
 impl ScheduleLayout {
@@ -58,7 +60,7 @@ impl ScheduleLayout {
                     id: b.id.clone(),
                     channels: b.channels,
                     feeds: b.feeds.iter().map(|f| f.carry_key.clone()).collect(),
-                    inserts: b.inserts.iter().map(|s| (s.id.clone(), s.kind, s.key.as_ref().map(|(f, _)| f.carry_key.clone()))).collect(),
+                    inserts: b.inserts.iter().map(|s| (s.id.clone(), s.kind, s.key.as_ref().map(|(f, _)| f.carry_key.clone()), structural(s))).collect(),
                 })
                 .collect(),
             stems: schedule.stems.iter().map(|s| s.bus).collect(),
@@ -90,7 +92,8 @@ pub(crate) struct BusPlan {
     pub inserts: Vec<InsertPlan>,
 }
 
-/// One insert that survives an edit (same id and type on the same bus).
+/// One insert that survives an edit (same id and type on the same bus,
+/// same structural parameters).
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct InsertPlan {
     pub new: usize,
@@ -98,6 +101,20 @@ pub(crate) struct InsertPlan {
     /// Whether its key feed keeps the same identity (then its delay line
     /// and gain carry over).
     pub key: bool,
+    /// Its parameters that are controlled values of the new schedule
+    /// (scenes, macros, host trims): `(param index, control target)`.
+    pub controlled: Vec<(usize, usize)>,
+}
+
+/// The values of the parameters that size an insert's buffers or set its
+/// latency (its type's `latency_params`, and the ducker's `overlap`): an
+/// insert whose structural values change is not taken over, because the
+/// running one would have to rebuild (and allocate) on the audio thread and
+/// would lose its state anyway; the fresh, prepared instance replaces it.
+fn structural(slot: &InsertSlot) -> Vec<f32> {
+    let Some(ty) = registry::lookup(slot.kind) else { return Vec::new() };
+    let extra: &[&str] = if slot.kind == "spectral_ducker" { &["overlap"] } else { &[] };
+    ty.latency_params.iter().chain(extra).filter_map(|id| ty.param_index(id)).map(|i| slot.params[i]).collect()
 }
 
 impl AdoptPlan {
@@ -118,12 +135,14 @@ impl AdoptPlan {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, slot)| {
-                    let j = prev.inserts.iter().position(|(id, kind, _)| *id == slot.id && *kind == slot.kind)?;
+                    let shape = structural(slot);
+                    let j = prev.inserts.iter().position(|(id, kind, _, old_shape)| *id == slot.id && *kind == slot.kind && *old_shape == shape)?;
                     let key = match (&slot.key, &prev.inserts[j].2) {
                         (Some((feed, _)), Some(old_key)) => feed.carry_key == *old_key,
                         _ => false,
                     };
-                    Some(InsertPlan { new: i, old: j, key })
+                    let controlled = new.controls.insert_targets().filter(|&(bus, s, _, _)| bus == n && s == i).map(|(_, _, param, t)| (param, t)).collect();
+                    Some(InsertPlan { new: i, old: j, key, controlled })
                 })
                 .collect();
             buses.push(BusPlan { new: n, old: o, feeds, inserts });

@@ -29,7 +29,7 @@ pub struct CompileOptions {
 }
 
 /// Most input ports `process` reads (`AudioProcessor::process` re-slices
-/// them on the stack; it keeps its own copy of this limit, which must match).
+/// them on the stack in arrays of this size).
 pub const MAX_PORTS: usize = 8;
 
 /// Which sources one input port of `process` feeds.
@@ -261,8 +261,10 @@ pub fn compile_with_displays(
         let source = match (&rack.kind, by_id.or(by_host_port)) {
             (RackKind::Generator(g), _) => SourceNode::Generator(GeneratorState::new(*g, rack.start_offset_frames, sr as f64)),
             (_, Some(port)) => {
-                // Whoever binds by id places the audio at the offset itself (the CLI does).
-                if rack.start_offset_frames != 0 && by_id.is_none() {
+                // A file source's audio is placed at its offset by whoever
+                // binds it (the CLI); live input, and a file standing in for
+                // it, plays as it arrives.
+                if rack.start_offset_frames != 0 && matches!(rack.kind, RackKind::Input(_)) {
                     warnings.push(format!(
                         "source '{}': startOffsetFrames applies to generators and files rendered by the CLI; live input plays as it arrives",
                         rack.id

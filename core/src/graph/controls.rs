@@ -191,6 +191,25 @@ impl Controls {
         }
     }
 
+    /// Records that target `t` already holds `value` in the schedule (a
+    /// running insert this schedule took over), so the next evaluation sets
+    /// it only if it is to change.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(crate) fn learn_applied(&mut self, t: usize, value: f32) {
+        if let Some(applied) = self.applied.get_mut(t) {
+            *applied = value;
+        }
+    }
+
+    /// Which insert parameters are controlled values: `(bus, slot, param,
+    /// target)` with buses in processing order. Control side.
+    pub(crate) fn insert_targets(&self) -> impl Iterator<Item = (usize, usize, usize, usize)> + '_ {
+        self.targets.iter().enumerate().filter_map(|(t, target)| match target.dest {
+            Dest::Insert { bus, slot, param } => Some((bus, slot, param, t)),
+            _ => None,
+        })
+    }
+
     /// Number of scenes (rows after the session's).
     pub(crate) fn num_scenes(&self) -> usize {
         self.ramp_samples.len() - 1

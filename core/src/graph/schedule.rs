@@ -530,10 +530,14 @@ impl Schedule {
     /// to be dropped on the control side.
     /// Runs on the audio thread: no allocation, no locks.
     pub fn adopt(&mut self, old: &mut Schedule) {
-        if self.plan.from != Some(old.generation) {
+        // Take this schedule's plan and leave `old`'s (empty unless its own
+        // adoption was skipped) in its place, so whatever `old.plan` held is
+        // freed with this schedule on the control side, never here.
+        let plan = std::mem::replace(&mut self.plan, std::mem::take(&mut old.plan));
+        if plan.from != Some(old.generation) {
+            old.plan = plan;
             return;
         }
-        let plan = std::mem::take(&mut self.plan);
         for &(n, o) in &plan.racks {
             let (rack, prev) = (&mut self.racks[n], &old.racks[o]);
             rack.gain.continue_from(&prev.gain);
@@ -563,11 +567,18 @@ impl Schedule {
                     slot.insert.set_tempo(self.tempo);
                 }
                 // `p.params` holds the values the running instance has (scene
-                // and macro moves included); set only what differs.
+                // and macro moves included); set only what differs. A value
+                // that scenes, macros or host trims control keeps its running
+                // value, and the new controls learn it as applied: their first
+                // evaluation then sets it only if it is to change.
                 for (index, (&value, &running)) in slot.params.iter().zip(&p.params).enumerate() {
-                    if value.to_bits() != running.to_bits() {
+                    if value.to_bits() != running.to_bits() && !ip.controlled.iter().any(|&(param, _)| param == index) {
                         slot.insert.set_param(index, value);
                     }
+                }
+                for &(param, target) in &ip.controlled {
+                    slot.params[param] = p.params[param];
+                    self.controls.learn_applied(target, p.params[param]);
                 }
                 if unbypassed {
                     slot.insert.reset();

@@ -128,3 +128,34 @@ fn loudness_is_measured_after_an_edit_changes_the_session_width() {
     assert!((reading.integrated_lufs - (-23.01)).abs() < 0.2, "integrated {} LUFS", reading.integrated_lufs);
     assert_eq!(reading.dropped_frames, 0);
 }
+
+#[test]
+fn loudness_follows_a_width_change_made_while_the_audio_thread_is_stalled() {
+    // Queue full, then a mono edit, then another mono edit that supersedes it
+    // while it still waits: the ring the first brought must reach the
+    // audio thread with the second.
+    let (mut engine, mut audio) = engine(gain_session(0.0));
+    play(&mut audio, 4800);
+    for k in 1..=QUEUE_DEPTH {
+        engine.load(gain_session(-(k as f64))).unwrap();
+    }
+    let mono = |gain_db: f64| {
+        let mut s = gain_session(gain_db);
+        s.channels = 1;
+        for bus in &mut s.buses {
+            bus.channels = 1;
+        }
+        s
+    };
+    engine.load(mono(-6.0)).unwrap();
+    engine.load(mono(-13.979_4)).unwrap();
+    assert!(engine.is_pending());
+    play(&mut audio, BLOCK);
+    assert!(engine.flush());
+    for _ in 0..8 {
+        play(&mut audio, 24_000);
+        engine.update_loudness();
+    }
+    let reading = engine.update_loudness();
+    assert!((reading.integrated_lufs - (-23.01)).abs() < 0.2, "integrated {} LUFS", reading.integrated_lufs);
+}

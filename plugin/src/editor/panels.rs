@@ -366,7 +366,7 @@ fn insert_params(ed: &mut MamEditor, ui: &mut egui::Ui, b: usize, i: usize) {
                             Some(ParamValue::Number(x)) => *x,
                             _ => default,
                         };
-                        let r = ui.add(egui::Slider::new(&mut x, min..=max).suffix(format!(" {}", spec.unit)).logarithmic(spec.unit == "Hz"));
+                        let r = ui.add(egui::Slider::new(&mut x, min..=max).suffix(format!(" {}", spec.unit)).logarithmic(spec.unit == "Hz" || spec.unit == "Q"));
                         if r.drag_stopped() || (r.changed() && !r.dragged()) {
                             changed = Some((spec.id.to_string(), ParamValue::Number(x)));
                         }
