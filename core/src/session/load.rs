@@ -602,7 +602,17 @@ fn read_insert(cx: &mut Cx, value: &Value, path: String) -> Option<InsertDesc> {
             let value = match spec.kind {
                 ParamKind::Float { min, max, .. } => match unit {
                     Some(u) => p.number_in(cx, key, min / u.scale, max / u.scale, u.unit).map(|x| ParamValue::Number(x * u.scale)),
-                    None => p.number_in(cx, key, min, max, spec.unit).map(ParamValue::Number),
+                    None => match (p.map[key].as_f64(), ty.unit_aliases.iter().find(|u| u.id == id)) {
+                        // Above the range but within its unit alias's: a
+                        // session written before the effects RFC gave this
+                        // parameter in the alias's unit (`drive` in dB).
+                        // The intent is clear, so it loads, with a warning.
+                        (Some(x), Some(u)) if x > max && x <= max / u.scale => {
+                            cx.warn(path.clone(), format!("{key} {} is above its range ({}–{}); read as {} {} {} (its unit before the effects RFC)", fmt_num(x), fmt_num(min), fmt_num(max), u.alias, fmt_num(x), u.unit));
+                            Some(ParamValue::Number(x * u.scale))
+                        }
+                        _ => p.number_in(cx, key, min, max, spec.unit).map(ParamValue::Number),
+                    },
                 },
                 ParamKind::Bool { .. } => p.bool(cx, key).map(ParamValue::Bool),
                 ParamKind::Choice { options, .. } => {

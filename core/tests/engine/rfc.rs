@@ -160,6 +160,22 @@ fn distortion_drive_0_3_is_driven_and_drive_db_is_the_same_control_in_db() {
     assert!(too_much.to_string().contains("0..36 dB"), "{too_much}");
 }
 
+/// A session saved before the effects RFC gave `drive` in dB: a value above
+/// the 0–1 amount but within 0–36 can only mean that, so it loads as
+/// `driveDb` with a warning naming the path (and plays the same).
+#[test]
+fn a_pre_rfc_drive_in_db_loads_as_drive_db_with_a_warning() {
+    let legacy = load_str(&one_bus(r#""type": "distortion", "params": { "type": "soft", "drive": 12 }"#)).unwrap();
+    let warning = legacy.warnings.iter().find(|w| w.path.ends_with("params.drive")).expect("a warning at the parameter's path");
+    assert!(warning.message.contains("driveDb 12 dB"), "{}", warning.message);
+    let as_db = session(&one_bus(r#""type": "distortion", "params": { "type": "soft", "driveDb": 12 }"#));
+    let frames = 4096;
+    let input = both(sine(frames, 1000.0, 0.5, SR));
+    assert_eq!(run(&legacy.session, &[("in", input.clone())], frames, 512), run(&as_db, &[("in", input)], frames, 512));
+    // Above 36 it is neither: an error.
+    assert!(load_str(&one_bus(r#""type": "distortion", "params": { "drive": 40 }"#)).is_err());
+}
+
 /// Feedback 1 (the RFC's top) loads clamped to what the delay sustains,
 /// with a warning naming the JSON path, and the render stays bounded: each
 /// repeat of a burst is at most 0.98 of the last (the feedback high cut has
