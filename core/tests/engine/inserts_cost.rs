@@ -8,6 +8,7 @@
 
 use super::support::*;
 use mam_core::audio_buf::AudioBuf;
+use mam_core::dsp::delay::MAX_DELAY_MS;
 use mam_core::insert::registry::{self, InsertType};
 use mam_core::insert::{Insert, ParamKind, ParamSpec};
 
@@ -97,20 +98,48 @@ fn run(insert: &mut dyn Insert, ty: &InsertType, channels: usize, start: usize, 
 }
 
 /// Changes random parameters (latency ones included, rarely) at random
-/// moments, 1 to 2000 frames apart, while `name` runs for two seconds; lets
-/// any smoothing ramp finish and clears the running state with `reset`,
-/// which leaves only the parameters and what derives from them; then
-/// processes one more second. A fresh instance given the final values and
-/// run over that second must give exactly the same samples.
+/// moments, 1 to 2000 frames apart, while `name` runs for two seconds, and
+/// ends with two bursts that set every parameter but the latency ones, one
+/// block apart, so each final value lands while the previous change still
+/// ramps, glides or crossfades (a change that a busy smoother or tap drops
+/// or defers shows up only when it is the last one). Then lets any
+/// smoothing ramp finish and clears the running state with `reset`, which
+/// leaves only the parameters and what derives from them, and processes one
+/// more second. A fresh instance given the final values and run over that
+/// second must give exactly the same samples.
 fn changes_while_running_end_like_a_fresh_instance(name: &str, channels: usize) {
+    changes_while_running_end_like_a_fresh_instance_over(name, channels, SR as usize);
+}
+
+/// As [`changes_while_running_end_like_a_fresh_instance`], comparing `after`
+/// frames: an insert whose state takes longer than a second to reach its
+/// output (a long echo) needs a longer look.
+fn changes_while_running_end_like_a_fresh_instance_over(name: &str, channels: usize, after: usize) {
     let ty = registry::lookup(name).unwrap();
     let mut values: Vec<f32> = ty.params.iter().map(|p| p.default_value()).collect();
     let mut running = prepared(ty, &values, channels);
-    let mut rng = Rng(0x2545_f491 ^ name.len() as u32);
+    // Mono and stereo follow different scripts: two draws, not one twice.
+    let mut rng = Rng(0x2545_f491 ^ name.len() as u32 ^ ((channels as u32) << 8));
     let mut next_change = 100;
     let mut changes = 0;
     let frames = 2 * SR as usize;
+    // The bursts start at the first block at least this far from the end;
+    // the second comes a block (1 to 512 frames) later, inside the first's
+    // 20 ms ramps.
+    let bursts_from = frames - 3000;
+    let mut bursts = 0;
     run(running.as_mut(), ty, channels, 0, frames, |insert, at| {
+        if at >= bursts_from {
+            if bursts < 2 {
+                for i in (0..ty.params.len()).filter(|&i| !ty.latency_params.contains(&ty.params[i].id)) {
+                    values[i] = random_value(&ty.params[i], rng.unit());
+                    insert.set_param(i, values[i]);
+                    changes += 1;
+                }
+                bursts += 1;
+            }
+            return;
+        }
         while at >= next_change {
             let i = (rng.unit() * ty.params.len() as f32) as usize % ty.params.len();
             let latency_param = ty.latency_params.contains(&ty.params[i].id);
@@ -131,10 +160,10 @@ fn changes_while_running_end_like_a_fresh_instance(name: &str, channels: usize) 
     }
     running.reset();
     let mut fresh = prepared(ty, &values, channels);
-    let after = SR as usize;
     let got = run(running.as_mut(), ty, channels, frames, after, |_, _| {});
     let want = run(fresh.as_mut(), ty, channels, frames, after, |_, _| {});
     assert!(changes > 100, "{name}: only {changes} changes");
+    assert_eq!(bursts, 2, "{name}: the bursts did not both run");
     for ch in 0..channels {
         if let Some(i) = (0..after).find(|&i| got[ch][i].to_bits() != want[ch][i].to_bits()) {
             panic!("{name}, {channels} channels, channel {ch}, frame {i}: {} after changes vs {} fresh", got[ch][i], want[ch][i]);
@@ -176,4 +205,32 @@ fn chorus_changes_end_like_a_fresh_instance() {
 fn utility_changes_end_like_a_fresh_instance() {
     changes_while_running_end_like_a_fresh_instance("utility", 2);
     changes_while_running_end_like_a_fresh_instance("utility", 1);
+}
+
+/// The final time can be up to 4 s, and the feedback path (its high cut,
+/// its level) first shows in the second echo: look for two echoes of the
+/// longest time and a second more.
+#[test]
+fn delay_changes_end_like_a_fresh_instance() {
+    let after = (2.0 * MAX_DELAY_MS * 0.001 * SR as f64) as usize + SR as usize;
+    changes_while_running_end_like_a_fresh_instance_over("delay", 2, after);
+    changes_while_running_end_like_a_fresh_instance_over("delay", 1, after);
+}
+
+#[test]
+fn reverb_changes_end_like_a_fresh_instance() {
+    changes_while_running_end_like_a_fresh_instance("reverb", 2);
+    changes_while_running_end_like_a_fresh_instance("reverb", 1);
+}
+
+#[test]
+fn filter_changes_end_like_a_fresh_instance() {
+    changes_while_running_end_like_a_fresh_instance("filter", 2);
+    changes_while_running_end_like_a_fresh_instance("filter", 1);
+}
+
+#[test]
+fn distortion_changes_end_like_a_fresh_instance() {
+    changes_while_running_end_like_a_fresh_instance("distortion", 2);
+    changes_while_running_end_like_a_fresh_instance("distortion", 1);
 }
