@@ -107,6 +107,8 @@ impl Insert for Filter {
         self.mix.settle();
         self.design_g();
         self.design_k();
+        // As freshly prepared: the next ramp redesigns on its first sample.
+        self.countdown = 0;
     }
 
     /// Only what the parameter touches is recomputed, and only when it is
