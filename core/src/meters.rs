@@ -379,6 +379,11 @@ pub struct SpectrumDisplay {
     bins: std::sync::atomic::AtomicUsize,
     bin_hz: AtomicF32,
     key_present: std::sync::atomic::AtomicBool,
+    /// Whether the last publication came from [`SpectrumDisplay::publish_bands`].
+    banded: std::sync::atomic::AtomicBool,
+    /// `[band]` centre frequencies of a banded publication, `MAX_DISPLAY_BINS`
+    /// allocated in `new` (a filter bank has far fewer bands than that).
+    band_hz: Box<[AtomicF32]>,
     /// `[bin]`, `MAX_DISPLAY_BINS` each, allocated in `new`.
     key_power: Box<[AtomicF32]>,
     program_power: Box<[AtomicF32]>,
@@ -390,7 +395,11 @@ pub struct SpectrumDisplay {
 pub struct SpectrumSnapshot {
     /// Increases with every publication (0 = nothing published yet).
     pub version: u64,
+    /// Spacing of uniform bins (bin k is at k·bin_hz); unused when `band_hz` is `Some`.
     pub bin_hz: f32,
+    /// Centre frequency of each value, in Hz, when the publisher is a bank of
+    /// bands ([`SpectrumDisplay::publish_bands`]); `None` for uniform bins.
+    pub band_hz: Option<Vec<f32>>,
     pub key_present: bool,
     pub key_db: Vec<f32>,
     pub program_db: Vec<f32>,
@@ -413,6 +422,8 @@ impl SpectrumDisplay {
             bins: Default::default(),
             bin_hz: AtomicF32::new(0.0),
             key_present: Default::default(),
+            banded: Default::default(),
+            band_hz: bank(),
             key_power: bank(),
             program_power: bank(),
             reduction_db: bank(),
@@ -429,6 +440,20 @@ impl SpectrumDisplay {
     /// length, at most [`MAX_DISPLAY_BINS`].
     /// Runs on the audio thread: no allocation, no locks.
     pub fn publish(&self, bin_hz: f32, key_present: bool, key_power: &[f32], program_power: &[f32], reduction_db: &[f32]) {
+        self.write(bin_hz, None, key_present, key_power, program_power, reduction_db);
+    }
+
+    /// Publishes one frame of a bank of bands: as [`SpectrumDisplay::publish`],
+    /// with each value's centre frequency in `centres_hz` (bands are not
+    /// evenly spaced, so the reader draws them where they are).
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn publish_bands(&self, key_present: bool, centres_hz: &[f32], key_power: &[f32], program_power: &[f32], reduction_db: &[f32]) {
+        self.write(0.0, Some(centres_hz), key_present, key_power, program_power, reduction_db);
+    }
+
+    /// One seqlock write of either kind of frame.
+    /// Runs on the audio thread: no allocation, no locks.
+    fn write(&self, bin_hz: f32, centres_hz: Option<&[f32]>, key_present: bool, key_power: &[f32], program_power: &[f32], reduction_db: &[f32]) {
         let bins = key_power.len().min(MAX_DISPLAY_BINS);
         let s = self.seq.load(Ordering::Relaxed);
         self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
@@ -436,6 +461,12 @@ impl SpectrumDisplay {
         self.bins.store(bins, Ordering::Relaxed);
         self.bin_hz.store(bin_hz, Ordering::Relaxed);
         self.key_present.store(key_present, Ordering::Relaxed);
+        self.banded.store(centres_hz.is_some(), Ordering::Relaxed);
+        if let Some(centres_hz) = centres_hz {
+            for (slot, &hz) in self.band_hz[..bins].iter().zip(centres_hz) {
+                slot.store(hz, Ordering::Relaxed);
+            }
+        }
         for i in 0..bins {
             self.key_power[i].store(key_power[i], Ordering::Relaxed);
             self.program_power[i].store(program_power[i], Ordering::Relaxed);
@@ -459,6 +490,7 @@ impl SpectrumDisplay {
             let snapshot = SpectrumSnapshot {
                 version: before / 2,
                 bin_hz: self.bin_hz.load(Ordering::Relaxed),
+                band_hz: self.banded.load(Ordering::Relaxed).then(|| copy(&self.band_hz)),
                 key_present: self.key_present.load(Ordering::Relaxed),
                 key_db: decibels(&self.key_power),
                 program_db: decibels(&self.program_power),
@@ -476,6 +508,23 @@ impl SpectrumDisplay {
 #[cfg(test)]
 mod display_tests {
     use super::*;
+
+    #[test]
+    fn a_banded_frame_carries_its_centres_and_a_binned_frame_does_not() {
+        let display = SpectrumDisplay::new();
+        let centres = [100.0, 250.0, 1000.0];
+        display.publish_bands(true, &centres, &[1.0, 0.01, 1e-4], &[1.0; 3], &[0.0, 3.0, 6.0]);
+        let s = display.read().unwrap();
+        assert_eq!(s.band_hz.as_deref(), Some(&centres[..]));
+        // Powers 1, 0.01, 1e-4 read as 0, −20, −40 dB (the 1e-20 guard moves them by < 1e-9 dB).
+        for (got, want) in s.key_db.iter().zip([0.0, -20.0, -40.0]) {
+            assert!((got - want).abs() < 1e-4, "{got} vs {want}");
+        }
+        assert_eq!(s.reduction_db, vec![0.0, 3.0, 6.0]);
+        display.publish(23.4, false, &[1.0; 5], &[1.0; 5], &[0.0; 5]);
+        let s = display.read().unwrap();
+        assert_eq!((s.band_hz, s.bin_hz, s.key_db.len()), (None, 23.4, 5));
+    }
 
     #[test]
     fn readers_never_see_a_torn_frame() {
