@@ -4,9 +4,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use mam_core::analysis::{band_power, ratio_db};
-use mam_core::reference::demo_session;
+use mam_core::insert::registry;
+use mam_core::reference::demo_session_with;
 use mam_core::render::{render, RenderOptions, Rendered};
-use mam_core::session::{RackKind, Session};
+use mam_core::session::{ParamValue, RackKind, Session};
 
 use crate::{wav, CliError};
 
@@ -19,8 +20,26 @@ const BANDS: [(&str, f32, f32); 3] = [
     ("air 5–12 kHz (noise)", 5000.0, 12_000.0),
 ];
 
-pub fn run(out: &Path) -> Result<(), CliError> {
-    let session = demo_session();
+/// The ducker's algorithm, as its `algorithm` parameter names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Algorithm {
+    /// Short-time Fourier transform: fine frequency resolution, latency of its FFT size.
+    Stft,
+    /// Minimum-phase filter bank: zero latency, one gain per band.
+    Filterbank,
+}
+
+impl Algorithm {
+    fn name(self) -> &'static str {
+        match self {
+            Algorithm::Stft => "stft",
+            Algorithm::Filterbank => "filterbank",
+        }
+    }
+}
+
+pub fn run(out: &Path, algorithm: Algorithm) -> Result<(), CliError> {
+    let session = demo_session_with(algorithm.name()).map_err(|e| CliError::Usage(format!("--algorithm {}: the demo session does not load: {e}", algorithm.name())))?;
     let sr = session.sample_rate as f32;
     let frames = (SECONDS * sr as f64) as usize;
     let options = RenderOptions { block: 512, frames, trim_latency: true, stems: true, controls: Default::default() };
@@ -36,7 +55,9 @@ pub fn run(out: &Path) -> Result<(), CliError> {
     println!("MAM Session demo: {SECONDS} s at {} Hz, rendered twice (ducker on and bypassed) in {elapsed:.2} s", session.sample_rate);
     println!("  sources: three pad tones (110, 540, 1080 Hz), a 2 Hz kick, noise \"air\" → bus \"music\"");
     println!("           a voice-like key (180 Hz, vowel formants) sounding {on_s} s on / {off_s} s off from {start_s} s → bus \"vocal\"");
+    let ducker_latency = ducked.info.buses.iter().find(|b| b.id == "music").map_or(0, |b| b.chain_latency);
     println!("  music:   spectral_ducker keyed by the vocal bus: depth 12 dB, threshold −55 dB, ratio 4, attack 15 ms, release 250 ms");
+    println!("           algorithm {}; ducker latency {ducker_latency} samples ({:.1} ms)", describe(&session, algorithm), ducker_latency as f32 * 1000.0 / sr);
     println!("  master:  limiter, ceiling −1 dBFS; total latency {} samples ({:.1} ms), trimmed", ducked.info.latency, ducked.info.latency as f32 * 1000.0 / sr);
     println!();
     // While the voice sings (skipping 100 ms of attack) and while it rests
@@ -65,6 +86,27 @@ pub fn run(out: &Path) -> Result<(), CliError> {
         20.0 * loud.true_peak.max(1e-10).log10()
     );
     Ok(())
+}
+
+/// The algorithm with what sets its resolution: the FFT size or the number of bands.
+fn describe(session: &Session, algorithm: Algorithm) -> String {
+    let (param, unit) = match algorithm {
+        Algorithm::Stft => ("fftSize", "-point FFT"),
+        Algorithm::Filterbank => ("bands", " bands"),
+    };
+    let ducker = session.buses.iter().flat_map(|b| &b.inserts).find(|i| i.kind == "spectral_ducker");
+    let set = ducker.and_then(|d| match d.params.get(param) {
+        Some(ParamValue::Number(x)) => Some(*x as f32),
+        _ => None,
+    });
+    let default = || {
+        let ty = registry::lookup("spectral_ducker")?;
+        Some(ty.params[ty.param_index(param)?].default_value())
+    };
+    match set.or_else(default) {
+        Some(n) => format!("{} ({n}{unit})", algorithm.name()),
+        None => algorithm.name().to_string(),
+    }
 }
 
 fn set_ducker_bypass(session: &mut Session) {

@@ -70,6 +70,10 @@ enum Command {
     Demo {
         #[arg(long, value_name = "OUT.wav", default_value = "demo.wav")]
         out: PathBuf,
+        /// The ducker's algorithm: stft (2048-point FFT, 2048 samples of
+        /// latency) or filterbank (zero latency).
+        #[arg(long, value_enum, default_value_t = demo::Algorithm::Stft)]
+        algorithm: demo::Algorithm,
     },
     /// Measure realtime factor and per-block times at 64, 128 and 512 frames.
     Bench {
@@ -127,7 +131,7 @@ fn main() -> ExitCode {
         Command::Validate { session } => return cmd_validate(&session),
         Command::Info { session, json } => cmd_info(&session, json),
         Command::Bench { session, seconds, json } => bench::run(session.as_deref(), seconds, json),
-        Command::Demo { out } => demo::run(&out),
+        Command::Demo { out, algorithm } => demo::run(&out, algorithm),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

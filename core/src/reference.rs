@@ -1,6 +1,6 @@
 //! The built-in reference session that `mam bench` measures when given no session.
 
-use crate::session::{load_str, Session};
+use crate::session::{load_str, save, LoadSessionError, ParamValue, Session};
 
 /// JSON of the reference session: 4 generated sources (noise "kit", a "bassline"
 /// sine, a pulse "click", a "voice" sine), 9 buses (drums, bass, keys,
@@ -86,4 +86,18 @@ pub const DEMO_SESSION_JSON: &str = r#"{
 /// The demo session, parsed.
 pub fn demo_session() -> Session {
     load_str(DEMO_SESSION_JSON).expect("the built-in demo session is valid").session
+}
+
+/// The demo session with its ducker's `algorithm` set (`"stft"`, as
+/// [`demo_session`], or `"filterbank"`), loaded again so the value is
+/// checked like a session file's.
+///
+/// # Errors
+/// The loader's, if the ducker has no such algorithm.
+pub fn demo_session_with(algorithm: &str) -> Result<Session, LoadSessionError> {
+    let mut session = demo_session();
+    for insert in session.buses.iter_mut().flat_map(|b| &mut b.inserts).filter(|i| i.kind == "spectral_ducker") {
+        insert.params.insert("algorithm".into(), ParamValue::Text(algorithm.into()));
+    }
+    load_str(&save::to_string(&session)).map(|loaded| loaded.session)
 }
