@@ -1,10 +1,10 @@
 //! The two halves of a running engine: `Engine` on the control side, `AudioProcessor` on the audio thread.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::graph::adopt::{AdoptPlan, ScheduleLayout};
-use crate::graph::compile::{compile_with_displays, CompileError, CompileInfo, CompileOptions, MAX_PORTS};
+use crate::graph::compile::{compile_with_displays, CompileError, CompileInfo, CompileOptions, Compiled, MAX_PORTS};
 use crate::graph::controls::{HostControl, HostControls};
 use crate::graph::schedule::{Schedule, StripControl};
 use crate::session::slots::MAX_BUS_SLOTS;
@@ -21,12 +21,9 @@ pub const QUEUE_DEPTH: usize = 4;
 /// Control side: compiles sessions, sends schedules to the audio thread,
 /// drops the ones that come back, owns the meters.
 pub struct Engine {
-    options: CompileOptions,
+    compiler: Compiler,
     to_audio: rtrb::Producer<Box<Schedule>>,
     from_audio: rtrb::Consumer<Box<Schedule>>,
-    meters: HashMap<String, Arc<BusMeter>>,
-    /// Editor displays by (bus id, insert id), kept across recompiles.
-    displays: HashMap<(String, String), Arc<SpectrumDisplay>>,
     loudness: LoudnessMeter,
     /// Width of the audio `loudness` analyses (the newest schedule's).
     loudness_channels: usize,
@@ -72,6 +69,49 @@ impl Default for HostStrip {
     }
 }
 
+/// Compiles sessions for one engine without needing the engine itself, so
+/// a control thread can compile with no lock held and take the engine's
+/// lock only to queue the result ([`Engine::queue`]). Cheap to clone.
+#[derive(Clone)]
+pub struct Compiler {
+    options: CompileOptions,
+    /// Meters by source or bus id and editor displays by (bus id, insert
+    /// id), kept across recompiles so readers keep their handles. Locked only
+    /// to look an entry up or add one.
+    registry: Arc<Mutex<Registry>>,
+}
+
+#[derive(Default)]
+struct Registry {
+    meters: HashMap<String, Arc<BusMeter>>,
+    displays: HashMap<(String, String), Arc<SpectrumDisplay>>,
+}
+
+impl Compiler {
+    /// Compiles `session` for this engine's rate, block size and ports.
+    /// Allocates; control side only.
+    ///
+    /// # Errors
+    /// [`CompileError`] for a session that does not compile.
+    pub fn compile(&self, session: &Session) -> Result<Compiled, CompileError> {
+        let registry = &self.registry;
+        compile_with_displays(
+            session,
+            &self.options,
+            &mut |id| lock(registry).meters.entry(id.to_string()).or_default().clone(),
+            &mut |bus, insert, fresh| lock(registry).displays.entry((bus.to_string(), insert.to_string())).or_insert(fresh).clone(),
+        )
+    }
+
+    pub fn options(&self) -> &CompileOptions {
+        &self.options
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Engine {
     /// Compiles `session` and returns both halves, the audio half already
     /// running it.
@@ -79,17 +119,15 @@ impl Engine {
     /// # Errors
     /// If the session does not compile.
     pub fn new(session: Session, options: CompileOptions) -> Result<(Engine, AudioProcessor), CompileError> {
-        let mut meters = HashMap::new();
-        let mut displays = HashMap::new();
-        let compiled = compile_with_displays(&session, &options, &mut |id| meter_entry(&mut meters, id), &mut |bus, insert, fresh| {
-            display_entry(&mut displays, bus, insert, fresh)
-        })?;
+        let compiler = Compiler { options, registry: Default::default() };
+        let compiled = compiler.compile(&session)?;
+        let options = &compiler.options;
         let (to_audio, from_control) = rtrb::RingBuffer::new(QUEUE_DEPTH);
         let (to_control, from_audio) = rtrb::RingBuffer::new(QUEUE_DEPTH);
         let (loudness, tap) = loudness_meter(session.channels, options.sample_rate as u32);
         let layout = ScheduleLayout::of(&compiled.schedule);
         let loudness_channels = session.channels;
-        let engine = Engine { options, to_audio, from_audio, meters, displays, loudness, loudness_channels, session, info: compiled.info, layout, pending: None };
+        let engine = Engine { compiler, to_audio, from_audio, loudness, loudness_channels, session, info: compiled.info, layout, pending: None };
         let audio = AudioProcessor { schedule: compiled.schedule, from_control, to_control, loudness: tap, host_tempo: None, host_strips: Default::default(), host_controls: HostControls::default(), started: false };
         Ok((engine, audio))
     }
@@ -107,18 +145,34 @@ impl Engine {
     /// # Errors
     /// [`CompileError`] for a session that does not compile.
     pub fn load(&mut self, session: Session) -> Result<&CompileInfo, CompileError> {
+        let compiler = self.compiler.clone();
+        let compiled = compiler.compile(&session)?;
+        self.queue(session, compiled, &compiler)
+    }
+
+    /// A handle that compiles for this engine without its lock (see
+    /// [`Compiler`]); hand the result to [`Self::queue`].
+    pub fn compiler(&self) -> Compiler {
+        self.compiler.clone()
+    }
+
+    /// Queues a schedule that `compiler` made from `session`, as
+    /// [`Self::load`] does after compiling. A schedule compiled by another
+    /// engine's compiler (this one was re-created meanwhile, perhaps at
+    /// another rate or block size) is compiled again here.
+    ///
+    /// # Errors
+    /// [`CompileError`] if compiling again fails.
+    pub fn queue(&mut self, session: Session, compiled: Compiled, compiler: &Compiler) -> Result<&CompileInfo, CompileError> {
+        let mut compiled = if Arc::ptr_eq(&compiler.registry, &self.compiler.registry) { compiled } else { self.compiler.compile(&session)? };
         self.collect_garbage();
-        let (meters, displays) = (&mut self.meters, &mut self.displays);
-        let mut compiled = compile_with_displays(&session, &self.options, &mut |id| meter_entry(meters, id), &mut |bus, insert, fresh| {
-            display_entry(displays, bus, insert, fresh)
-        })?;
         let schedule = &mut compiled.schedule;
         schedule.generation = self.layout.generation + 1;
         schedule.plan = AdoptPlan::between(&self.layout, schedule);
         if schedule.channels() != self.loudness_channels {
             // The loudness ring is laid out for the old width: a new one
             // travels with the schedule and the audio thread switches to it.
-            let (loudness, tap) = loudness_meter(schedule.channels(), self.options.sample_rate as u32);
+            let (loudness, tap) = loudness_meter(schedule.channels(), self.compiler.options.sample_rate as u32);
             self.loudness = loudness;
             self.loudness_channels = schedule.channels();
             schedule.loudness = Some(tap);
@@ -174,19 +228,19 @@ impl Engine {
     }
 
     pub fn options(&self) -> &CompileOptions {
-        &self.options
+        &self.compiler.options
     }
 
     /// The post-fader meter of a bus, or the level of a source after its
     /// gain (sources and buses share ids), or `None` for an unknown id.
     pub fn meter(&self, bus_id: &str) -> Option<MeterReading> {
-        self.meters.get(bus_id).map(|m| m.read())
+        lock(&self.compiler.registry).meters.get(bus_id).map(|m| m.read())
     }
 
     /// The editor display of an insert (spectral ducker spectra and key
     /// presence), if that insert publishes one.
     pub fn display(&self, bus_id: &str, insert_id: &str) -> Option<Arc<SpectrumDisplay>> {
-        self.displays.get(&(bus_id.to_string(), insert_id.to_string())).cloned()
+        lock(&self.compiler.registry).displays.get(&(bus_id.to_string(), insert_id.to_string())).cloned()
     }
 
     /// Analyses master audio queued since the last call (see
@@ -200,19 +254,6 @@ impl Engine {
     pub fn loudness_mut(&mut self) -> &mut LoudnessMeter {
         &mut self.loudness
     }
-}
-
-fn display_entry(
-    displays: &mut HashMap<(String, String), Arc<SpectrumDisplay>>,
-    bus: &str,
-    insert: &str,
-    fresh: Arc<SpectrumDisplay>,
-) -> Arc<SpectrumDisplay> {
-    displays.entry((bus.to_string(), insert.to_string())).or_insert(fresh).clone()
-}
-
-fn meter_entry(meters: &mut HashMap<String, Arc<BusMeter>>, id: &str) -> Arc<BusMeter> {
-    meters.entry(id.to_string()).or_default().clone()
 }
 
 impl AudioProcessor {

@@ -17,9 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use mam_core::engine::Engine;
+use mam_core::engine::{Compiler, Engine};
 use mam_core::meters::LoudnessReading;
-use mam_core::session::load_str;
+use mam_core::session::{load_str, Session};
 use nice_plug::prelude::nice_log;
 
 use crate::state::{Origin, Request, Wake};
@@ -141,18 +141,36 @@ fn run(shared: &ControlShared, hold: Option<Duration>) {
 /// this change or after it, never a change that runs but is not saved.
 fn apply(shared: &ControlShared, request: Request, hold: Option<Duration>) {
     let status = &shared.status;
-    let mut guard = lock(&shared.engine);
-    let outcome = load_str(&request.json).map_err(|e| e.to_string()).and_then(|loaded| {
-        let session = loaded.session;
-        if let Some(engine) = guard.as_mut() {
-            let mut running = session.clone();
-            running.sample_rate = engine.options().sample_rate as u32;
-            engine.load(running).map_err(|e| e.to_string())?;
-            if let Some(ms) = hold {
-                std::thread::sleep(ms);
-            }
+    // Compile with no lock held (the editor keeps reading meters meanwhile),
+    // then take the engine lock to queue and to record the outcome.
+    let loaded = load_str(&request.json).map_err(|e| e.to_string());
+    let compiler = lock(&shared.engine).as_ref().map(Engine::compiler);
+    let compiled = match (&loaded, &compiler) {
+        (Ok(loaded), Some(compiler)) => {
+            let running = running_session(&loaded.session, compiler);
+            Some(compiler.compile(&running).map(|c| (running, c)).map_err(|e| e.to_string()))
         }
-        // Inactive: the next activation compiles the persisted session.
+        _ => None,
+    };
+    let mut guard = lock(&shared.engine);
+    let outcome = loaded.and_then(|loaded| {
+        let session = loaded.session;
+        match (guard.as_mut(), compiled, &compiler) {
+            (Some(engine), Some(compiled), Some(compiler)) => {
+                let (running, compiled) = compiled?;
+                engine.queue(running, compiled, compiler).map_err(|e| e.to_string())?;
+            }
+            // Activated while this compiled with no engine: compile under the lock.
+            (Some(engine), _, _) => {
+                let running = running_session(&session, &engine.compiler());
+                engine.load(running).map_err(|e| e.to_string())?;
+            }
+            // Inactive: the next activation compiles the persisted session.
+            (None, _, _) => {}
+        }
+        if let Some(ms) = hold {
+            std::thread::sleep(ms);
+        }
         Ok(session)
     });
     match outcome {
@@ -188,6 +206,13 @@ pub fn wait_handled(status: &ControlStatus, count: u64, timeout: Duration) -> bo
         std::thread::sleep(Duration::from_millis(1));
     }
     true
+}
+
+/// The session as the engine runs it (at the engine's sample rate).
+fn running_session(session: &Session, compiler: &Compiler) -> Session {
+    let mut running = session.clone();
+    running.sample_rate = compiler.options().sample_rate as u32;
+    running
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
