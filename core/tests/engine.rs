@@ -5,6 +5,7 @@ mod engine {
     pub mod alloc_guard;
     pub mod block_size;
     pub mod ducker;
+    pub mod filterbank;
     pub mod host_controls;
     pub mod inserts;
     pub mod inserts_cost;

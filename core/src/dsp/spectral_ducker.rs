@@ -1,4 +1,6 @@
-//! `spectral_ducker`: lowers a bus only in the frequencies where a key signal has energy (STFT).
+//! `spectral_ducker`: lowers a bus only in the frequencies where a key signal has energy (STFT, or a zero-latency filter bank).
+
+mod filterbank;
 
 use std::sync::Arc;
 
@@ -9,6 +11,7 @@ use crate::audio_buf::AudioBuf;
 use crate::dsp::fast_math;
 use crate::dsp::smoother::Smoother;
 use crate::insert::{Insert, ParamKind, ParamSpec, SpectrumDisplay};
+use filterbank::FilterBank;
 
 const DEPTH_DB: usize = 0;
 const THRESHOLD_DB: usize = 1;
@@ -24,6 +27,8 @@ const MODE: usize = 10;
 const MIX: usize = 11;
 const FFT_SIZE: usize = 12;
 const OVERLAP: usize = 13;
+const ALGORITHM: usize = 14;
+const BANDS: usize = 15;
 
 const FFT_SIZES: [usize; 4] = [512, 1024, 2048, 4096];
 const MAX_FFT: usize = 4096;
@@ -66,6 +71,13 @@ const STALE_ALL: u8 = STALE_TIME_SCALE | STALE_ATTACK | STALE_RELEASE | STALE_HA
 ///    two (stereo mode only; in `mid_side` mode mid and side duck
 ///    independently, mid by the key's mid, side by the key's side).
 ///
+/// With `algorithm` = `filterbank` the same parameters drive a bank of
+/// `bands` ERB-spaced bands with no latency instead (see the `filterbank`
+/// module); `fftSize` and `overlap` then do nothing. Both engines take every
+/// parameter change whichever runs, so a switch needs no setup; the engine
+/// normally replaces the instance when `algorithm` or `bands` changes (they
+/// are structural), and a switch in place clears the running state.
+///
 /// Latency is exactly `fftSize` samples; the dry signal for `mix` is delayed
 /// by the same amount, so the mix never combs. Attack and release are timed
 /// from the hop where the key enters or leaves the analysis window; the
@@ -100,6 +112,9 @@ pub struct SpectralDucker {
     mix_target: f32,
     fft_size: usize,
     overlap: usize,
+    /// `algorithm` = `filterbank`.
+    filterbank: bool,
+    bank: FilterBank,
 
     prepared: bool,
     sample_rate: f32,
@@ -181,6 +196,8 @@ impl SpectralDucker {
         ParamSpec { id: "mix", unit: "", kind: ParamKind::Float { min: 0.0, max: 1.0, default: 1.0 }, smoothing_ms: MIX_SMOOTHING_MS, doc: "wet/dry; the dry path is delayed to match" },
         ParamSpec { id: "fftSize", unit: "samples", kind: ParamKind::Discrete { values: &[512.0, 1024.0, 2048.0, 4096.0], default: 2 }, smoothing_ms: 0.0, doc: "STFT window; also the latency" },
         ParamSpec { id: "overlap", unit: "", kind: ParamKind::Discrete { values: &[4.0, 8.0], default: 0 }, smoothing_ms: 0.0, doc: "windows per fftSize; hop = fftSize / overlap" },
+        ParamSpec { id: "algorithm", unit: "", kind: ParamKind::Choice { options: &["stft", "filterbank"], default: 0 }, smoothing_ms: 0.0, doc: "stft: latency fftSize; filterbank: zero latency, `bands` ERB-spaced bands from lowHz to highHz" },
+        ParamSpec { id: "bands", unit: "", kind: ParamKind::Float { min: 16.0, max: 64.0, default: 40.0 }, smoothing_ms: 0.0, doc: "filterbank bands (rounded to a whole number)" },
     ];
 
     pub fn new() -> Self {
@@ -201,6 +218,8 @@ impl SpectralDucker {
             mix_target: 1.0,
             fft_size: 2048,
             overlap: 4,
+            filterbank: false,
+            bank: FilterBank::new(),
             prepared: false,
             sample_rate: 48_000.0,
             channels: 2,
@@ -534,6 +553,7 @@ impl Insert for SpectralDucker {
         self.show_program = vec![0.0; MAX_BINS];
         self.show_reduction = vec![0.0; MAX_BINS];
         self.mix = Smoother::new(self.mix_target, Smoother::ramp_len(MIX_SMOOTHING_MS, sample_rate));
+        self.bank.prepare(sample_rate, self.channels);
         self.prepared = true;
         self.configure_size();
         // Built here so the first hop on the audio thread does not pay for them.
@@ -549,11 +569,13 @@ impl Insert for SpectralDucker {
         self.hop_count = 0;
         self.key_present = false;
         self.mix.reset_to(self.mix.target());
+        self.bank.reset();
     }
 
     /// Each parameter does only its own work; see the type's documentation.
     /// Runs on the audio thread: no allocation, no locks.
     fn set_param(&mut self, index: usize, value: f32) {
+        self.bank.set_param(index, value);
         match index {
             DEPTH_DB => self.depth_db = value,
             THRESHOLD_DB => self.threshold_db = value,
@@ -614,12 +636,25 @@ impl Insert for SpectralDucker {
                     self.configure_size();
                 }
             }
+            ALGORITHM => {
+                let filterbank = value >= 0.5;
+                // The other engine has not been running: start it clean.
+                if filterbank != self.filterbank && self.prepared {
+                    self.reset();
+                }
+                self.filterbank = filterbank;
+            }
+            BANDS => self.bank.set_bands(FilterBank::bands_of(value)),
             _ => {}
         }
     }
 
     fn latency(&self) -> usize {
-        self.fft_size
+        if self.filterbank {
+            0
+        } else {
+            self.fft_size
+        }
     }
 
     fn display(&self) -> Option<Arc<SpectrumDisplay>> {
@@ -631,6 +666,10 @@ impl Insert for SpectralDucker {
     }
 
     fn process(&mut self, audio: &mut AudioBuf, key: Option<&AudioBuf>, frames: usize) {
+        if self.filterbank {
+            self.bank.process(audio, key, frames, &mut self.mix, &self.display);
+            return;
+        }
         let n = self.fft_size;
         let hop = self.hop();
         let channels = self.channels.min(audio.channels());

@@ -107,14 +107,13 @@ pub(crate) struct InsertPlan {
 }
 
 /// The values of the parameters that size an insert's buffers or set its
-/// latency (its type's `latency_params`, and the ducker's `overlap`): an
-/// insert whose structural values change is not taken over, because the
-/// running one would have to rebuild (and allocate) on the audio thread and
-/// would lose its state anyway; the fresh, prepared instance replaces it.
+/// latency (its type's `structural_params`): an insert whose structural
+/// values change is not taken over, because the running one would have to
+/// rebuild on the audio thread and would lose its state anyway; the fresh,
+/// prepared instance replaces it.
 fn structural(slot: &InsertSlot) -> Vec<f32> {
     let Some(ty) = registry::lookup(slot.kind) else { return Vec::new() };
-    let extra: &[&str] = if slot.kind == "spectral_ducker" { &["overlap"] } else { &[] };
-    ty.latency_params.iter().chain(extra).filter_map(|id| ty.param_index(id)).map(|i| slot.params[i]).collect()
+    ty.structural_params.iter().filter_map(|id| ty.param_index(id)).map(|i| slot.params[i]).collect()
 }
 
 impl AdoptPlan {

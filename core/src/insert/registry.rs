@@ -29,6 +29,12 @@ pub struct InsertType {
     /// macros may not move them (latency only changes with a recompile and
     /// a host restart); a test checks no other parameter changes latency.
     pub latency_params: &'static [&'static str],
+    /// Parameters that set the insert's buffer layout or latency (a superset
+    /// of `latency_params`). Scenes and macros may not move them, and a
+    /// running instance is not taken over across an edit that changes one:
+    /// the fresh, prepared instance replaces it (rebuilding in place would
+    /// lose the running state anyway).
+    pub structural_params: &'static [&'static str],
     pub create: fn() -> Box<dyn Insert>,
 }
 
@@ -86,7 +92,8 @@ pub static INSERT_TYPES: &[InsertType] = &[
         aliases: &[],
         unit_aliases: &[],
         soft_limits: &[],
-        latency_params: &["fftSize"],
+        latency_params: &["fftSize", "algorithm"],
+        structural_params: &["fftSize", "overlap", "algorithm", "bands"],
         create: || Box::new(SpectralDucker::new()),
     },
     InsertType {
@@ -98,6 +105,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         unit_aliases: &[],
         soft_limits: &[],
         latency_params: &[],
+        structural_params: &[],
         create: || Box::new(Utility::new()),
     },
     InsertType {
@@ -109,6 +117,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         unit_aliases: &[],
         soft_limits: &[],
         latency_params: &["lookaheadMs"],
+        structural_params: &["lookaheadMs"],
         create: || Box::new(Limiter::new()),
     },
     InsertType {
@@ -120,6 +129,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         unit_aliases: &[],
         soft_limits: &[],
         latency_params: &["lookaheadMs"],
+        structural_params: &["lookaheadMs"],
         create: || Box::new(Compressor::new()),
     },
     InsertType {
@@ -131,6 +141,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         unit_aliases: &[],
         soft_limits: &[],
         latency_params: &[],
+        structural_params: &[],
         create: || Box::new(Eq::new()),
     },
     InsertType {
@@ -142,6 +153,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         unit_aliases: &[],
         soft_limits: &[],
         latency_params: &[],
+        structural_params: &[],
         create: || Box::new(Filter::new()),
     },
     InsertType {
@@ -153,6 +165,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         unit_aliases: &[],
         soft_limits: &[SoftLimit { id: "feedback", max: MAX_FEEDBACK, why: "the repeats would never die away" }],
         latency_params: &[],
+        structural_params: &[],
         create: || Box::new(Delay::new()),
     },
     InsertType {
@@ -164,6 +177,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         unit_aliases: &[],
         soft_limits: &[],
         latency_params: &[],
+        structural_params: &[],
         create: || Box::new(Reverb::new()),
     },
     InsertType {
@@ -175,6 +189,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         unit_aliases: &[UnitAlias { alias: "driveDb", id: "drive", unit: "dB", scale: 1.0 / MAX_DRIVE_DB }],
         soft_limits: &[],
         latency_params: &[],
+        structural_params: &[],
         create: || Box::new(Distortion::new()),
     },
     InsertType {
@@ -186,6 +201,7 @@ pub static INSERT_TYPES: &[InsertType] = &[
         unit_aliases: &[],
         soft_limits: &[],
         latency_params: &[],
+        structural_params: &[],
         create: || Box::new(Chorus::new()),
     },
 ];

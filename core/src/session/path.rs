@@ -57,7 +57,8 @@ pub struct Resolved {
 ///
 /// # Errors
 /// A message naming the unknown bus, insert, parameter or send, or a
-/// parameter that changes latency (which scenes and macros may not move).
+/// structural parameter (one that changes latency or the insert's buffers or
+/// bands, which scenes and macros may not move).
 pub fn resolve(session: &Session, path: &str) -> Result<Resolved, String> {
     if let Some((bus_id, rest)) = path.split_once('/') {
         let bus = bus_index(session, bus_id)?;
@@ -83,7 +84,13 @@ pub fn resolve(session: &Session, path: &str) -> Result<Resolved, String> {
             return Err(format!("{} has no parameter '{param_id}' (it has: {})", desc.kind, list(&known)));
         };
         if ty.latency_params.contains(&canonical) {
-            return Err(format!("'{canonical}' of {} changes the latency, so scenes and macros cannot move it", desc.kind));
+            return Err(format!("'{canonical}' of {} changes the latency, so scenes and macros cannot move it (set it in the insert's params)", desc.kind));
+        }
+        if ty.structural_params.contains(&canonical) {
+            return Err(format!(
+                "'{canonical}' of {} sets the insert's structure (its buffers or bands), so scenes and macros cannot move it (set it in the insert's params)",
+                desc.kind
+            ));
         }
         let spec = &ty.params[param];
         let (min, max) = spec_range(spec);
@@ -262,13 +269,16 @@ mod tests {
     }
 
     #[test]
-    fn unknown_names_and_latency_parameters_are_refused_with_the_reason() {
+    fn unknown_names_and_structural_parameters_are_refused_with_the_reason() {
         let s = session();
         let err = |p: &str| resolve(&s, p).unwrap_err();
         assert_eq!(err("nope/duck.depthDb"), "unknown bus 'nope'");
         assert_eq!(err("a.b/dck.depthDb"), "bus 'a.b' has no insert 'dck' (it has: duck, d)");
         assert!(err("a.b/duck.deep").starts_with("spectral_ducker has no parameter 'deep'"));
         assert!(err("a.b/duck.fftSize").contains("changes the latency"));
+        assert!(err("a.b/duck.algorithm").contains("changes the latency"));
+        assert!(err("a.b/duck.bands").contains("sets the insert's structure"));
+        assert!(err("a.b/duck.overlap").contains("sets the insert's structure"));
         assert_eq!(err("a.b.send.master"), "bus 'a.b' has no send to 'master'");
         assert!(err("a.b.volume").starts_with("bus 'a.b' has no field 'volume'"));
         assert!(err("zzz").contains("does not start with a bus id"));

@@ -230,7 +230,7 @@ fn scenes_and_macros_round_trip_through_the_saver() {
 fn bad_scene_and_macro_values_are_errors_at_their_paths() {
     let base = |scenes: &str, macros: &str| {
         format!(
-            r#"{{ "version": 1, "buses": [ {{ "id": "a", "inserts": [ {{ "id": "d", "type": "spectral_ducker" }} ] }} ],
+            r#"{{ "version": 1, "buses": [ {{ "id": "a", "inserts": [ {{ "id": "d", "type": "spectral_ducker" }}, {{ "id": "c", "type": "chorus" }} ] }} ],
             "scenes": {scenes}, "macros": {macros} }}"#
         )
     };
@@ -241,7 +241,10 @@ fn bad_scene_and_macro_values_are_errors_at_their_paths() {
         (base(r#"[ { "values": { "a.mute": 1 } } ]"#, "[]"), "scenes[0].values[\"a.mute\"]", "expected true or false"),
         (base(r#"[ { "transition": "morph" } ]"#, "[]"), "scenes[0].morphMs", "needs 'morphMs'"),
         (base(r#"[ { "transition": "fade" } ]"#, "[]"), "scenes[0].transition", "unknown value 'fade'"),
-        (base("[]", r#"[ { "targets": [ { "path": "a/d.overlap", "max": 4 } ] } ]"#), "macros[0].targets[0].path", "cannot offset"),
+        (base(r#"[ { "values": { "a/d.algorithm": "filterbank" } } ]"#, "[]"), "scenes[0].values[\"a/d.algorithm\"]", "changes the latency"),
+        (base(r#"[ { "values": { "a/d.bands": 32 } } ]"#, "[]"), "scenes[0].values[\"a/d.bands\"]", "sets the insert's structure"),
+        (base("[]", r#"[ { "targets": [ { "path": "a/d.overlap", "max": 4 } ] } ]"#), "macros[0].targets[0].path", "sets the insert's structure"),
+        (base("[]", r#"[ { "targets": [ { "path": "a/c.voices", "max": 2 } ] } ]"#), "macros[0].targets[0].path", "cannot offset"),
         (base("[]", r#"[ { "targets": [ { "path": "a/x.mix", "max": 1 } ] } ]"#), "macros[0].targets[0].path", "no insert 'x'"),
         (base("[]", r#"[ { "targets": [ { "path": "a.pan" } ] } ]"#), "macros[0].targets[0].max", "missing 'max'"),
         (base(&format!("[{}]", vec!["{}"; 17].join(",")), "[]"), "scenes", "at most 16"),

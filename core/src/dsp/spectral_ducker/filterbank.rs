@@ -1,0 +1,738 @@
+//! The ducker's zero-latency `filterbank` algorithm: ERB-spaced key analysis and a cascade of minimum-phase bells on the program.
+//!
+//! The parameters keep the meaning the STFT mode gives them (see
+//! [`SpectralDucker`](super::SpectralDucker)); what differs is where the
+//! bands come from and how the reduction reaches the program.
+//!
+//! **Bands.** `bands` centres f_i, evenly spaced on the ERB-rate scale
+//! E(f) = 21.4·log10(1 + 0.00437·f) from `lowHz` to `highHz` (the top
+//! clamped to 0.45 × the sample rate), so `lowHz`/`highHz` are both the key
+//! range and the span of the bank: narrowing them concentrates the bands.
+//! One band spacing is `step` ERB (about 1.06 ERB at 40 bands over
+//! 20 Hz–20 kHz); in Hz it is `step · ERB(f)`, with
+//! ERB(f) = 24.7·(1 + 0.00437·f) the slope of E.
+//!
+//! **Program path.** A cascade of one bell per band,
+//! `y = x + (g_i − 1)·BP_i(x)`, BP_i the RBJ constant-0-dB-peak band-pass at
+//! f_i with its −3 dB points on the neighbouring centres (bandwidth two
+//! spacings, `Q_i = f_i / (2·step·ERB(f_i))`). Folded into one biquad the
+//! bell is `((1 + g·α) + a1·z⁻¹ + (1 − g·α)·z⁻²) / ((1 + α) + a1·z⁻¹ + (1 − α)·z⁻²)`:
+//! minimum phase for g > 0, exactly the identity at g = 1 (so an idle
+//! ducker is transparent bit for bit and adds no latency), and only `b0` and
+//! `b2` depend on g, linearly, so the gain is interpolated per sample
+//! without redesigning anything. Neighbouring bells overlap, so a reduction
+//! shared by a run of bands compounds (about 1.8× in dB mid-bank); each
+//! band's dB reduction is divided by that factor, measured for the layout at
+//! [`REFERENCE_DB`], so a region reduced by D dB loses D dB (within about
+//! ±1 dB) as in the STFT mode.
+//!
+//! **Key analysis.** Per band a 4th-order band-pass (two identical RBJ
+//! sections, each `BANDWIDTH_KEY` spacings wide, so together about one
+//! spacing: a key between two centres reads at most 3 dB low, one two bands
+//! away 20 dB low), squared and smoothed by a one-pole of time constant
+//! `clamp(2 periods, 1 ms, 5 ms)`, calibrated so a sine of amplitude A at a
+//! centre reads 20·log10(A) dBFS (the mean square × 2). Second-order key
+//! bands were tried: their 6 dB/octave skirts let a loud key duck bands an
+//! octave away.
+//!
+//! **Control rate.** Every [`CONTROL_FRAMES`] samples (counted in samples,
+//! so the output does not depend on the block size): the key powers are
+//! smoothed across bands (`smoothing` × one ERB wide, as the STFT mode),
+//! turned into target reductions, run through the per-band ballistics,
+//! linked, and turned into bell gains, which the program path then reaches
+//! by a linear ramp over the next [`CONTROL_FRAMES`] samples (0.67 ms at
+//! 48 kHz: far below any attack time, so the gain moves smoothly and
+//! nothing zippers).
+//!
+//! **Cost.** A bell whose gain is 1 and whose state has settled is skipped:
+//! it would output its input exactly. With a key in few bands only those
+//! bands cost anything on the program path.
+
+use super::{
+    SpectralDucker, ATTACK_MS, DEPTH_DB, HIGH_HZ, KEY_PRESENT_POWER, LOW_HZ, MODE, RATIO, RELEASE_MS, SMOOTHING, STEREO_LINK, THRESHOLD_DB, TILT_PIVOT_HZ,
+    TIMING_TILT,
+};
+use crate::audio_buf::AudioBuf;
+use crate::dsp::fast_math;
+use crate::dsp::smoother::Smoother;
+use crate::insert::SpectrumDisplay;
+
+/// Most bands a bank can have; every table is this long.
+pub(super) const MAX_BANDS: usize = 64;
+pub(super) const MIN_BANDS: usize = 16;
+pub(super) const DEFAULT_BANDS: usize = 40;
+/// Samples between control updates (gain targets, ballistics, display).
+pub(super) const CONTROL_FRAMES: usize = 32;
+/// Bell −3 dB bandwidth, in band spacings (the band-pass's −3 dB points sit
+/// on the neighbouring centres).
+const BANDWIDTH_PROGRAM: f64 = 2.0;
+/// Bandwidth of each of the two key sections, in band spacings; cascaded
+/// they are about 1.03 spacings wide at −3 dB.
+const BANDWIDTH_KEY: f64 = 1.6;
+/// The reduction at which the bells' overlap is measured (the default depth).
+const REFERENCE_DB: f64 = 12.0;
+/// Bells this many bands away still count towards the overlap (beyond it a
+/// bell changes a centre by less than 0.01 dB).
+const OVERLAP_REACH: usize = 16;
+/// Key detector time constant: this many periods of the band's centre,
+/// within the bounds below. Short enough that the detector adds at most
+/// 5 ms to an attack (the 0.5 ms fastest attack is then dominated by it,
+/// but any attack of 25 ms or more is within 20 %), long enough that a tone
+/// at the centre ripples the level by less than ±0.2 dB (2 periods: the
+/// squared tone's ripple at 2f is 1/(8π) of its mean).
+const DETECTOR_PERIODS: f32 = 2.0;
+const DETECTOR_MIN_S: f32 = 0.001;
+const DETECTOR_MAX_S: f32 = 0.005;
+/// Smoothing across bands reaches at most this many bands either side.
+const MAX_SMOOTHING_REACH: usize = 8;
+/// A bell at unity gain whose state is below this (−180 dB) is zeroed and
+/// skipped: its output differs from its input by less than this.
+const SETTLED_STATE: f32 = 1e-9;
+/// Inputs beyond this magnitude (or not finite) are read as 0: they are not
+/// audio, and in a recursive filter they would poison the state.
+const MAX_INPUT: f32 = 1e9;
+
+/// `STALE_*` bits of [`FilterBank::stale`]: the band layout (centres and
+/// every coefficient: `bands`, `lowHz`, `highHz`) → everything below it;
+/// `timingTilt` → time scales and both ballistics; `attackMs` /
+/// `releaseMs` → their own; `smoothing` → the smoothing kernel.
+const STALE_LAYOUT: u8 = 1;
+const STALE_TIME_SCALE: u8 = 2;
+const STALE_ATTACK: u8 = 4;
+const STALE_RELEASE: u8 = 8;
+const STALE_KERNEL: u8 = 16;
+const STALE_ALL: u8 = STALE_LAYOUT | STALE_TIME_SCALE | STALE_ATTACK | STALE_RELEASE | STALE_KERNEL;
+
+/// Per-band tables, from the layout and the parameters. `[band]`, all
+/// `MAX_BANDS` long (the first `bands` used), allocated in `prepare`.
+struct Tables {
+    centre_hz: [f32; MAX_BANDS],
+    /// Program bell: the band-pass's normalised `α / a0`, and the shared
+    /// denominator `a1 / a0`, `a2 / a0`.
+    alpha: [f32; MAX_BANDS],
+    a1: [f32; MAX_BANDS],
+    a2: [f32; MAX_BANDS],
+    /// 1 / (the overlap factor): a band's dB reduction × this is its bell's.
+    overlap_comp: [f32; MAX_BANDS],
+    /// Key band-pass section (used twice): `b0 = α/a0` (b2 = −b0, b1 = 0),
+    /// `a1/a0`, `a2/a0`.
+    key_b0: [f32; MAX_BANDS],
+    key_a1: [f32; MAX_BANDS],
+    key_a2: [f32; MAX_BANDS],
+    /// Detector one-pole coefficient per sample, `1 − e^(−1/(τ·rate))`.
+    detector: [f32; MAX_BANDS],
+    /// `1 kHz / f`, the timing scale `(1 kHz / f)^tilt` clamped to ¼…4, and
+    /// the per-control-step attack and release coefficients.
+    pivot_ratio: [f32; MAX_BANDS],
+    time_scale: [f32; MAX_BANDS],
+    attack_coeff: [f32; MAX_BANDS],
+    release_coeff: [f32; MAX_BANDS],
+    /// Smoothing weights by distance in bands, `[0]` = own band (always 1).
+    kernel: [f32; MAX_SMOOTHING_REACH + 1],
+    kernel_reach: usize,
+}
+
+/// Running state of one channel (left/right or mid/side). `[band]`.
+struct Channel {
+    /// Key band-pass states, two sections of transposed direct form II.
+    key_s1: [f32; MAX_BANDS],
+    key_s2: [f32; MAX_BANDS],
+    key_t1: [f32; MAX_BANDS],
+    key_t2: [f32; MAX_BANDS],
+    /// Smoothed key power (amplitude²).
+    key_power: [f32; MAX_BANDS],
+    /// Reduction after ballistics, dB ≥ 0.
+    reduction_db: [f32; MAX_BANDS],
+    /// Bell: transposed direct form II state, the current `b0` (its `b2` is
+    /// `a2 + 1 − b0`), its per-sample step, and the `b0` the ramp ends on.
+    s1: [f32; MAX_BANDS],
+    s2: [f32; MAX_BANDS],
+    b0: [f32; MAX_BANDS],
+    b0_step: [f32; MAX_BANDS],
+    b0_to: [f32; MAX_BANDS],
+}
+
+impl Channel {
+    fn new() -> Self {
+        Self {
+            key_s1: [0.0; MAX_BANDS],
+            key_s2: [0.0; MAX_BANDS],
+            key_t1: [0.0; MAX_BANDS],
+            key_t2: [0.0; MAX_BANDS],
+            key_power: [0.0; MAX_BANDS],
+            reduction_db: [0.0; MAX_BANDS],
+            s1: [0.0; MAX_BANDS],
+            s2: [0.0; MAX_BANDS],
+            b0: [1.0; MAX_BANDS],
+            b0_step: [0.0; MAX_BANDS],
+            b0_to: [1.0; MAX_BANDS],
+        }
+    }
+}
+
+/// Display-only analysis of the program (its mid), `[band]`: one key-style
+/// section (2nd order: the display needs no more selectivity) and its power.
+struct ProgramMeter {
+    s1: [f32; MAX_BANDS],
+    s2: [f32; MAX_BANDS],
+    power: [f32; MAX_BANDS],
+}
+
+/// The filter-bank engine; [`SpectralDucker`] owns one and forwards its
+/// parameters to it whichever algorithm runs, so switching needs no setup.
+pub(super) struct FilterBank {
+    depth_db: f32,
+    threshold_db: f32,
+    slope: f32,
+    attack_ms: f32,
+    release_ms: f32,
+    timing_tilt: f32,
+    low_hz: f32,
+    high_hz: f32,
+    smoothing: f32,
+    stereo_link: f32,
+    mid_side: bool,
+    bands: usize,
+
+    prepared: bool,
+    sample_rate: f32,
+    channels: usize,
+    /// Band spacing in ERB, from the layout.
+    step_erb: f32,
+    /// Whether `lowHz ≤ highHz` (otherwise nothing ducks, as in the STFT mode).
+    range_valid: bool,
+    /// Allocated in `prepare` (boxed: several kB each).
+    tables: Box<Tables>,
+    state: Box<[Channel; 2]>,
+    meter: Box<ProgramMeter>,
+    /// Per-control-step scratch `[band]`: smoothed power, then targets, then
+    /// linked reductions; and the display rows.
+    scratch: Box<[f32; MAX_BANDS]>,
+    show_key: Box<[f32; MAX_BANDS]>,
+    show_reduction: Box<[f32; MAX_BANDS]>,
+    /// Bells to run this control step, ascending (a band is listed if either
+    /// channel's bell is not settled at unity).
+    active: [u8; MAX_BANDS],
+    num_active: usize,
+    /// Samples since the last control step.
+    count: usize,
+    stale: u8,
+    key_present: bool,
+}
+
+impl FilterBank {
+    /// A bank with the ducker's defaults; `prepare` allocates.
+    pub(super) fn new() -> Self {
+        Self {
+            depth_db: 12.0,
+            threshold_db: -40.0,
+            slope: 0.75,
+            attack_ms: 10.0,
+            release_ms: 150.0,
+            timing_tilt: 0.0,
+            low_hz: 20.0,
+            high_hz: 20_000.0,
+            smoothing: 0.5,
+            stereo_link: 0.5,
+            mid_side: false,
+            bands: DEFAULT_BANDS,
+            prepared: false,
+            sample_rate: 48_000.0,
+            channels: 2,
+            step_erb: 1.0,
+            range_valid: true,
+            tables: Box::new(Tables::zeroed()),
+            state: Box::new([Channel::new(), Channel::new()]),
+            meter: Box::new(ProgramMeter { s1: [0.0; MAX_BANDS], s2: [0.0; MAX_BANDS], power: [0.0; MAX_BANDS] }),
+            scratch: Box::new([0.0; MAX_BANDS]),
+            show_key: Box::new([0.0; MAX_BANDS]),
+            show_reduction: Box::new([0.0; MAX_BANDS]),
+            active: [0; MAX_BANDS],
+            num_active: 0,
+            count: 0,
+            stale: STALE_ALL,
+            key_present: false,
+        }
+    }
+
+    /// Every table is already allocated (boxed in `new`, for all
+    /// `MAX_BANDS`); this builds them for the rate.
+    pub(super) fn prepare(&mut self, sample_rate: f32, channels: usize) {
+        self.sample_rate = sample_rate;
+        self.channels = channels.clamp(1, 2);
+        self.prepared = true;
+        self.stale = STALE_ALL;
+        self.reset();
+        self.refresh_tables();
+    }
+
+    /// Clears the running state (filters, detectors, reductions, ramps).
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(super) fn reset(&mut self) {
+        for ch in self.state.iter_mut() {
+            *ch = Channel::new();
+        }
+        self.meter.s1.fill(0.0);
+        self.meter.s2.fill(0.0);
+        self.meter.power.fill(0.0);
+        self.num_active = 0;
+        self.count = 0;
+        self.key_present = false;
+    }
+
+    /// The number of bands `value` asks for: rounded, within 16…64.
+    pub(super) fn bands_of(value: f32) -> usize {
+        if value.is_finite() {
+            (value.round() as usize).clamp(MIN_BANDS, MAX_BANDS)
+        } else {
+            DEFAULT_BANDS
+        }
+    }
+
+    /// Takes the shared parameters; `bands` is [`FilterBank::set_bands`].
+    /// Each change only stores a scalar or marks a table stale; tables are
+    /// rebuilt at the next control step, once however many changes came.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(super) fn set_param(&mut self, index: usize, value: f32) {
+        match index {
+            DEPTH_DB => self.depth_db = value,
+            THRESHOLD_DB => self.threshold_db = value,
+            RATIO => self.slope = 1.0 - 1.0 / value.max(1.0),
+            ATTACK_MS => {
+                self.attack_ms = value.max(0.01);
+                self.stale |= STALE_ATTACK;
+            }
+            RELEASE_MS => {
+                self.release_ms = value.max(0.01);
+                self.stale |= STALE_RELEASE;
+            }
+            TIMING_TILT => {
+                self.timing_tilt = value;
+                self.stale |= STALE_TIME_SCALE;
+            }
+            LOW_HZ => {
+                self.low_hz = value;
+                self.stale |= STALE_LAYOUT;
+            }
+            HIGH_HZ => {
+                self.high_hz = value;
+                self.stale |= STALE_LAYOUT;
+            }
+            SMOOTHING => {
+                self.smoothing = value;
+                self.stale |= STALE_KERNEL;
+            }
+            STEREO_LINK => self.stereo_link = value,
+            MODE => {
+                let mid_side = value >= 0.5;
+                // The state is in the other coordinates now.
+                if mid_side != self.mid_side && self.prepared {
+                    self.reset();
+                }
+                self.mid_side = mid_side;
+            }
+            _ => {}
+        }
+    }
+
+    /// Re-lays the bank with `bands` bands; the running state of the old
+    /// layout means nothing in the new one, so it is cleared.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(super) fn set_bands(&mut self, bands: usize) {
+        if bands != self.bands {
+            self.bands = bands;
+            self.stale |= STALE_LAYOUT;
+            if self.prepared {
+                self.reset();
+            }
+        }
+    }
+
+    /// Rebuilds the stale tables, each once.
+    /// Runs on the audio thread: no allocation, no locks.
+    fn refresh_tables(&mut self) {
+        if self.stale == 0 || !self.prepared {
+            return;
+        }
+        if self.stale & STALE_LAYOUT != 0 {
+            self.lay_out();
+            self.stale |= STALE_TIME_SCALE | STALE_KERNEL;
+        }
+        let n = self.bands;
+        let t = &mut *self.tables;
+        if self.stale & STALE_KERNEL != 0 {
+            // A box `smoothing` ERB wide over cells one spacing wide: each
+            // band weighs by how much of its cell the box covers, so the
+            // smoothing grows continuously with the parameter (at most one
+            // cell, its own, when the box is narrower than a spacing).
+            let half_width = (self.smoothing / self.step_erb * 0.5).max(0.0);
+            t.kernel[0] = 1.0;
+            t.kernel_reach = 0;
+            for d in 1..=MAX_SMOOTHING_REACH {
+                let w = (half_width - d as f32 + 0.5).clamp(0.0, 1.0);
+                t.kernel[d] = w;
+                if w > 0.0 {
+                    t.kernel_reach = d;
+                }
+            }
+        }
+        if self.stale & STALE_TIME_SCALE != 0 {
+            let tilt = self.timing_tilt;
+            for (scale, &ratio) in t.time_scale[..n].iter_mut().zip(&t.pivot_ratio[..n]) {
+                *scale = ratio.powf(tilt).clamp(0.25, 4.0);
+            }
+            self.stale |= STALE_ATTACK | STALE_RELEASE;
+        }
+        let step_s = CONTROL_FRAMES as f32 / self.sample_rate;
+        if self.stale & STALE_ATTACK != 0 {
+            SpectralDucker::ballistics(&mut t.attack_coeff[..n], &t.time_scale[..n], self.attack_ms, step_s);
+        }
+        if self.stale & STALE_RELEASE != 0 {
+            SpectralDucker::ballistics(&mut t.release_coeff[..n], &t.time_scale[..n], self.release_ms, step_s);
+        }
+        self.stale = 0;
+    }
+
+    /// Centres, bells, key sections, detectors and the overlap compensation
+    /// for the current `bands`, `lowHz`, `highHz` and rate (in f64: the
+    /// narrow low bands' poles sit close to z = 1).
+    /// Runs on the audio thread: no allocation, no locks.
+    fn lay_out(&mut self) {
+        let sr = self.sample_rate as f64;
+        let n = self.bands;
+        let erb_rate = |f: f64| 21.4 * (1.0 + 0.00437 * f).log10();
+        let hz_of = |e: f64| (10f64.powf(e / 21.4) - 1.0) / 0.00437;
+        let high = (self.high_hz as f64).min(0.45 * sr).max(1.0);
+        self.range_valid = self.low_hz <= self.high_hz;
+        let low = (self.low_hz as f64).clamp(1.0, high);
+        // A span narrower than 0.05 ERB per band would make the bells
+        // needle-thin; the bank then reaches a little above `highHz`.
+        let step = ((erb_rate(high) - erb_rate(low)) / (n - 1) as f64).max(0.05);
+        self.step_erb = step as f32;
+        let t = &mut *self.tables;
+        let mut poles = [(0.0f64, 0.0f64, 0.0f64); MAX_BANDS];
+        for i in 0..n {
+            let f = hz_of(erb_rate(low) + step * i as f64).min(0.49 * sr);
+            let spacing_hz = step * 24.7 * (1.0 + 0.00437 * f);
+            let w0 = std::f64::consts::TAU * f / sr;
+            let (sin, cos) = w0.sin_cos();
+            let section = |bandwidth: f64| {
+                let alpha = sin / (2.0 * f / (bandwidth * spacing_hz));
+                let a0 = 1.0 + alpha;
+                (alpha / a0, -2.0 * cos / a0, (1.0 - alpha) / a0)
+            };
+            let (alpha, a1, a2) = section(BANDWIDTH_PROGRAM);
+            poles[i] = (alpha, a1, a2);
+            t.centre_hz[i] = f as f32;
+            t.alpha[i] = alpha as f32;
+            t.a1[i] = a1 as f32;
+            t.a2[i] = a2 as f32;
+            let (kb0, ka1, ka2) = section(BANDWIDTH_KEY);
+            t.key_b0[i] = kb0 as f32;
+            t.key_a1[i] = ka1 as f32;
+            t.key_a2[i] = ka2 as f32;
+            let tau = (DETECTOR_PERIODS / f as f32).clamp(DETECTOR_MIN_S, DETECTOR_MAX_S);
+            t.detector[i] = 1.0 - (-1.0 / (tau * self.sample_rate)).exp();
+            t.pivot_ratio[i] = TILT_PIVOT_HZ / f as f32;
+        }
+        // Overlap: the cascade's response at each centre, every bell at
+        // −REFERENCE_DB, over that depth. A bell of gain g is
+        // 1 + (g − 1)·α(1 − z⁻²)/(1 + a1 z⁻¹ + a2 z⁻²).
+        let c = 10f64.powf(-REFERENCE_DB / 20.0) - 1.0;
+        for i in 0..n {
+            let w = std::f64::consts::TAU * t.centre_hz[i] as f64 / sr;
+            let (z1, z2) = ((w.cos(), -w.sin()), ((2.0 * w).cos(), -(2.0 * w).sin()));
+            let mut log_power = 0.0;
+            for &(alpha, a1, a2) in &poles[i.saturating_sub(OVERLAP_REACH)..(i + OVERLAP_REACH + 1).min(n)] {
+                let num = (alpha * (1.0 - z2.0), -alpha * z2.1);
+                let den = (1.0 + a1 * z1.0 + a2 * z2.0, a1 * z1.1 + a2 * z2.1);
+                let d2 = den.0 * den.0 + den.1 * den.1;
+                let bp = ((num.0 * den.0 + num.1 * den.1) / d2, (num.1 * den.0 - num.0 * den.1) / d2);
+                let h = (1.0 + c * bp.0, c * bp.1);
+                log_power += (h.0 * h.0 + h.1 * h.1).log10();
+            }
+            t.overlap_comp[i] = (REFERENCE_DB / (-10.0 * log_power)).min(1.0) as f32;
+        }
+    }
+
+    /// Reduction display and key flag come from here; see `publish`.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(super) fn process(&mut self, audio: &mut AudioBuf, key: Option<&AudioBuf>, frames: usize, mix: &mut Smoother, display: &SpectrumDisplay) {
+        let channels = self.channels.min(audio.channels());
+        let mut done = 0;
+        while done < frames {
+            if self.count == 0 {
+                self.control_step(channels, key.is_some(), display);
+            }
+            let len = (frames - done).min(CONTROL_FRAMES - self.count);
+            self.run(audio, key, done, len, channels, mix);
+            done += len;
+            self.count = (self.count + len) % CONTROL_FRAMES;
+        }
+    }
+
+    /// Audio for `len` samples from `start`, all inside one control step.
+    /// Runs on the audio thread: no allocation, no locks.
+    fn run(&mut self, audio: &mut AudioBuf, key: Option<&AudioBuf>, start: usize, len: usize, channels: usize, mix: &mut Smoother) {
+        let n = self.bands;
+        let mid_side = channels == 2 && self.mid_side;
+        let clean = |x: f32| if x.abs() <= MAX_INPUT { x } else { 0.0 };
+        let t = &*self.tables;
+        let mixing = mix.is_ramping() || mix.current() != 1.0;
+        for i in start..start + len {
+            // Key analysis, per channel (mid/side when the mode asks).
+            if let Some(key) = key {
+                let at = |ch: usize| if ch < key.channels() { clean(key.channel(ch)[i]) } else { 0.0 };
+                let (k0, k1) = (at(0), at(1));
+                let (k0, k1) = if mid_side { (0.5 * (k0 + k1), 0.5 * (k0 - k1)) } else { (k0, k1) };
+                for (ch, x) in self.state[..channels].iter_mut().zip([k0, k1]) {
+                    analyse_key(ch, t, n, x);
+                }
+            }
+            let x0 = clean(audio.channel(0)[i]);
+            let x1 = if channels == 2 { clean(audio.channel(1)[i]) } else { 0.0 };
+            meter_program(&mut self.meter, t, n, if channels == 2 { 0.5 * (x0 + x1) } else { x0 });
+            let (p0, p1) = if mid_side { (0.5 * (x0 + x1), 0.5 * (x0 - x1)) } else { (x0, x1) };
+            let active = &self.active[..self.num_active];
+            let (y0, y1) = if channels == 2 {
+                let (first, second) = self.state.split_at_mut(1);
+                cascade_stereo(&mut first[0], &mut second[0], t, active, p0, p1)
+            } else {
+                (cascade_mono(&mut self.state[0], t, active, p0), 0.0)
+            };
+            let (y0, y1) = if mid_side { (y0 + y1, y0 - y1) } else { (y0, y1) };
+            if mixing {
+                let m = mix.next();
+                audio.channel_mut(0)[i] = m * y0 + (1.0 - m) * x0;
+                if channels == 2 {
+                    audio.channel_mut(1)[i] = m * y1 + (1.0 - m) * x1;
+                }
+            } else {
+                audio.channel_mut(0)[i] = y0;
+                if channels == 2 {
+                    audio.channel_mut(1)[i] = y1;
+                }
+            }
+        }
+    }
+
+    /// One control step: key levels → reductions → bell gain ramps, the
+    /// list of bells to run, and the display.
+    /// Runs on the audio thread: no allocation, no locks.
+    fn control_step(&mut self, channels: usize, keyed: bool, display: &SpectrumDisplay) {
+        self.refresh_tables();
+        let n = self.bands;
+        let t = &*self.tables;
+        let mut loudest = 0.0f32;
+        for ch in self.state[..channels].iter_mut() {
+            if !keyed {
+                ch.key_power = [0.0; MAX_BANDS];
+            }
+            // A state overflowed by a huge input restarts (inputs are
+            // cleaned, but f32::MAX-sized ones still overflow the squares).
+            if !ch.key_power[..n].iter().chain(&ch.key_t1[..n]).all(|p| p.is_finite()) {
+                (ch.key_s1, ch.key_s2, ch.key_t1, ch.key_t2, ch.key_power) = ([0.0; MAX_BANDS], [0.0; MAX_BANDS], [0.0; MAX_BANDS], [0.0; MAX_BANDS], [0.0; MAX_BANDS]);
+            }
+            if !ch.s1[..n].iter().chain(&ch.s2[..n]).all(|s| s.is_finite()) {
+                (ch.s1, ch.s2) = ([0.0; MAX_BANDS], [0.0; MAX_BANDS]);
+            }
+            loudest = ch.key_power[..n].iter().fold(loudest, |m, &p| m.max(p));
+        }
+        if !self.meter.power[..n].iter().chain(&self.meter.s1[..n]).all(|p| p.is_finite()) {
+            (self.meter.s1, self.meter.s2, self.meter.power) = ([0.0; MAX_BANDS], [0.0; MAX_BANDS], [0.0; MAX_BANDS]);
+        }
+        self.key_present = loudest > KEY_PRESENT_POWER;
+        let duck = self.key_present && self.range_valid;
+
+        // Target reduction per channel and band, then ballistics.
+        let (threshold, depth, slope) = (self.threshold_db, self.depth_db, self.slope);
+        let reach = t.kernel_reach;
+        for ch in self.state[..channels].iter_mut() {
+            let target = &mut self.scratch[..n];
+            if duck {
+                let power = &ch.key_power[..n];
+                if reach == 0 {
+                    target.copy_from_slice(power);
+                } else {
+                    for (b, out) in target.iter_mut().enumerate() {
+                        let (mut sum, mut weight) = (power[b], 1.0);
+                        for d in 1..=reach {
+                            let w = t.kernel[d];
+                            if b >= d {
+                                sum += w * power[b - d];
+                                weight += w;
+                            }
+                            if b + d < n {
+                                sum += w * power[b + d];
+                                weight += w;
+                            }
+                        }
+                        *out = sum / weight;
+                    }
+                }
+                for x in target.iter_mut() {
+                    *x = ((fast_math::power_to_db(*x + 1e-30) - threshold) * slope).clamp(0.0, depth);
+                }
+            } else {
+                target.fill(0.0);
+            }
+            for (((state, &target), &attack), &release) in ch.reduction_db[..n].iter_mut().zip(target.iter()).zip(&t.attack_coeff[..n]).zip(&t.release_coeff[..n]) {
+                let coeff = if target > *state { attack } else { release };
+                let next = target + (*state - target) * coeff;
+                // Settle exactly at 0, so the bell returns to exact unity.
+                *state = if next < 1e-6 { 0.0 } else { next };
+            }
+        }
+
+        // Link (stereo mode only), show, and set each bell's ramp.
+        let link = if channels == 2 && !self.mid_side { self.stereo_link } else { 0.0 };
+        self.show_reduction[..n].fill(0.0);
+        self.show_key[..n].fill(0.0);
+        for c in 0..channels {
+            let other = if channels == 2 { 1 - c } else { c };
+            let linked = &mut self.scratch[..n];
+            let (own, others) = (&self.state[c].reduction_db[..n], &self.state[other].reduction_db[..n]);
+            for ((l, &own), &other) in linked.iter_mut().zip(own).zip(others) {
+                *l = own + link * (other.max(own) - own);
+            }
+            for (shown, &l) in self.show_reduction[..n].iter_mut().zip(linked.iter()) {
+                *shown = shown.max(l);
+            }
+            let ch = &mut self.state[c];
+            for (shown, &p) in self.show_key[..n].iter_mut().zip(&ch.key_power[..n]) {
+                *shown = shown.max(p);
+            }
+            for b in 0..n {
+                let gain = fast_math::db_to_gain(-linked[b] * t.overlap_comp[b]);
+                let to = 1.0 + (gain - 1.0) * t.alpha[b];
+                // Start the new ramp exactly where the last one was headed,
+                // so a bell at unity stays exactly at unity.
+                ch.b0[b] = ch.b0_to[b];
+                ch.b0_step[b] = (to - ch.b0_to[b]) * (1.0 / CONTROL_FRAMES as f32);
+                ch.b0_to[b] = to;
+            }
+        }
+
+        // Bells to run: skip one that is at unity for the whole step in
+        // every channel with a settled state (zeroed, so skipping it gives
+        // exactly what running it would).
+        self.num_active = 0;
+        for b in 0..n {
+            let idle = self.state[..channels].iter_mut().all(|ch| {
+                let settled = ch.b0[b] == 1.0 && ch.b0_to[b] == 1.0 && ch.s1[b].abs() < SETTLED_STATE && ch.s2[b].abs() < SETTLED_STATE;
+                if settled {
+                    (ch.s1[b], ch.s2[b]) = (0.0, 0.0);
+                }
+                settled
+            });
+            if !idle {
+                self.active[self.num_active] = b as u8;
+                self.num_active += 1;
+            }
+        }
+
+        display.publish_bands(self.key_present, &t.centre_hz[..n], &self.show_key[..n], &self.meter.power[..n], &self.show_reduction[..n]);
+    }
+}
+
+impl Tables {
+    fn zeroed() -> Self {
+        let z = [0.0; MAX_BANDS];
+        Self {
+            centre_hz: z,
+            alpha: z,
+            a1: z,
+            a2: z,
+            overlap_comp: z,
+            key_b0: z,
+            key_a1: z,
+            key_a2: z,
+            detector: z,
+            pivot_ratio: z,
+            time_scale: z,
+            attack_coeff: z,
+            release_coeff: z,
+            kernel: [0.0; MAX_SMOOTHING_REACH + 1],
+            kernel_reach: 0,
+        }
+    }
+}
+
+/// One key sample through every band's two band-pass sections and detector.
+/// Plain loops over equal-length slices, so they vectorise across bands.
+/// Runs on the audio thread: no allocation, no locks.
+#[inline]
+fn analyse_key(ch: &mut Channel, t: &Tables, n: usize, x: f32) {
+    let (b0, a1, a2, det) = (&t.key_b0[..n], &t.key_a1[..n], &t.key_a2[..n], &t.detector[..n]);
+    let (s1, s2, t1, t2, power) = (&mut ch.key_s1[..n], &mut ch.key_s2[..n], &mut ch.key_t1[..n], &mut ch.key_t2[..n], &mut ch.key_power[..n]);
+    for b in 0..n {
+        // Band-pass numerator (b0, 0, −b0), transposed direct form II.
+        let bx = b0[b] * x;
+        let v = bx + s1[b];
+        s1[b] = s2[b] - a1[b] * v;
+        s2[b] = -bx - a2[b] * v;
+        let bv = b0[b] * v;
+        let w = bv + t1[b];
+        t1[b] = t2[b] - a1[b] * w;
+        t2[b] = -bv - a2[b] * w;
+        // Mean square × 2: a sine of amplitude A at the centre reads A².
+        power[b] += det[b] * (2.0 * w * w - power[b]);
+    }
+}
+
+/// The program's mid through one key section per band, for the display.
+/// Runs on the audio thread: no allocation, no locks.
+#[inline]
+fn meter_program(m: &mut ProgramMeter, t: &Tables, n: usize, x: f32) {
+    let (b0, a1, a2, det) = (&t.key_b0[..n], &t.key_a1[..n], &t.key_a2[..n], &t.detector[..n]);
+    let (s1, s2, power) = (&mut m.s1[..n], &mut m.s2[..n], &mut m.power[..n]);
+    for b in 0..n {
+        let bx = b0[b] * x;
+        let v = bx + s1[b];
+        s1[b] = s2[b] - a1[b] * v;
+        s2[b] = -bx - a2[b] * v;
+        power[b] += det[b] * (2.0 * v * v - power[b]);
+    }
+}
+
+/// One bell of the cascade, transposed direct form II with `b1 = a1` and
+/// `b2 = a2 + 1 − b0`, written so the path from input to output is one
+/// multiply and one add: `y = b0·x + s1`. Returns the output.
+#[inline(always)]
+fn bell(b0: f32, a1: f32, a2: f32, s1: &mut f32, s2: &mut f32, x: f32) -> f32 {
+    let bx = b0 * x;
+    let y = bx + *s1;
+    let d = x - y;
+    // b2·x − a2·y = a2·(x − y) − (b0 − 1)·x
+    *s1 = a1 * d + *s2;
+    *s2 = a2 * d - (bx - x);
+    y
+}
+
+/// Both channels' samples through the active bells; the two chains are
+/// independent, so the processor overlaps them.
+/// Runs on the audio thread: no allocation, no locks.
+#[inline]
+fn cascade_stereo(c0: &mut Channel, c1: &mut Channel, t: &Tables, active: &[u8], mut x0: f32, mut x1: f32) -> (f32, f32) {
+    for &b in active {
+        let b = b as usize % MAX_BANDS;
+        let (a1, a2) = (t.a1[b], t.a2[b]);
+        x0 = bell(c0.b0[b], a1, a2, &mut c0.s1[b], &mut c0.s2[b], x0);
+        x1 = bell(c1.b0[b], a1, a2, &mut c1.s1[b], &mut c1.s2[b], x1);
+        c0.b0[b] += c0.b0_step[b];
+        c1.b0[b] += c1.b0_step[b];
+    }
+    (x0, x1)
+}
+
+/// One channel's sample through the active bells.
+/// Runs on the audio thread: no allocation, no locks.
+#[inline]
+fn cascade_mono(c: &mut Channel, t: &Tables, active: &[u8], mut x: f32) -> f32 {
+    for &b in active {
+        let b = b as usize % MAX_BANDS;
+        x = bell(c.b0[b], t.a1[b], t.a2[b], &mut c.s1[b], &mut c.s2[b], x);
+        c.b0[b] += c.b0_step[b];
+    }
+    x
+}
