@@ -137,6 +137,20 @@ fn process_never_allocates_across_recompiles_and_swaps() {
             duck.params.insert("mode".into(), ParamValue::Text("mid_side".into()));
             duck.params.insert("fftSize".into(), ParamValue::Number(512.0));
         }),
+        // To the filter bank and back, then a new band count and key range.
+        Box::new(|s| {
+            let duck = s.buses[2].inserts.iter_mut().find(|i| i.id == "duck").unwrap();
+            duck.params.insert("algorithm".into(), ParamValue::Text("filterbank".into()));
+        }),
+        Box::new(|s| {
+            let duck = s.buses[2].inserts.iter_mut().find(|i| i.id == "duck").unwrap();
+            duck.params.insert("bands".into(), ParamValue::Number(64.0));
+            duck.params.insert("lowHz".into(), ParamValue::Number(150.0));
+        }),
+        Box::new(|s| {
+            let duck = s.buses[2].inserts.iter_mut().find(|i| i.id == "duck").unwrap();
+            duck.params.insert("algorithm".into(), ParamValue::Text("stft".into()));
+        }),
     ];
     for edit in &edits {
         edit(&mut session);
@@ -149,6 +163,63 @@ fn process_never_allocates_across_recompiles_and_swaps() {
     let bass = engine.info().buses.iter().find(|b| b.id == "bass").unwrap();
     assert_eq!(bass.chain_latency, 512);
     assert!(engine.display("bass", "duck").unwrap().read().unwrap().version > 0, "the ducker ran");
+}
+
+/// The filterbank ducker's parameters set in place on a running instance
+/// (the engine replaces the instance when `algorithm` or `bands` change, but
+/// `set_param` must be safe anyway): switching algorithm both ways,
+/// re-laying the bank at every band count and key range, and every other
+/// parameter, all while it processes a keyed program.
+#[test]
+fn the_filterbank_ducker_takes_every_parameter_in_place_without_allocating() {
+    use mam_core::audio_buf::AudioBuf;
+    use mam_core::dsp::spectral_ducker::SpectralDucker;
+    use mam_core::insert::Insert;
+    let ty = mam_core::insert::registry::lookup("spectral_ducker").unwrap();
+    let index = |id: &str| ty.param_index(id).unwrap();
+    let mut d = SpectralDucker::new();
+    d.set_param(index("algorithm"), 1.0);
+    d.set_param(index("thresholdDb"), -60.0);
+    d.prepare(48_000.0, 256, 2);
+    let (mut audio, mut key) = (AudioBuf::new(2, 256), AudioBuf::new(2, 256));
+    let changes: Vec<(&str, f32)> = vec![
+        ("bands", 64.0),
+        ("lowHz", 80.0),
+        ("highHz", 9000.0),
+        ("bands", 16.0),
+        ("algorithm", 0.0),
+        ("fftSize", 4096.0),
+        ("algorithm", 1.0),
+        ("bands", 37.4),
+        ("mode", 1.0),
+        ("timingTilt", 0.8),
+        ("attackMs", 2.0),
+        ("releaseMs", 900.0),
+        ("smoothing", 1.0),
+        ("mix", 0.4),
+        ("depthDb", 30.0),
+        ("ratio", 12.0),
+        ("stereoLink", 1.0),
+        ("mode", 0.0),
+        ("highHz", 50.0),
+        ("lowHz", 20_000.0),
+    ];
+    let calls = allocations_in(|| {
+        for (round, &(id, value)) in changes.iter().enumerate() {
+            d.set_param(index(id), value);
+            for block in 0..8 {
+                for ch in 0..2 {
+                    for (i, (a, k)) in audio.channel_mut(ch).iter_mut().zip(key.channel_mut(ch).iter_mut()).enumerate() {
+                        let t = (round * 8 + block) * 256 + i;
+                        (*a, *k) = ((t as f32 * 0.031).sin() * 0.5, (t as f32 * 0.13).sin() * 0.3);
+                    }
+                }
+                d.process(&mut audio, Some(&key), [256, 1, 77, 200][block % 4]);
+            }
+        }
+    });
+    assert_eq!(calls, 0, "the ducker allocated {calls} times");
+    assert!(d.display().unwrap().read().unwrap().band_hz.is_some(), "it ran as a filter bank");
 }
 
 #[test]

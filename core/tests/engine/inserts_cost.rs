@@ -111,12 +111,27 @@ fn changes_while_running_end_like_a_fresh_instance(name: &str, channels: usize) 
     changes_while_running_end_like_a_fresh_instance_over(name, channels, SR as usize);
 }
 
+/// As [`changes_while_running_end_like_a_fresh_instance`], with the
+/// parameters `fixed` set from the start and never changed (to hold an
+/// insert in one mode).
+fn changes_in_a_mode_end_like_a_fresh_instance(name: &str, channels: usize, fixed: &[(&str, f32)]) {
+    changes_while_running_end_like_a_fresh_instance_from(name, channels, SR as usize, fixed);
+}
+
 /// As [`changes_while_running_end_like_a_fresh_instance`], comparing `after`
 /// frames: an insert whose state takes longer than a second to reach its
 /// output (a long echo) needs a longer look.
 fn changes_while_running_end_like_a_fresh_instance_over(name: &str, channels: usize, after: usize) {
+    changes_while_running_end_like_a_fresh_instance_from(name, channels, after, &[]);
+}
+
+fn changes_while_running_end_like_a_fresh_instance_from(name: &str, channels: usize, after: usize, fixed: &[(&str, f32)]) {
     let ty = registry::lookup(name).unwrap();
     let mut values: Vec<f32> = ty.params.iter().map(|p| p.default_value()).collect();
+    let fixed_index: Vec<usize> = fixed.iter().map(|(id, _)| ty.param_index(id).unwrap()).collect();
+    for (&i, &(_, v)) in fixed_index.iter().zip(fixed) {
+        values[i] = v;
+    }
     let mut running = prepared(ty, &values, channels);
     // Mono and stereo follow different scripts: two draws, not one twice.
     let mut rng = Rng(0x2545_f491 ^ name.len() as u32 ^ ((channels as u32) << 8));
@@ -131,7 +146,7 @@ fn changes_while_running_end_like_a_fresh_instance_over(name: &str, channels: us
     run(running.as_mut(), ty, channels, 0, frames, |insert, at| {
         if at >= bursts_from {
             if bursts < 2 {
-                for i in (0..ty.params.len()).filter(|&i| !ty.latency_params.contains(&ty.params[i].id)) {
+                for i in (0..ty.params.len()).filter(|&i| !ty.latency_params.contains(&ty.params[i].id) && !fixed_index.contains(&i)) {
                     values[i] = random_value(&ty.params[i], rng.unit());
                     insert.set_param(i, values[i]);
                     changes += 1;
@@ -143,7 +158,10 @@ fn changes_while_running_end_like_a_fresh_instance_over(name: &str, channels: us
         while at >= next_change {
             let i = (rng.unit() * ty.params.len() as f32) as usize % ty.params.len();
             let latency_param = ty.latency_params.contains(&ty.params[i].id);
-            if !latency_param || rng.unit() < 0.1 {
+            if fixed_index.contains(&i) {
+                // Held: draw as if it were changed, so the script keeps its shape.
+                rng.unit();
+            } else if !latency_param || rng.unit() < 0.1 {
                 values[i] = random_value(&ty.params[i], rng.unit());
                 insert.set_param(i, values[i]);
                 changes += 1;
@@ -175,6 +193,20 @@ fn changes_while_running_end_like_a_fresh_instance_over(name: &str, channels: us
 fn spectral_ducker_changes_end_like_a_fresh_instance() {
     changes_while_running_end_like_a_fresh_instance("spectral_ducker", 2);
     changes_while_running_end_like_a_fresh_instance("spectral_ducker", 1);
+}
+
+/// The filter-bank algorithm held throughout. A change of layout (`bands`,
+/// `lowHz`, `highHz`) rebuilds every table, which would hide a missing
+/// rebuild of one, so one script holds the layout too and one moves it.
+#[test]
+fn spectral_ducker_filterbank_changes_end_like_a_fresh_instance() {
+    // 61 bands over 200 Hz–5 kHz are 0.37 ERB apart, so `smoothing` reaches
+    // up to two neighbours.
+    let layout_held = [("algorithm", 1.0), ("bands", 61.0), ("lowHz", 200.0), ("highHz", 5000.0)];
+    for channels in [2, 1] {
+        changes_in_a_mode_end_like_a_fresh_instance("spectral_ducker", channels, &layout_held);
+        changes_in_a_mode_end_like_a_fresh_instance("spectral_ducker", channels, &[("algorithm", 1.0)]);
+    }
 }
 
 #[test]
