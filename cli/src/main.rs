@@ -2,16 +2,15 @@
 
 mod bench;
 mod demo;
+mod render;
 mod wav;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use mam_core::render::{render, RackAudio, RenderOptions};
 use mam_core::graph::controls::HostControls;
-use mam_core::session::{load_str, LoadSessionError, Loaded, RackKind, Session, MAX_MACROS};
+use mam_core::session::{load_str, LoadSessionError, Loaded, MAX_MACROS};
 
 #[derive(Parser)]
 #[command(name = "mam", version, about = "MAM Session: render, validate, inspect and benchmark mixing sessions")]
@@ -22,19 +21,33 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Render a session to a 32-bit float WAV file.
+    /// Render one or several sessions to 32-bit float WAV files.
     Render {
-        session: PathBuf,
+        /// Session files; several render at once with --out-dir.
+        #[arg(required = true, value_name = "SESSION.json")]
+        sessions: Vec<PathBuf>,
         /// Feed a WAV file to a source: --in ID=FILE.wav (repeatable). The
         /// source may be a file source or an input source (standing in for
-        /// the plugin's port), not a generator.
+        /// the plugin's port), not a generator. With several sessions it
+        /// binds in every session that has a source ID.
         #[arg(long = "in", value_name = "ID=FILE.wav")]
         inputs: Vec<String>,
+        /// The output file (one session).
         #[arg(long, value_name = "OUT.wav")]
-        out: PathBuf,
-        /// Also write one WAV per bus (post-fader) into this folder.
+        out: Option<PathBuf>,
+        /// Write DIR/<session file stem>.wav for every session.
         #[arg(long, value_name = "DIR")]
-        stems: Option<PathBuf>,
+        out_dir: Option<PathBuf>,
+        /// Also write one WAV per bus (post-fader): into DIR with --out;
+        /// with --out-dir into DIR/<session stem>/, DIR defaulting to the
+        /// --out-dir (give it after the session files when bare).
+        #[arg(long, value_name = "DIR", num_args = 0..=1)]
+        stems: Option<Option<PathBuf>>,
+        /// Worker threads (default: every core). 1 renders one session after
+        /// another on one thread; more render sessions side by side and
+        /// overlap reading, rendering, writing and loudness analysis.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+        threads: Option<u32>,
         /// Frames per process call.
         #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65536))]
         block: u32,
@@ -122,10 +135,22 @@ pub enum BindError {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Render { session, inputs, out, stems, block, sample_rate, duration, tail, no_latency_trim, scene, macros } => {
-            let controls = render_controls(scene, &macros);
-            controls.and_then(|controls| {
-                cmd_render(&session, &inputs, &out, stems.as_deref(), block as usize, sample_rate, duration, tail, !no_latency_trim, controls)
+        Command::Render { sessions, inputs, out, out_dir, stems, threads, block, sample_rate, duration, tail, no_latency_trim, scene, macros } => {
+            render_controls(scene, &macros).and_then(|controls| {
+                render::run(&render::RenderRequest {
+                    sessions: &sessions,
+                    bindings: &inputs,
+                    out: out.as_deref(),
+                    out_dir: out_dir.as_deref(),
+                    stems: stems.as_ref().map(Option::as_deref),
+                    block: block as usize,
+                    sample_rate,
+                    duration,
+                    tail,
+                    trim_latency: !no_latency_trim,
+                    controls,
+                    threads: threads.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), |n| n as usize),
+                })
             })
         }
         Command::Validate { session } => return cmd_validate(&session),
@@ -149,7 +174,7 @@ pub fn load_session(path: &Path) -> Result<Loaded, CliError> {
     Ok(loaded)
 }
 
-fn print_warnings(loaded: &Loaded) {
+pub fn print_warnings(loaded: &Loaded) {
     for w in &loaded.warnings {
         eprintln!("mam: warning: {w}");
     }
@@ -195,120 +220,6 @@ fn render_controls(scene: usize, macros: &[String]) -> Result<HostControls, CliE
         }
     }
     Ok(controls)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn cmd_render(
-    session_path: &Path,
-    bindings: &[String],
-    out: &Path,
-    stems_dir: Option<&Path>,
-    block: usize,
-    sample_rate: Option<u32>,
-    duration: Option<f64>,
-    tail: f64,
-    trim_latency: bool,
-    controls: HostControls,
-) -> Result<(), CliError> {
-    let loaded = load_session(session_path)?;
-    print_warnings(&loaded);
-    let mut session = loaded.session;
-    if controls.scene > session.scenes.len() {
-        return Err(CliError::Usage(format!("--scene {}: the session has {} scenes", controls.scene, session.scenes.len())));
-    }
-    if let Some(sr) = sample_rate {
-        session.sample_rate = sr;
-    }
-    let inputs = gather_inputs(&session, session_path, bindings)?;
-    for d in [duration, Some(tail)].into_iter().flatten() {
-        if !(d.is_finite() && d >= 0.0) {
-            return Err(CliError::Usage(format!("durations must be 0 or more seconds, got {d}")));
-        }
-    }
-    let sr = session.sample_rate as f64;
-    let length = match duration {
-        Some(seconds) => (seconds * sr).round() as usize,
-        None if inputs.is_empty() => {
-            eprintln!("mam: no input files; rendering 10 s (use --duration to choose)");
-            (10.0 * sr) as usize
-        }
-        None => inputs
-            .iter()
-            .map(|i| i.channels[0].len() + session.rack(&i.rack_id).map_or(0, |r| r.bound_offset_frames() as usize))
-            .max()
-            .unwrap_or(0),
-    };
-    let frames = length + (tail * sr).round() as usize;
-
-    let bar = indicatif::ProgressBar::with_draw_target(Some(frames as u64), indicatif::ProgressDrawTarget::stderr());
-    let started = Instant::now();
-    let options = RenderOptions { block, frames, trim_latency, stems: stems_dir.is_some(), controls };
-    let rendered = render(&session, &inputs, &options, &mut |done, _| bar.set_position(done as u64))?;
-    let elapsed = started.elapsed().as_secs_f64();
-    bar.finish_and_clear();
-
-    for w in &rendered.info.warnings {
-        eprintln!("mam: warning: {w}");
-    }
-    wav::write_f32(out, &rendered.master, session.sample_rate)?;
-    if let Some(dir) = stems_dir {
-        std::fs::create_dir_all(dir).map_err(|source| CliError::Write { path: dir.into(), source })?;
-        for (id, audio) in &rendered.stems {
-            wav::write_f32(&dir.join(format!("{id}.wav")), audio, session.sample_rate)?;
-        }
-    }
-    let seconds = frames as f64 / sr;
-    let latency = rendered.info.latency;
-    let loud = rendered.loudness;
-    eprintln!(
-        "rendered {seconds:.3} s ({frames} frames, {} Hz) to {} in {elapsed:.3} s: {:.0}x realtime; latency {latency} samples ({}); integrated {:.2} LUFS, true peak {:.2} dBTP",
-        session.sample_rate,
-        out.display(),
-        seconds / elapsed.max(1e-9),
-        if trim_latency { "trimmed" } else { "kept" },
-        loud.integrated_lufs,
-        20.0 * loud.true_peak.max(1e-10).log10(),
-    );
-    Ok(())
-}
-
-/// Reads every WAV a render needs: `--in` bindings first (to file sources,
-/// or to input sources in place of the plugin's ports), then sources with a
-/// `path` (relative to the session file).
-fn gather_inputs(session: &Session, session_path: &Path, bindings: &[String]) -> Result<Vec<RackAudio>, CliError> {
-    let mut files: Vec<(String, PathBuf)> = Vec::new();
-    for binding in bindings {
-        let Some((id, file)) = binding.split_once('=') else {
-            return Err(BindError::Syntax { binding: binding.clone() }.into());
-        };
-        let ids = |keep: fn(&RackKind) -> bool| session.racks.iter().filter(|r| keep(&r.kind)).map(|r| r.id.as_str()).collect::<Vec<_>>().join(", ");
-        match session.rack(id).map(|r| &r.kind) {
-            None => return Err(BindError::UnknownSource { id: id.into(), known: ids(|_| true) }.into()),
-            Some(RackKind::Generator(_)) => {
-                return Err(BindError::Generator { id: id.into(), takers: ids(|k| !matches!(k, RackKind::Generator(_))) }.into())
-            }
-            Some(_) => {}
-        }
-        if files.iter().any(|(bound, _)| bound == id) {
-            return Err(BindError::Twice { id: id.into() }.into());
-        }
-        files.push((id.to_string(), PathBuf::from(file)));
-    }
-    let base = session_path.parent().unwrap_or(Path::new("."));
-    for rack in &session.racks {
-        if let RackKind::File(path) = &rack.kind {
-            if !files.iter().any(|(id, _)| id == &rack.id) {
-                files.push((rack.id.clone(), base.join(path)));
-            }
-        }
-    }
-    files
-        .into_iter()
-        .map(|(rack_id, path)| {
-            let channels = wav::read(&path, session.sample_rate, &rack_id)?;
-            Ok(RackAudio { rack_id, channels })
-        })
-        .collect()
 }
 
 fn cmd_info(path: &Path, json: bool) -> Result<(), CliError> {

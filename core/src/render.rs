@@ -1,8 +1,16 @@
 //! Offline rendering through the realtime processor: what `mam render` does, minus file I/O.
+//!
+//! [`Renderer`] streams: it takes input a chunk at a time and hands back the
+//! latency-trimmed output of that chunk, so memory does not grow with the
+//! length of a render. [`render`] runs it over audio held in memory.
 
-use crate::graph::controls::{HostControl, HostControls};
-use crate::engine::Engine;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::engine::{AudioProcessor, Engine};
 use crate::graph::compile::{CompileError, CompileInfo, CompileOptions, PortBinding};
+use crate::graph::controls::{HostControl, HostControls};
 use crate::meters::LoudnessReading;
 use crate::session::Session;
 
@@ -41,6 +49,308 @@ pub struct Rendered {
     pub loudness: LoudnessReading,
 }
 
+/// Output of one [`Renderer::process`] call, already trimmed: only frames
+/// that belong to the output file, in order. Reused from call to call (the
+/// renderer clears it), so a streaming render allocates once.
+#[derive(Clone, Debug, Default)]
+pub struct RenderChunk {
+    /// `[channel][frame]`, the session's channel count.
+    pub master: Vec<Vec<f32>>,
+    /// `[bus][channel][frame]`, buses in processing order (empty without stems).
+    pub stems: Vec<Vec<Vec<f32>>>,
+}
+
+impl RenderChunk {
+    /// Frames of master output this chunk holds.
+    pub fn frames(&self) -> usize {
+        self.master.first().map_or(0, Vec::len)
+    }
+}
+
+/// A streaming offline render: the realtime processor driven in process
+/// calls of a fixed size, with the latency trimmed off every output stream
+/// and the master's loudness measured as it goes.
+///
+/// The timeline has [`Self::total_frames`] engine frames (the output length
+/// plus the latency when trimming). Feed them in order, any number per
+/// [`Self::process`] call; for output that is bit-identical to [`render`],
+/// make every call a multiple of [`Self::step`] frames (except the last), so
+/// the engine sees the same process calls.
+pub struct Renderer {
+    audio: AudioProcessor,
+    loudness: LoudnessSide,
+    info: CompileInfo,
+    bus_ids: Vec<String>,
+    channels: usize,
+    /// Frames per process call.
+    step: usize,
+    /// Output length in frames.
+    frames: usize,
+    /// Engine frames to run: `frames` plus the latency when trimming.
+    total: usize,
+    /// Engine frames run so far.
+    done: usize,
+    /// Engine frames dropped from the start of the master.
+    master_skip: usize,
+    /// Engine frames dropped from the start of each stem (empty without stems).
+    stem_skip: Vec<usize>,
+    /// One process call of master output, `[channel][frame]`, `step` long.
+    scratch: Vec<Vec<f32>>,
+}
+
+/// Where the master's loudness is analysed.
+enum LoudnessSide {
+    /// In the render loop, draining the ring when it is half full.
+    Inline(Box<Engine>),
+    /// On another thread ([`LoudnessWorker`]); the render waits for room in
+    /// the ring rather than let the audio side drop frames.
+    Beside { shared: Arc<LoudnessShared>, capacity: usize },
+}
+
+/// What the render loop and a [`LoudnessWorker`] share.
+struct LoudnessShared {
+    /// Frames analysed so far.
+    drained: AtomicU64,
+    /// Set when the render has pushed its last frame.
+    finished: AtomicBool,
+}
+
+/// The loudness analysis of a [`Renderer`], moved off the render loop with
+/// [`Renderer::loudness_beside`] to run on a thread of its own.
+pub struct LoudnessWorker {
+    engine: Box<Engine>,
+    shared: Arc<LoudnessShared>,
+}
+
+/// How long a side waits before looking again: a render loop for room in the
+/// loudness ring, a [`LoudnessWorker`] for frames to analyse.
+const POLL: Duration = Duration::from_micros(100);
+
+impl Renderer {
+    /// Compiles `session` with the racks `port_ids` bound to input ports, in
+    /// that order (a file rack, or an `input` rack standing in for the host's
+    /// port), and applies the held controls.
+    ///
+    /// # Errors
+    /// If the session does not compile, or a port names a generator or an
+    /// unknown rack.
+    pub fn new(session: &Session, port_ids: &[&str], options: &RenderOptions) -> Result<Self, CompileError> {
+        let block = options.block.max(1);
+        let compile_options = CompileOptions {
+            sample_rate: session.sample_rate as f32,
+            max_block: block,
+            ports: port_ids.iter().map(|&id| PortBinding::source(id)).collect(),
+        };
+        let (mut engine, mut audio) = Engine::new(session.clone(), compile_options)?;
+        // The loudness ring must take a whole process call: a longer one is split.
+        let step = block.min(engine.loudness_mut().capacity_frames() / 2).max(1);
+        let c = &options.controls;
+        let mut controls = vec![HostControl::MorphA(c.morph_a), HostControl::MorphB(c.morph_b), HostControl::Morph(c.morph), HostControl::Scene(c.scene)];
+        controls.extend(c.macros.iter().enumerate().map(|(i, &x)| HostControl::Macro(i, x)));
+        controls.extend(c.ducker_depth_db.iter().enumerate().map(|(i, &x)| HostControl::DuckerDepthDb(i, x)));
+        controls.extend(c.ducker_mix.iter().enumerate().map(|(i, &x)| HostControl::DuckerMix(i, x)));
+        for control in controls {
+            audio.set_control(control);
+        }
+        let info = engine.info().clone();
+        let latency = if options.trim_latency { info.latency } else { 0 };
+        let stem_skip = if options.stems {
+            info.buses.iter().map(|b| if options.trim_latency { b.output_latency } else { 0 }).collect()
+        } else {
+            Vec::new()
+        };
+        let channels = session.channels;
+        Ok(Self {
+            audio,
+            loudness: LoudnessSide::Inline(Box::new(engine)),
+            bus_ids: info.buses.iter().map(|b| b.id.clone()).collect(),
+            info,
+            channels,
+            step,
+            frames: options.frames,
+            total: options.frames + latency,
+            done: 0,
+            master_skip: latency,
+            stem_skip,
+            scratch: vec![vec![0.0; step]; channels],
+        })
+    }
+
+    pub fn info(&self) -> &CompileInfo {
+        &self.info
+    }
+
+    /// Frames per process call; feed multiples of it for a render
+    /// bit-identical to [`render`].
+    pub fn step(&self) -> usize {
+        self.step
+    }
+
+    /// Engine frames the render runs: the output length plus the trimmed latency.
+    pub fn total_frames(&self) -> usize {
+        self.total
+    }
+
+    /// Engine frames run so far.
+    pub fn done_frames(&self) -> usize {
+        self.done
+    }
+
+    /// Bus ids in processing order: the stems of every [`RenderChunk`], if any.
+    pub fn bus_ids(&self) -> &[String] {
+        &self.bus_ids
+    }
+
+    /// Output channels of the master and of every stem.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Moves the loudness analysis to a [`LoudnessWorker`], to be run on
+    /// another thread while this renders; [`Self::finish`] then returns no
+    /// reading (the worker does). Call before the first [`Self::process`].
+    ///
+    /// # Panics
+    /// If called twice.
+    pub fn loudness_beside(&mut self) -> LoudnessWorker {
+        let shared = Arc::new(LoudnessShared { drained: AtomicU64::new(0), finished: AtomicBool::new(false) });
+        let beside = LoudnessSide::Beside { shared: shared.clone(), capacity: 0 };
+        let LoudnessSide::Inline(mut engine) = std::mem::replace(&mut self.loudness, beside) else {
+            panic!("the loudness analysis already runs beside the render");
+        };
+        let capacity = engine.loudness_mut().capacity_frames();
+        self.loudness = LoudnessSide::Beside { shared: shared.clone(), capacity };
+        LoudnessWorker { engine, shared }
+    }
+
+    /// Runs the next `len` engine frames (at most those left) and puts the
+    /// output frames they yield into `out` (cleared first): master and stems
+    /// with their latency dropped, the last call padding any stream still
+    /// short of the output length with silence.
+    ///
+    /// `inputs[port][channel][frame]`, at least `len` frames each: the ports'
+    /// audio at engine frames `done_frames()..done_frames() + len`, start
+    /// offsets already applied.
+    pub fn process(&mut self, inputs: &[&[&[f32]]], len: usize, out: &mut RenderChunk) {
+        let len = len.min(self.total - self.done);
+        out.master.resize_with(self.channels, Vec::new);
+        out.stems.resize_with(self.stem_skip.len(), Vec::new);
+        for ch in &mut out.master {
+            ch.clear();
+        }
+        for stem in &mut out.stems {
+            stem.resize_with(self.channels, Vec::new);
+            for ch in stem.iter_mut() {
+                ch.clear();
+            }
+        }
+        let mut at = 0;
+        while at < len {
+            let n = self.step.min(len - at);
+            self.wait_for_loudness_room(n);
+            let port_slices: Vec<Vec<&[f32]>> = inputs.iter().map(|p| p.iter().map(|c| &c[at..at + n]).collect()).collect();
+            let port_refs: Vec<&[&[f32]]> = port_slices.iter().map(Vec::as_slice).collect();
+            let mut outs: Vec<&mut [f32]> = self.scratch.iter_mut().map(|c| &mut c[..n]).collect();
+            self.audio.process(&port_refs, &mut outs, n);
+            let kept = self.kept(self.master_skip, n);
+            for (dst, src) in out.master.iter_mut().zip(&self.scratch) {
+                dst.extend_from_slice(&src[kept.clone()]);
+            }
+            for ((stem, &skip), (_, buf, _)) in out.stems.iter_mut().zip(&self.stem_skip).zip(self.audio.schedule().bus_outputs()) {
+                let kept = self.kept(skip, n);
+                for (ch, dst) in stem.iter_mut().enumerate() {
+                    dst.extend_from_slice(&buf.channel(ch)[kept.clone()]);
+                }
+            }
+            if let LoudnessSide::Inline(engine) = &mut self.loudness {
+                // Drain only when the ring is half full: analysis costs per
+                // frame either way, but fewer, larger drains cost less
+                // overhead, and no short-term reading is computed until the end.
+                let loudness = engine.loudness_mut();
+                if loudness.queued_frames() + self.step > loudness.capacity_frames() / 2 {
+                    loudness.drain();
+                }
+            }
+            self.done += n;
+            at += n;
+        }
+        if self.done == self.total {
+            // Only a stream that skips more than the master could end short.
+            let (master_skip, total, frames) = (self.master_skip, self.total, self.frames);
+            let short = |skip: usize| frames.saturating_sub(total.saturating_sub(skip));
+            for ch in &mut out.master {
+                ch.resize(ch.len() + short(master_skip), 0.0);
+            }
+            for (stem, &skip) in out.stems.iter_mut().zip(&self.stem_skip) {
+                for ch in stem.iter_mut() {
+                    ch.resize(ch.len() + short(skip), 0.0);
+                }
+            }
+        }
+    }
+
+    /// The part of the next `n` engine frames that a stream dropping its
+    /// first `skip` frames keeps: from `skip`, and no further than the
+    /// output length.
+    fn kept(&self, skip: usize, n: usize) -> std::ops::Range<usize> {
+        let start = skip.saturating_sub(self.done).min(n);
+        let end = (skip + self.frames).saturating_sub(self.done).min(n).max(start);
+        start..end
+    }
+
+    /// With the analysis beside the render, waits until the loudness ring
+    /// has room for `n` more frames, so the audio side never drops any.
+    fn wait_for_loudness_room(&self, n: usize) {
+        if let LoudnessSide::Beside { shared, capacity } = &self.loudness {
+            // A worker that is gone (dropped, or panicked) drains nothing:
+            // then the audio side drops frames rather than this wait forever.
+            while self.done + n > shared.drained.load(Ordering::Acquire) as usize + capacity && Arc::strong_count(shared) > 1 {
+                std::thread::park_timeout(POLL);
+            }
+        }
+    }
+
+    /// Ends the render: the loudness reading of every frame run, or `None`
+    /// if the analysis runs beside ([`LoudnessWorker::run`] returns it).
+    pub fn finish(self) -> Option<LoudnessReading> {
+        match self.loudness {
+            LoudnessSide::Inline(mut engine) => {
+                let loudness = engine.update_loudness();
+                debug_assert_eq!(loudness.dropped_frames, 0, "the render drains before the ring fills");
+                Some(loudness)
+            }
+            LoudnessSide::Beside { shared, .. } => {
+                shared.finished.store(true, Ordering::Release);
+                None
+            }
+        }
+    }
+}
+
+impl LoudnessWorker {
+    /// Analyses the master as the render queues it, until the render has
+    /// finished (or was dropped) and everything queued is analysed; returns
+    /// the reading.
+    pub fn run(mut self) -> LoudnessReading {
+        loop {
+            // Read the flag before draining: frames pushed before it was set
+            // are then in the ring for this drain or the next.
+            let finished = self.shared.finished.load(Ordering::Acquire) || Arc::strong_count(&self.shared) == 1;
+            let drained = self.engine.loudness_mut().drain();
+            self.shared.drained.fetch_add(drained as u64, Ordering::Release);
+            if drained == 0 {
+                if finished {
+                    break;
+                }
+                std::thread::park_timeout(POLL);
+            }
+        }
+        let loudness = self.engine.update_loudness();
+        debug_assert_eq!(loudness.dropped_frames, 0, "the render waits for room in the ring");
+        loudness
+    }
+}
+
 /// Renders `session` with `inputs` bound to racks by id: a file rack, or an
 /// `input` rack standing in for the host's port. `progress(done, total)` is
 /// called after every block.
@@ -57,26 +367,10 @@ pub fn render(
     options: &RenderOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Rendered, CompileError> {
-    let block = options.block.max(1);
-    let compile_options = CompileOptions {
-        sample_rate: session.sample_rate as f32,
-        max_block: block,
-        ports: inputs.iter().map(|i| PortBinding::source(&i.rack_id)).collect(),
-    };
-    let (mut engine, mut audio) = Engine::new(session.clone(), compile_options)?;
-    // The loudness ring must take a whole process call: a longer one is split.
-    let step = block.min(engine.loudness_mut().capacity_frames() / 2).max(1);
-    let c = &options.controls;
-    let mut controls = vec![HostControl::MorphA(c.morph_a), HostControl::MorphB(c.morph_b), HostControl::Morph(c.morph), HostControl::Scene(c.scene)];
-    controls.extend(c.macros.iter().enumerate().map(|(i, &x)| HostControl::Macro(i, x)));
-    controls.extend(c.ducker_depth_db.iter().enumerate().map(|(i, &x)| HostControl::DuckerDepthDb(i, x)));
-    controls.extend(c.ducker_mix.iter().enumerate().map(|(i, &x)| HostControl::DuckerMix(i, x)));
-    for control in controls {
-        audio.set_control(control);
-    }
-    let info = engine.info().clone();
-    let latency = if options.trim_latency { info.latency } else { 0 };
-    let total = options.frames + latency;
+    let port_ids: Vec<&str> = inputs.iter().map(|i| i.rack_id.as_str()).collect();
+    let mut renderer = Renderer::new(session, &port_ids, options)?;
+    let total = renderer.total_frames();
+    let step = renderer.step();
 
     // Place each input at its source's start offset (file sources only, see
     // `Rack::bound_offset_frames`), padded to the full run.
@@ -88,7 +382,7 @@ pub fn render(
                 .channels
                 .iter()
                 .map(|ch| {
-                    let mut padded = vec![0.0; total + block];
+                    let mut padded = vec![0.0; total];
                     let end = (offset + ch.len()).min(padded.len());
                     if offset < end {
                         padded[offset..end].copy_from_slice(&ch[..end - offset]);
@@ -100,53 +394,31 @@ pub fn render(
         .collect();
 
     let channels = session.channels;
-    let mut master = vec![Vec::with_capacity(total); channels];
-    let bus_latency: Vec<(String, usize)> = info.buses.iter().map(|b| (b.id.clone(), b.output_latency)).collect();
+    let mut master = vec![Vec::with_capacity(options.frames); channels];
     let mut stems: Vec<(String, Vec<Vec<f32>>)> = if options.stems {
-        bus_latency.iter().map(|(id, _)| (id.clone(), vec![Vec::with_capacity(total); channels])).collect()
+        renderer.bus_ids().iter().map(|id| (id.clone(), vec![Vec::with_capacity(options.frames); channels])).collect()
     } else {
         Vec::new()
     };
-    let mut out = vec![vec![0.0f32; block]; channels];
+    let mut chunk = RenderChunk::default();
     let mut start = 0;
     while start < total {
         let len = step.min(total - start);
         let port_slices: Vec<Vec<&[f32]>> = ports.iter().map(|p| p.iter().map(|c| &c[start..start + len]).collect()).collect();
-        let inputs: Vec<&[&[f32]]> = port_slices.iter().map(|p| p.as_slice()).collect();
-        let mut outs: Vec<&mut [f32]> = out.iter_mut().map(|c| &mut c[..len]).collect();
-        audio.process(&inputs, &mut outs, len);
-        for (ch, data) in out.iter().enumerate() {
-            master[ch].extend_from_slice(&data[..len]);
+        let port_refs: Vec<&[&[f32]]> = port_slices.iter().map(Vec::as_slice).collect();
+        renderer.process(&port_refs, len, &mut chunk);
+        for (dst, src) in master.iter_mut().zip(&chunk.master) {
+            dst.extend_from_slice(src);
         }
-        if options.stems {
-            for ((_, stem), (_, buf, _)) in stems.iter_mut().zip(audio.schedule().bus_outputs()) {
-                for (ch, data) in stem.iter_mut().enumerate() {
-                    data.extend_from_slice(&buf.channel(ch)[..len]);
-                }
+        for ((_, dst), src) in stems.iter_mut().zip(&chunk.stems) {
+            for (d, s) in dst.iter_mut().zip(src) {
+                d.extend_from_slice(s);
             }
         }
-        // Drain only when the ring is half full: analysis costs per frame
-        // either way, but fewer, larger drains cost less overhead, and no
-        // short-term reading is computed until the end.
-        let loudness = engine.loudness_mut();
-        if loudness.queued_frames() + step > loudness.capacity_frames() / 2 {
-            loudness.drain();
-        }
         start += len;
-        progress(start.min(total), total);
+        progress(start, total);
     }
-    for ch in &mut master {
-        ch.drain(..latency);
-        ch.truncate(options.frames);
-    }
-    for ((_, stem), (_, bus_lat)) in stems.iter_mut().zip(&bus_latency) {
-        let skip = if options.trim_latency { *bus_lat } else { 0 };
-        for ch in stem.iter_mut() {
-            ch.drain(..skip.min(ch.len()));
-            ch.resize(options.frames, 0.0);
-        }
-    }
-    let loudness = engine.update_loudness();
-    debug_assert_eq!(loudness.dropped_frames, 0, "the render drains before the ring fills");
+    let info = renderer.info().clone();
+    let loudness = renderer.finish().expect("the loudness is analysed inline");
     Ok(Rendered { master, stems, info, loudness })
 }
