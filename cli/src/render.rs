@@ -155,7 +155,7 @@ pub fn run(request: &RenderRequest) -> Result<(), CliError> {
             }
         }
     }
-    if many {
+    if many && first_error.is_none() {
         eprintln!(
             "rendered {audio_s:.3} s of audio from {} sessions in {wall_s:.3} s on {threads} thread(s): {:.0}x realtime overall",
             slots.len(),
@@ -200,6 +200,9 @@ fn prepare(request: &RenderRequest) -> Result<Vec<Job>, CliError> {
         sessions.push(session);
     }
     let bound = bind(&sessions, request.bindings)?;
+    if let Some(dir) = request.out_dir {
+        std::fs::create_dir_all(dir).map_err(|source| CliError::Write { path: dir.into(), source })?;
+    }
 
     let mut jobs = Vec::new();
     let mut outs: Vec<PathBuf> = Vec::new();
@@ -227,7 +230,7 @@ fn prepare(request: &RenderRequest) -> Result<Vec<Job>, CliError> {
             None => inputs.iter().map(|i| i.source.frames() + i.offset).max().unwrap_or(0),
         };
         let frames = length + (request.tail * sr).round() as usize;
-        let options = RenderOptions { block: request.block, frames, trim_latency: request.trim_latency, stems: stems.is_some(), controls: request.controls.clone() };
+        let options = RenderOptions { block: request.block, frames, trim_latency: request.trim_latency, stems: stems.is_some(), controls: request.controls };
         jobs.push(Job { session_path: path.clone(), session, inputs, out, stems, options });
     }
     Ok(jobs)
@@ -423,8 +426,10 @@ fn render_pipelined(mut renderer: Renderer, mut reader: Reader, mut writer: Writ
         free_out_tx.send(RenderChunk::default()).expect("receiver alive");
     }
     std::thread::scope(|scope| {
-        let loudness = scope.spawn(move || loudness_worker.run());
-        scope.spawn(move || {
+        let named = |name: &str| std::thread::Builder::new().name(format!("mam-{name}"));
+        let spawn_failed = "the system can start a thread";
+        let loudness = named("loudness").spawn_scoped(scope, move || loudness_worker.run()).expect(spawn_failed);
+        named("reader").spawn_scoped(scope, move || {
             // Ends when the engine side hangs up (done, or failed).
             while let Ok(mut buf) = free_in_rx.recv() {
                 match reader.fill(&mut buf) {
@@ -440,15 +445,17 @@ fn render_pipelined(mut renderer: Renderer, mut reader: Reader, mut writer: Writ
                     }
                 }
             }
-        });
-        let written = scope.spawn(move || -> Result<(), CliError> {
+        })
+        .expect(spawn_failed);
+        let written = named("writer").spawn_scoped(scope, move || -> Result<(), CliError> {
             while let Ok(chunk) = full_out_rx.recv() {
                 writer.write(&chunk)?;
                 // The engine side may have finished already; the buffer is then dropped.
                 let _ = free_out_tx.send(chunk);
             }
             writer.finish()
-        });
+        })
+        .expect(spawn_failed);
 
         let rendered = (|| -> Result<(), CliError> {
             // The reader hangs up after the last chunk.

@@ -89,7 +89,7 @@ impl WavSource {
             reader.read_exact(&mut len).map_err(|e| err(e.into()))?;
             u32::from_le_bytes(len) as usize
         };
-        let bytes = if samples == 0 { (spec.bits_per_sample as usize).div_ceil(8) } else { data_bytes / samples };
+        let bytes = data_bytes.checked_div(samples).unwrap_or((spec.bits_per_sample as usize).div_ceil(8));
         let encoding = match (spec.sample_format, bytes, spec.bits_per_sample) {
             (hound::SampleFormat::Float, 4, 32) => Encoding::Float32,
             (hound::SampleFormat::Int, 1, 8) => Encoding::U8,
@@ -284,9 +284,10 @@ mod tests {
                 let path = dir.join(format!("{bits}-{channels}.wav"));
                 let spec = hound::WavSpec { channels, sample_rate: 48_000, bits_per_sample: bits, sample_format: format };
                 let mut w = hound::WavWriter::create(&path, spec).unwrap();
+                let ramps: Vec<Vec<f32>> = (0..channels as usize).map(|c| ramp(frames, c)).collect();
                 for i in 0..frames {
-                    for c in 0..channels as usize {
-                        let x = ramp(frames, c)[i];
+                    for ramp in &ramps {
+                        let x = ramp[i];
                         match format {
                             hound::SampleFormat::Float => w.write_sample(x).unwrap(),
                             hound::SampleFormat::Int => w.write_sample((x as f64 * ((1i64 << (bits - 1)) - 1) as f64) as i32).unwrap(),
@@ -318,9 +319,9 @@ mod tests {
                         g.extend_from_slice(&c[..n]);
                     }
                 }
-                for c in 0..channels as usize {
-                    let want_c: Vec<f32> = want.iter().skip(c).step_by(channels as usize).copied().collect();
-                    assert!(want_c.iter().zip(&got[c]).all(|(a, b)| a.to_bits() == b.to_bits()) && want_c.len() == got[c].len(), "{bits}-bit {format:?}, channel {c}");
+                for (c, got) in got.iter().enumerate() {
+                    let want: Vec<f32> = want.iter().skip(c).step_by(channels as usize).copied().collect();
+                    assert!(want.len() == got.len() && want.iter().zip(got).all(|(a, b)| a.to_bits() == b.to_bits()), "{bits}-bit {format:?}, channel {c}");
                 }
             }
         }
