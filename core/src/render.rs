@@ -213,13 +213,15 @@ impl Renderer {
     /// # Panics
     /// If called twice.
     pub fn loudness_beside(&mut self) -> LoudnessWorker {
-        let shared = Arc::new(LoudnessShared { drained: AtomicU64::new(0), finished: AtomicBool::new(false) });
-        let beside = LoudnessSide::Beside { shared: shared.clone(), capacity: 0 };
-        let LoudnessSide::Inline(mut engine) = std::mem::replace(&mut self.loudness, beside) else {
+        let LoudnessSide::Inline(engine) = &mut self.loudness else {
             panic!("the loudness analysis already runs beside the render");
         };
         let capacity = engine.loudness_mut().capacity_frames();
-        self.loudness = LoudnessSide::Beside { shared: shared.clone(), capacity };
+        let shared = Arc::new(LoudnessShared { drained: AtomicU64::new(0), finished: AtomicBool::new(false) });
+        let beside = LoudnessSide::Beside { shared: shared.clone(), capacity };
+        let LoudnessSide::Inline(engine) = std::mem::replace(&mut self.loudness, beside) else {
+            unreachable!("matched Inline above");
+        };
         LoudnessWorker { engine, shared }
     }
 
