@@ -15,7 +15,8 @@
 //! **Program path.** A cascade of one bell per band,
 //! `y = x + (g_i − 1)·BP_i(x)`, BP_i the RBJ constant-0-dB-peak band-pass at
 //! f_i with its −3 dB points on the neighbouring centres (bandwidth two
-//! spacings, `Q_i = f_i / (2·step·ERB(f_i))`). Folded into one biquad the
+//! spacings), designed on prewarped frequencies so this holds up to the top
+//! band (see [`band_pass`]). Folded into one biquad the
 //! bell is `((1 + g·α) + a1·z⁻¹ + (1 − g·α)·z⁻²) / ((1 + α) + a1·z⁻¹ + (1 − α)·z⁻²)`:
 //! minimum phase for g > 0, exactly the identity at g = 1 (so an idle
 //! ducker is transparent bit for bit and adds no latency), and only `b0` and
@@ -25,7 +26,7 @@
 //! band's dB reduction is scaled down by a factor worked out for the layout
 //! so that every band at [`REFERENCE_DB`] gives exactly that at every
 //! centre: a region reduced by 12 dB loses 12 dB (±0.6 dB between centres
-//! up to 4 kHz at 40 bands, ±1.2 dB near the top), as in the STFT mode. An
+//! at 40 bands, ±0.9 dB between the top two at 44.1 kHz), as in the STFT mode. An
 //! isolated tone ducks its two or three nearest bands and loses about
 //! 10 dB at depth 12 — the price of zero latency.
 //!
@@ -415,8 +416,7 @@ impl FilterBank {
     fn lay_out(&mut self) {
         let sr = self.sample_rate as f64;
         let n = self.bands;
-        let erb_rate = |f: f64| 21.4 * (1.0 + 0.00437 * f).log10();
-        let hz_of = |e: f64| (10f64.powf(e / 21.4) - 1.0) / 0.00437;
+        let hz_of = hz_of_erb_rate;
         let high = (self.high_hz as f64).min(0.45 * sr).max(1.0);
         self.range_valid = self.low_hz <= self.high_hz;
         let low = (self.low_hz as f64).clamp(1.0, high);
@@ -428,14 +428,7 @@ impl FilterBank {
         let mut poles = [(0.0f64, 0.0f64, 0.0f64); MAX_BANDS];
         for i in 0..n {
             let f = hz_of(erb_rate(low) + step * i as f64).min(0.49 * sr);
-            let spacing_hz = step * 24.7 * (1.0 + 0.00437 * f);
-            let w0 = std::f64::consts::TAU * f / sr;
-            let (sin, cos) = w0.sin_cos();
-            let section = |bandwidth: f64| {
-                let alpha = sin / (2.0 * f / (bandwidth * spacing_hz));
-                let a0 = 1.0 + alpha;
-                (alpha / a0, -2.0 * cos / a0, (1.0 - alpha) / a0)
-            };
+            let section = |bandwidth: f64| band_pass(f, 0.5 * bandwidth * step, sr);
             let (alpha, a1, a2) = section(BANDWIDTH_PROGRAM);
             poles[i] = (alpha, a1, a2);
             t.centre_hz[i] = f as f32;
@@ -695,6 +688,53 @@ impl Tables {
     }
 }
 
+/// The ERB-rate scale, E(f) = 21.4·log10(1 + 0.00437·f), and its inverse.
+fn erb_rate(hz: f64) -> f64 {
+    21.4 * (1.0 + 0.00437 * hz).log10()
+}
+
+fn hz_of_erb_rate(erb: f64) -> f64 {
+    (10f64.powf(erb / 21.4) - 1.0) / 0.00437
+}
+
+/// The RBJ constant-0-dB-peak band-pass peaking at `hz`, with its −3 dB
+/// points `half_erb` ERB either side of it on the ERB-rate scale, as the
+/// normalised `(α/a0, a1/a0, a2/a0)` (numerator `α/a0 · (1 − z⁻²)`).
+///
+/// Designed on prewarped frequencies Ω = tan(π f / rate), so the digital
+/// filter's −3 dB points land where asked at any frequency (an analog
+/// `Q = f / bandwidth` put through the bilinear transform comes out
+/// narrower towards Nyquist: the bells then leave dips between centres and
+/// the key bands miss tones between them). The bilinear band-pass
+/// `B·s / (s² + B·s + Ω0²)` has its −3 dB points at Ω_lo·Ω_hi = Ω0²,
+/// Ω_hi − Ω_lo = B; an ERB grid is not geometric, so each neighbour asks for
+/// its own B (`Ω0²/Ω_lo − Ω_lo` puts the lower point exactly on Ω_lo), and
+/// the wider of the two is taken: the filter then reaches at least to both
+/// points (towards Nyquist the warped grid is lopsided, the upper
+/// neighbour much further in log Ω; a narrower choice would leave dips
+/// between the bells and tones between key bands read low). An edge below
+/// 1 Hz or above 0.49 × the rate (the bottom and top bands) is left out, so
+/// the other side decides alone. In RBJ's terms α = B / (1 + Ω0²).
+fn band_pass(hz: f64, half_erb: f64, sample_rate: f64) -> (f64, f64, f64) {
+    let warp = |f: f64| (std::f64::consts::PI * f / sample_rate).tan();
+    let e = erb_rate(hz);
+    let (lo_hz, hi_hz) = (hz_of_erb_rate(e - half_erb), hz_of_erb_rate(e + half_erb));
+    let omega = warp(hz);
+    let below = (lo_hz >= 1.0).then(|| omega * omega / warp(lo_hz) - warp(lo_hz));
+    let above = (hi_hz <= 0.49 * sample_rate).then(|| warp(hi_hz) - omega * omega / warp(hi_hz));
+    let b = match (below, above) {
+        (Some(b_lo), Some(b_hi)) => b_lo.max(b_hi),
+        (Some(b), None) | (None, Some(b)) => b,
+        // Both edges outside (a bank squeezed near 1 Hz and Nyquist): the
+        // analog bandwidth, scaled to the prewarped centre.
+        (None, None) => omega * (hi_hz - lo_hz) / hz,
+    };
+    let alpha = b / (1.0 + omega * omega);
+    let cos = (std::f64::consts::TAU * hz / sample_rate).cos();
+    let a0 = 1.0 + alpha;
+    (alpha / a0, -2.0 * cos / a0, (1.0 - alpha) / a0)
+}
+
 /// One key sample through every band's two band-pass sections and detector.
 /// Plain loops over equal-length slices, so they vectorise across bands.
 /// Runs on the audio thread: no allocation, no locks.
@@ -816,27 +856,86 @@ mod tests {
         assert!((gain - 0.5).abs() < 0.0025, "gain at the centre {gain}");
     }
 
+    fn bank_at(bands: usize, sample_rate: f32) -> FilterBank {
+        let mut fb = FilterBank::new();
+        fb.set_bands(bands);
+        fb.prepare(sample_rate, 2);
+        fb
+    }
+
+    /// A stored band-pass section's response at `hz` (complex, f64).
+    fn band_pass_at(b0: f32, a1: f32, a2: f32, hz: f64, sample_rate: f32) -> (f64, f64) {
+        let w = std::f64::consts::TAU * hz / sample_rate as f64;
+        let (b0, a1, a2) = (b0 as f64, a1 as f64, a2 as f64);
+        let num = (b0 * (1.0 - (2.0 * w).cos()), b0 * (2.0 * w).sin());
+        let den = (1.0 + a1 * w.cos() + a2 * (2.0 * w).cos(), -a1 * w.sin() - a2 * (2.0 * w).sin());
+        let d2 = den.0 * den.0 + den.1 * den.1;
+        ((num.0 * den.0 + num.1 * den.1) / d2, (num.1 * den.0 - num.0 * den.1) / d2)
+    }
+
+    /// The cascade's gain in dB at `hz` with bell `b` at linear gain `gain[b]`.
+    fn cascade_db(t: &Tables, gain: &[f32], hz: f64, sample_rate: f32) -> f64 {
+        let mut power = 1.0;
+        for (b, &g) in gain.iter().enumerate() {
+            let (re, im) = band_pass_at(t.alpha[b], t.a1[b], t.a2[b], hz, sample_rate);
+            let c = g as f64 - 1.0;
+            power *= (1.0 + c * re).powi(2) + (c * im).powi(2);
+        }
+        10.0 * power.log10()
+    }
+
     #[test]
     fn neighbouring_centres_sit_on_each_bells_half_power_points() {
-        // |BP(e^jw)|² from the stored coefficients, at the neighbours'
-        // centres: 0.5 by the choice of Q. Between 150 Hz and 6 kHz within
-        // ±0.06 (geometric mean of the two sides): below, the ERB grid turns
-        // linear in Hz while a band-pass is symmetric in log frequency;
-        // above, the bilinear transform narrows the bells.
-        let fb = bank(40);
-        let t = &*fb.tables;
-        let power = |i: usize, hz: f32| {
-            let w = std::f64::consts::TAU * hz as f64 / SR as f64;
-            let (alpha, a1, a2) = (t.alpha[i] as f64, t.a1[i] as f64, t.a2[i] as f64);
-            let num = (alpha * (1.0 - (2.0 * w).cos()), alpha * (2.0 * w).sin());
-            let den = (1.0 + a1 * w.cos() + a2 * (2.0 * w).cos(), -a1 * w.sin() - a2 * (2.0 * w).sin());
-            (num.0 * num.0 + num.1 * num.1) / (den.0 * den.0 + den.1 * den.1)
-        };
-        for i in (1..39).filter(|&i| (150.0..6000.0).contains(&t.centre_hz[i])) {
-            let (below, above) = (power(i, t.centre_hz[i - 1]), power(i, t.centre_hz[i + 1]));
-            // Geometric mean: the two sides are asymmetric on an ERB grid.
-            let mean = (below * above).sqrt();
-            assert!((mean - 0.5).abs() < 0.06, "band {i} at {} Hz: {below:.3} / {above:.3}", t.centre_hz[i]);
+        // |BP|² from the stored coefficients at the neighbours' centres, from
+        // 150 Hz up to the top band at 44.1 and 48 kHz (the bells are
+        // designed on prewarped frequencies): the nearer side is on its
+        // half-power point (0.5 within ±0.005, the f32 coefficients'
+        // rounding), the other side is inside the band (0.5 … 0.8): an ERB
+        // grid, warped, is not symmetric about a centre in log Ω, and the
+        // bell takes the wider of the two bandwidths (0.77 at most: the
+        // second band from the top at 44.1 kHz).
+        for sample_rate in [44_100.0, 48_000.0] {
+            let fb = bank_at(40, sample_rate);
+            let t = &*fb.tables;
+            let power = |i: usize, hz: f32| {
+                let (re, im) = band_pass_at(t.alpha[i], t.a1[i], t.a2[i], hz as f64, sample_rate);
+                re * re + im * im
+            };
+            for i in (1..39).filter(|&i| t.centre_hz[i] >= 150.0) {
+                let (below, above) = (power(i, t.centre_hz[i - 1]), power(i, t.centre_hz[i + 1]));
+                let what = format!("{sample_rate} Hz, band {i} at {} Hz: {below:.3} / {above:.3}", t.centre_hz[i]);
+                assert!((below.min(above) - 0.5).abs() < 0.005 && below.max(above) < 0.8, "{what}");
+            }
+            // The top band has no neighbour above: its lower point is exact
+            // where its upper one would fall past 0.49 × the rate (44.1 kHz);
+            // at 48 kHz its upper point (22.3 kHz) is the wider and the lower
+            // neighbour reads 0.84.
+            let below = power(39, t.centre_hz[38]);
+            assert!((0.495..0.9).contains(&below), "{sample_rate} Hz, top band: {below:.3}");
+        }
+    }
+
+    #[test]
+    fn a_key_tone_between_any_two_centres_is_caught_up_to_the_top_band() {
+        // The key's two sections from their stored coefficients (|H|⁴), at
+        // the point half-way between two centres on the ERB scale, from
+        // 100 Hz to the top band at 44.1 and 48 kHz: the band reading it
+        // best reads it at most 3.5 dB low (each section is 1.6 spacings
+        // wide, so a tone half a spacing from a centre is about 3 dB down
+        // the pair's skirt). Without prewarping it read 8–21 dB low up there.
+        for sample_rate in [44_100.0, 48_000.0] {
+            let fb = bank_at(40, sample_rate);
+            let t = &*fb.tables;
+            for i in (0..39).filter(|&i| t.centre_hz[i] >= 100.0) {
+                let mid = hz_of_erb_rate(0.5 * (erb_rate(t.centre_hz[i] as f64) + erb_rate(t.centre_hz[i + 1] as f64)));
+                let best = (0..40)
+                    .map(|b| {
+                        let (re, im) = band_pass_at(t.key_b0[b], t.key_a1[b], t.key_a2[b], mid, sample_rate);
+                        10.0 * ((re * re + im * im).powi(2)).log10()
+                    })
+                    .fold(f64::MIN, f64::max);
+                assert!(best > -3.5, "{sample_rate} Hz: a key at {mid:.0} Hz reads {best:.2} dB");
+            }
         }
     }
 
@@ -856,6 +955,31 @@ mod tests {
             let db = 10.0 * mean.log10();
             let want = 20.0 * 0.25f32.log10();
             assert!((db - want).abs() < 0.1, "band {i} at {hz} Hz reads {db:.2} dBFS, want {want:.2}");
+        }
+    }
+
+    #[test]
+    fn a_uniform_reduction_holds_between_the_top_centres_at_44k1_and_48k() {
+        // Every bell set for 12 dB of band reduction; the cascade's exact
+        // response (from the stored coefficients) at every centre and half-way
+        // between, from 500 Hz to the top band: 12 dB within 1 dB. Without
+        // prewarping the dips between the top centres reached −8.6 dB at
+        // 12 kHz and −5.9 dB at 15 kHz.
+        for sample_rate in [44_100.0, 48_000.0] {
+            let fb = bank_at(40, sample_rate);
+            let t = &*fb.tables;
+            let gain: Vec<f32> = (0..40).map(|b| fast_math::db_to_gain(-12.0 * t.overlap_comp[b])).collect();
+            let mut worst = (0.0f64, 0.0f64);
+            for i in (0..39).filter(|&i| t.centre_hz[i] >= 500.0) {
+                for hz in [t.centre_hz[i] as f64, (t.centre_hz[i] as f64 * t.centre_hz[i + 1] as f64).sqrt(), t.centre_hz[i + 1] as f64] {
+                    let db = cascade_db(t, &gain, hz, sample_rate);
+                    if (db + 12.0).abs() > worst.1.abs() {
+                        worst = (hz, db + 12.0);
+                    }
+                }
+            }
+            eprintln!("{sample_rate} Hz: worst deviation from −12 dB {:+.2} dB at {:.0} Hz", worst.1, worst.0);
+            assert!(worst.1.abs() < 1.0, "{sample_rate} Hz: {:+.2} dB off at {:.0} Hz", worst.1, worst.0);
         }
     }
 
