@@ -14,8 +14,8 @@
 //!
 //! **Program path.** A cascade of one bell per band,
 //! `y = x + (g_i − 1)·BP_i(x)`, BP_i the RBJ constant-0-dB-peak band-pass at
-//! f_i with its −3 dB points on the neighbouring centres (bandwidth two
-//! spacings), designed on prewarped frequencies so this holds up to the top
+//! f_i with its −3 dB points 1.5 band spacings either side (bandwidth
+//! [`BANDWIDTH_PROGRAM`] spacings), designed on prewarped frequencies so this holds up to the top
 //! band (see [`band_pass`]). Folded into one biquad the
 //! bell is `((1 + g·α) + a1·z⁻¹ + (1 − g·α)·z⁻²) / ((1 + α) + a1·z⁻¹ + (1 − α)·z⁻²)`:
 //! minimum phase for g > 0, exactly the identity at g = 1 (so an idle
@@ -23,12 +23,20 @@
 //! `b2` depend on g, linearly, so the gain is interpolated per sample
 //! without redesigning anything. Neighbouring bells overlap, so a reduction
 //! shared by a run of bands compounds (about 1.8× in dB mid-bank); each
-//! band's dB reduction is scaled down by a factor worked out for the layout
-//! so that every band at [`REFERENCE_DB`] gives exactly that at every
-//! centre: a region reduced by 12 dB loses 12 dB (±0.6 dB between centres
-//! at 40 bands, ±0.9 dB between the top two at 44.1 kHz), as in the STFT mode. An
+//! band's dB reduction is mapped to its bell's dB by a curve worked out for
+//! the layout: at each of the [`REFERENCE_DB`] depths, every band asking
+//! for it gives it around every centre (the mean of the centre and the
+//! points half-way to its neighbours), and between them the curve is
+//! linear (the overlap's compounding is not proportional to the depth: one
+//! factor solved at 12 dB gave 3.7 dB at 3 and 16–26 dB at 36). A region
+//! reduced by D dB loses D dB, as in the STFT mode: within 0.4 dB at
+//! centres and between them up to 24 dB, 1 dB at 30 dB, ±3.4 dB at 36 dB
+//! (40 bands, 500 Hz–8 kHz, 48 kHz). Bells deeper than about 20 dB are
+//! narrower in dB than their −3 dB width, so a deep uniform cut ripples;
+//! two-spacing bells rippled ±4 dB at 24 dB and ±9 dB at 30, three keep
+//! it small and cost an isolated tone about 1 dB of its cut. An
 //! isolated tone ducks its two or three nearest bands and loses about
-//! 10 dB at depth 12 — the price of zero latency.
+//! 9 dB at depth 12 — the price of zero latency.
 //!
 //! **Key analysis.** Per band a 4th-order band-pass (two identical RBJ
 //! sections, each `BANDWIDTH_KEY` spacings wide, so together about one
@@ -77,19 +85,23 @@ pub(super) const DEFAULT_BANDS: usize = 40;
 /// Samples between control updates (gain targets, ballistics, display).
 pub(super) const CONTROL_FRAMES: usize = 32;
 /// Bell −3 dB bandwidth, in band spacings (the band-pass's −3 dB points sit
-/// on the neighbouring centres).
-const BANDWIDTH_PROGRAM: f64 = 2.0;
+/// 1.5 spacings either side): wide enough that a uniform cut of up to
+/// 30 dB stays within 1 dB between centres (see the module docs).
+const BANDWIDTH_PROGRAM: f64 = 3.0;
 /// Bandwidth of each of the two key sections, in band spacings; cascaded
 /// they are about 1.03 spacings wide at −3 dB.
 const BANDWIDTH_KEY: f64 = 1.6;
-/// The reduction at which the bells' overlap is measured (the default depth).
-const REFERENCE_DB: f64 = 12.0;
+/// The uniform reductions at which the bells' overlap is solved (`depthDb`
+/// runs to 36 dB); a band's bell dB is interpolated between them, and
+/// extrapolated from the last two above the last.
+const REFERENCE_DB: [f64; NUM_REFERENCES] = [3.0, 6.0, 9.0, 12.0, 18.0, 24.0, 30.0, 36.0];
+const NUM_REFERENCES: usize = 8;
 /// Bells this many bands away still count towards the overlap (beyond it a
 /// bell changes a centre by less than 0.05 dB).
 const OVERLAP_REACH: usize = 8;
 /// Fixed-point steps refining the overlap compensation (each takes the
 /// mid-bank error down about fourfold; four leave under 0.1 dB).
-const OVERLAP_ITERATIONS: usize = 4;
+const OVERLAP_ITERATIONS: usize = 6;
 /// Key detector time constant: this many periods of the band's centre,
 /// within the bounds below. Short enough that the detector adds at most
 /// 5 ms to an attack (the 0.5 ms fastest attack is then dominated by it,
@@ -128,8 +140,12 @@ struct Tables {
     alpha: [f32; MAX_BANDS],
     a1: [f32; MAX_BANDS],
     a2: [f32; MAX_BANDS],
-    /// 1 / (the overlap factor): a band's dB reduction × this is its bell's.
-    overlap_comp: [f32; MAX_BANDS],
+    /// The overlap compensation, per band and segment of the reduction
+    /// between 0 and the `REFERENCE_DB` depths: a band reduced by r dB
+    /// (in segment k: r ≥ `REFERENCE_DB[k − 1]`) sets its bell to
+    /// `bell_db_at0[b][k] + bell_db_per_db[b][k] · r` dB. See [`bell_db`].
+    bell_db_at0: [[f32; NUM_REFERENCES]; MAX_BANDS],
+    bell_db_per_db: [[f32; NUM_REFERENCES]; MAX_BANDS],
     /// Key band-pass section (used twice): `b0 = α/a0` (b2 = −b0, b1 = 0),
     /// `a1/a0`, `a2/a0`.
     key_b0: [f32; MAX_BANDS],
@@ -146,6 +162,28 @@ struct Tables {
     /// Smoothing weights by distance in bands, `[0]` = own band (always 1).
     kernel: [f32; MAX_SMOOTHING_REACH + 1],
     kernel_reach: usize,
+}
+
+/// Working space of [`FilterBank::lay_out`], `[band]` (boxed in `new`: it is
+/// about 40 kB, too much for the audio thread's stack on every re-layout).
+struct LayoutScratch {
+    /// Each program band-pass's `(α/a0, a1/a0, a2/a0)`.
+    poles: [(f64, f64, f64); MAX_BANDS],
+    /// Points where the overlap is measured, `[point]`: centre i is point
+    /// 2i, half-way (geometrically) from centre i to i + 1 is 2i + 1.
+    /// `bp[p][k]`: band-pass `p/2 + k − OVERLAP_REACH` at point p (complex),
+    /// 0 for bands outside the bank; `tail[p]`: the sums of Re BP and
+    /// Re BP² over the bands further away; `loss[p]`: the cascade's loss.
+    bp: [[(f64, f64); 2 * OVERLAP_REACH + 1]; 2 * MAX_BANDS],
+    tail: [(f64, f64); 2 * MAX_BANDS],
+    loss: [f64; 2 * MAX_BANDS],
+    /// The fixed point's scales (bell dB / band dB), bell gains − 1, and
+    /// the next scales.
+    scale: [f64; MAX_BANDS],
+    c: [f64; MAX_BANDS],
+    next: [f64; MAX_BANDS],
+    /// Bell dB per band at each reference depth.
+    bell_db: [[f64; NUM_REFERENCES]; MAX_BANDS],
 }
 
 /// Running state of one channel (left/right or mid/side). `[band]`.
@@ -219,6 +257,7 @@ pub(super) struct FilterBank {
     range_valid: bool,
     /// Allocated in `prepare` (boxed: several kB each).
     tables: Box<Tables>,
+    layout: Box<LayoutScratch>,
     state: Box<[Channel; 2]>,
     meter: Box<ProgramMeter>,
     /// Per-control-step scratch `[band]`: smoothed power, then targets, then
@@ -258,6 +297,16 @@ impl FilterBank {
             step_erb: 1.0,
             range_valid: true,
             tables: Box::new(Tables::zeroed()),
+            layout: Box::new(LayoutScratch {
+                poles: [(0.0, 0.0, 0.0); MAX_BANDS],
+                bp: [[(0.0, 0.0); 2 * OVERLAP_REACH + 1]; 2 * MAX_BANDS],
+                tail: [(0.0, 0.0); 2 * MAX_BANDS],
+                loss: [0.0; 2 * MAX_BANDS],
+                scale: [1.0; MAX_BANDS],
+                c: [0.0; MAX_BANDS],
+                next: [1.0; MAX_BANDS],
+                bell_db: [[0.0; NUM_REFERENCES]; MAX_BANDS],
+            }),
             state: Box::new([Channel::new(), Channel::new()]),
             meter: Box::new(ProgramMeter { s1: [0.0; MAX_BANDS], s2: [0.0; MAX_BANDS], power: [0.0; MAX_BANDS] }),
             scratch: Box::new([0.0; MAX_BANDS]),
@@ -425,12 +474,12 @@ impl FilterBank {
         let step = ((erb_rate(high) - erb_rate(low)) / (n - 1) as f64).max(0.05);
         self.step_erb = step as f32;
         let t = &mut *self.tables;
-        let mut poles = [(0.0f64, 0.0f64, 0.0f64); MAX_BANDS];
+        let l = &mut *self.layout;
         for i in 0..n {
             let f = hz_of(erb_rate(low) + step * i as f64).min(0.49 * sr);
             let section = |bandwidth: f64| band_pass(f, 0.5 * bandwidth * step, sr);
             let (alpha, a1, a2) = section(BANDWIDTH_PROGRAM);
-            poles[i] = (alpha, a1, a2);
+            l.poles[i] = (alpha, a1, a2);
             t.centre_hz[i] = f as f32;
             t.alpha[i] = alpha as f32;
             t.a1[i] = a1 as f32;
@@ -443,45 +492,90 @@ impl FilterBank {
             t.detector[i] = 1.0 - (-1.0 / (tau * self.sample_rate)).exp();
             t.pivot_ratio[i] = TILT_PIVOT_HZ / f as f32;
         }
-        // Overlap: scale each band's dB so that every band asking for
-        // REFERENCE_DB gives the cascade REFERENCE_DB at every centre. A bell
-        // of gain g is 1 + (g − 1)·BP with BP = α(1 − z⁻²)/(1 + a1 z⁻¹ + a2 z⁻²);
-        // the responses at the centres are taken once, then the scales are
-        // refined by fixed-point steps (a bell's dB is not proportional to
-        // its gain's dB, so one step from the reference leaves 2 dB).
-        let mut bp = [[(0.0f64, 0.0f64); 2 * OVERLAP_REACH + 1]; MAX_BANDS];
-        for i in 0..n {
-            let w = std::f64::consts::TAU * t.centre_hz[i] as f64 / sr;
+        // Overlap: at each reference depth D, scale each band's dB so that
+        // every band asking for D gives the cascade D around every centre:
+        // the mean of its loss at the centre and half-way to its neighbours
+        // (bells deeper than about 12 dB are narrower in dB than their
+        // spacing, so a uniform cut ripples between centres, ±2.5 dB at
+        // 24 dB; calibrating the mean splits the ripple evenly about D
+        // where calibrating the centres alone left the regions between
+        // short by all of it). A bell of gain g is 1 + (g − 1)·BP with
+        // BP = α(1 − z⁻²)/(1 + a1 z⁻¹ + a2 z⁻²); the responses at the points
+        // are taken once, then the scales are refined by fixed-point steps
+        // (a bell's dB is not proportional to its gain's dB, so one step
+        // from the reference leaves 2 dB), each depth starting from the last
+        // one's scales. Bells beyond OVERLAP_REACH are summed in a tail: at
+        // |BP| < 0.1 their ln|1 + c·BP|² is 2c·Re BP − c²·Re BP² within
+        // 0.1 %, with c their gain − 1 taken as the point's own band's (the
+        // cut is uniform); left out, the tail made every mid-bank centre
+        // lose 0.3–0.5 dB too much.
+        let num_points = 2 * n - 1;
+        for p in 0..num_points {
+            let i = p / 2;
+            let hz = if p % 2 == 0 { t.centre_hz[i] as f64 } else { (t.centre_hz[i] as f64 * t.centre_hz[i + 1] as f64).sqrt() };
+            let w = std::f64::consts::TAU * hz / sr;
             let (z1, z2) = ((w.cos(), -w.sin()), ((2.0 * w).cos(), -(2.0 * w).sin()));
-            for (k, j) in (i as isize - OVERLAP_REACH as isize..=(i + OVERLAP_REACH) as isize).enumerate() {
-                let Some(&(alpha, a1, a2)) = usize::try_from(j).ok().filter(|&j| j < n).map(|j| &poles[j]) else { continue };
+            l.bp[p] = [(0.0, 0.0); 2 * OVERLAP_REACH + 1];
+            l.tail[p] = (0.0, 0.0);
+            for (j, &(alpha, a1, a2)) in l.poles[..n].iter().enumerate() {
                 let num = (alpha * (1.0 - z2.0), -alpha * z2.1);
                 let den = (1.0 + a1 * z1.0 + a2 * z2.0, a1 * z1.1 + a2 * z2.1);
                 let d2 = den.0 * den.0 + den.1 * den.1;
-                bp[i][k] = ((num.0 * den.0 + num.1 * den.1) / d2, (num.1 * den.0 - num.0 * den.1) / d2);
-            }
-        }
-        let mut scale = [1.0f64; MAX_BANDS];
-        let mut c = [0.0f64; MAX_BANDS];
-        for _ in 0..OVERLAP_ITERATIONS {
-            for (c, &scale) in c[..n].iter_mut().zip(&scale[..n]) {
-                *c = 10f64.powf(-REFERENCE_DB * scale / 20.0) - 1.0;
-            }
-            let mut next = [1.0f64; MAX_BANDS];
-            for i in 0..n {
-                let mut power = 1.0;
-                for (k, &(re, im)) in bp[i].iter().enumerate() {
-                    // Entries outside the bank are 0: a factor of 1.
-                    let j = (i + k).wrapping_sub(OVERLAP_REACH).min(n - 1);
-                    let (hr, hi) = (1.0 + c[j] * re, c[j] * im);
-                    power *= hr * hr + hi * hi;
+                let (re, im) = ((num.0 * den.0 + num.1 * den.1) / d2, (num.1 * den.0 - num.0 * den.1) / d2);
+                match (j + OVERLAP_REACH).checked_sub(i).filter(|&k| k <= 2 * OVERLAP_REACH) {
+                    Some(k) => l.bp[p][k] = (re, im),
+                    None => l.tail[p] = (l.tail[p].0 + re, l.tail[p].1 + re * re - im * im),
                 }
-                next[i] = scale[i] * REFERENCE_DB / (-10.0 * power.log10());
             }
-            scale = next;
         }
-        for (comp, &scale) in t.overlap_comp[..n].iter_mut().zip(&scale[..n]) {
-            *comp = scale.min(1.0) as f32;
+        // Loss in dB at point p with every bell's gain − 1 in `c`.
+        let loss_db = |l: &LayoutScratch, p: usize| {
+            let i = p / 2;
+            let mut power = 1.0;
+            for (k, &(re, im)) in l.bp[p].iter().enumerate() {
+                // Entries outside the bank are 0: a factor of 1.
+                let j = (i + k).wrapping_sub(OVERLAP_REACH).min(n - 1);
+                let (hr, hi) = (1.0 + l.c[j] * re, l.c[j] * im);
+                power *= hr * hr + hi * hi;
+            }
+            let (tail1, tail2) = l.tail[p];
+            let c = l.c[i];
+            -10.0 * power.log10() - 10.0 * std::f64::consts::LOG10_E * (2.0 * c * tail1 - c * c * tail2)
+        };
+        l.scale[..n].fill(1.0);
+        for (r, &depth) in REFERENCE_DB.iter().enumerate() {
+            for _ in 0..OVERLAP_ITERATIONS {
+                for (c, &scale) in l.c[..n].iter_mut().zip(&l.scale[..n]) {
+                    *c = 10f64.powf(-depth * scale / 20.0) - 1.0;
+                }
+                for p in 0..num_points {
+                    l.loss[p] = loss_db(l, p);
+                }
+                for i in 0..n {
+                    let between = match (i > 0, i + 1 < n) {
+                        (true, true) => 0.5 * (l.loss[2 * i - 1] + l.loss[2 * i + 1]),
+                        (true, false) => l.loss[2 * i - 1],
+                        (false, true) => l.loss[2 * i + 1],
+                        (false, false) => l.loss[0],
+                    };
+                    l.next[i] = l.scale[i] * depth / (0.5 * (l.loss[2 * i] + between));
+                }
+                l.scale[..n].copy_from_slice(&l.next[..n]);
+            }
+            for (bell, &scale) in l.bell_db[..n].iter_mut().zip(&l.scale[..n]) {
+                bell[r] = depth * scale.min(1.0);
+            }
+        }
+        // The piecewise-linear curve through (0, 0) and (D, bell dB at D).
+        for b in 0..n {
+            let (mut x0, mut y0) = (0.0, 0.0);
+            for r in 0..NUM_REFERENCES {
+                let (x1, y1) = (REFERENCE_DB[r], l.bell_db[b][r]);
+                let per_db = (y1 - y0) / (x1 - x0);
+                t.bell_db_per_db[b][r] = per_db as f32;
+                t.bell_db_at0[b][r] = (y0 - per_db * x0) as f32;
+                (x0, y0) = (x1, y1);
+            }
         }
     }
 
@@ -633,7 +727,7 @@ impl FilterBank {
                 *shown = shown.max(p);
             }
             for b in 0..n {
-                let gain = fast_math::db_to_gain(-linked[b] * t.overlap_comp[b]);
+                let gain = fast_math::db_to_gain(-bell_db(t, b, linked[b]));
                 let to = 1.0 + (gain - 1.0) * t.alpha[b];
                 // Start the new ramp exactly where the last one was headed,
                 // so a bell at unity stays exactly at unity.
@@ -673,7 +767,8 @@ impl Tables {
             alpha: z,
             a1: z,
             a2: z,
-            overlap_comp: z,
+            bell_db_at0: [[0.0; NUM_REFERENCES]; MAX_BANDS],
+            bell_db_per_db: [[0.0; NUM_REFERENCES]; MAX_BANDS],
             key_b0: z,
             key_a1: z,
             key_a2: z,
@@ -686,6 +781,15 @@ impl Tables {
             kernel_reach: 0,
         }
     }
+}
+
+/// The bell dB of band `b` reduced by `reduction_db` (≥ 0): the overlap
+/// compensation's piecewise-linear curve, a few flops and no table search
+/// (the segment is the count of reference depths at or below the reduction).
+#[inline]
+fn bell_db(t: &Tables, b: usize, reduction_db: f32) -> f32 {
+    let k = (1..NUM_REFERENCES).filter(|&r| reduction_db >= REFERENCE_DB[r - 1] as f32).count();
+    t.bell_db_at0[b][k] + t.bell_db_per_db[b][k] * reduction_db
 }
 
 /// The ERB-rate scale, E(f) = 21.4·log10(1 + 0.00437·f), and its inverse.
@@ -885,33 +989,33 @@ mod tests {
     }
 
     #[test]
-    fn neighbouring_centres_sit_on_each_bells_half_power_points() {
-        // |BP|² from the stored coefficients at the neighbours' centres, from
+    fn each_bell_has_its_half_power_points_where_designed_up_to_the_top_band() {
+        // |BP|² from the stored coefficients at the design points, E(f_i) ±
+        // BANDWIDTH_PROGRAM/2 band spacings on the ERB-rate scale, from
         // 150 Hz up to the top band at 44.1 and 48 kHz (the bells are
         // designed on prewarped frequencies): the nearer side is on its
         // half-power point (0.5 within ±0.005, the f32 coefficients'
-        // rounding), the other side is inside the band (0.5 … 0.8): an ERB
-        // grid, warped, is not symmetric about a centre in log Ω, and the
-        // bell takes the wider of the two bandwidths (0.77 at most: the
-        // second band from the top at 44.1 kHz).
+        // rounding), the other inside the band (0.5 … 0.95; 0.92 at the
+        // second band from the top at 44.1 kHz): an ERB grid,
+        // warped, is not symmetric about a centre in log Ω, and the bell
+        // takes the wider of the two bandwidths. Sides past 0.49 × the rate
+        // are not designed for (the top bands at 44.1 kHz).
         for sample_rate in [44_100.0, 48_000.0] {
             let fb = bank_at(40, sample_rate);
             let t = &*fb.tables;
-            let power = |i: usize, hz: f32| {
-                let (re, im) = band_pass_at(t.alpha[i], t.a1[i], t.a2[i], hz as f64, sample_rate);
+            let half = 0.5 * BANDWIDTH_PROGRAM * fb.step_erb as f64;
+            let power = |i: usize, hz: f64| {
+                let (re, im) = band_pass_at(t.alpha[i], t.a1[i], t.a2[i], hz, sample_rate);
                 re * re + im * im
             };
-            for i in (1..39).filter(|&i| t.centre_hz[i] >= 150.0) {
-                let (below, above) = (power(i, t.centre_hz[i - 1]), power(i, t.centre_hz[i + 1]));
+            for i in (0..40).filter(|&i| t.centre_hz[i] >= 150.0) {
+                let e = erb_rate(t.centre_hz[i] as f64);
+                let (lo, hi) = (hz_of_erb_rate(e - half), hz_of_erb_rate(e + half));
+                let below = power(i, lo);
+                let above = if hi <= 0.49 * sample_rate as f64 { power(i, hi) } else { below };
                 let what = format!("{sample_rate} Hz, band {i} at {} Hz: {below:.3} / {above:.3}", t.centre_hz[i]);
-                assert!((below.min(above) - 0.5).abs() < 0.005 && below.max(above) < 0.8, "{what}");
+                assert!((below.min(above) - 0.5).abs() < 0.005 && below.max(above) < 0.95, "{what}");
             }
-            // The top band has no neighbour above: its lower point is exact
-            // where its upper one would fall past 0.49 × the rate (44.1 kHz);
-            // at 48 kHz its upper point (22.3 kHz) is the wider and the lower
-            // neighbour reads 0.84.
-            let below = power(39, t.centre_hz[38]);
-            assert!((0.495..0.9).contains(&below), "{sample_rate} Hz, top band: {below:.3}");
         }
     }
 
@@ -968,7 +1072,7 @@ mod tests {
         for sample_rate in [44_100.0, 48_000.0] {
             let fb = bank_at(40, sample_rate);
             let t = &*fb.tables;
-            let gain: Vec<f32> = (0..40).map(|b| fast_math::db_to_gain(-12.0 * t.overlap_comp[b])).collect();
+            let gain: Vec<f32> = (0..40).map(|b| fast_math::db_to_gain(-bell_db(t, b, 12.0))).collect();
             let mut worst = (0.0f64, 0.0f64);
             for i in (0..39).filter(|&i| t.centre_hz[i] >= 500.0) {
                 for hz in [t.centre_hz[i] as f64, (t.centre_hz[i] as f64 * t.centre_hz[i + 1] as f64).sqrt(), t.centre_hz[i + 1] as f64] {
@@ -984,6 +1088,33 @@ mod tests {
     }
 
     #[test]
+    fn a_uniform_reduction_loses_that_much_at_every_depth() {
+        // Every band reduced by D dB; the cascade's exact response at every
+        // centre and half-way between, 500 Hz–8 kHz, 40 bands, 48 kHz.
+        // Within 0.5 dB up to 24 dB (measured 0.4: the fixed point's residue,
+        // the far bells' tail taken to second order, and the linear curve
+        // between reference depths); at 30 dB within 1 dB and at 36 dB within
+        // 3.5 dB (measured 0.97 and 3.4): bells that deep are narrower in dB
+        // than their spacing and ripple between centres, evenly about D since
+        // the mean is calibrated. Before, one factor solved at 12 dB lost
+        // 3.7 dB at 3 dB and 16–26 dB at 36.
+        let fb = bank(40);
+        let t = &*fb.tables;
+        for (depth, tolerance) in [(3.0, 0.5), (6.0, 0.5), (9.0, 0.5), (12.0, 0.5), (18.0, 0.5), (24.0, 0.5), (30.0, 1.0), (36.0, 3.5)] {
+            let gain: Vec<f32> = (0..40).map(|b| fast_math::db_to_gain(-bell_db(t, b, depth))).collect();
+            let (mut at_centres, mut between) = (0.0f64, 0.0f64);
+            for i in (0..39).filter(|&i| (500.0..=8000.0).contains(&t.centre_hz[i])) {
+                let mid = (t.centre_hz[i] as f64 * t.centre_hz[i + 1] as f64).sqrt();
+                let (c, m) = (cascade_db(t, &gain, t.centre_hz[i] as f64, SR) + depth as f64, cascade_db(t, &gain, mid, SR) + depth as f64);
+                at_centres = if c.abs() > at_centres.abs() { c } else { at_centres };
+                between = if m.abs() > between.abs() { m } else { between };
+            }
+            eprintln!("uniform {depth} dB: worst {at_centres:+.2} dB at centres, {between:+.2} dB between");
+            assert!(at_centres.abs() < tolerance && between.abs() < tolerance, "{depth} dB: {at_centres:+.2} / {between:+.2}");
+        }
+    }
+
+    #[test]
     fn every_band_reduced_by_the_same_amount_lowers_mid_bank_by_that_amount() {
         // Every bell set for 12 dB of band reduction (its overlap-compensated
         // gain); sines at centres and half-way between, from 500 Hz to 4 kHz,
@@ -992,7 +1123,7 @@ mod tests {
         // the bells and it grows to 1.2 dB at 7.5 kHz).
         let fb = bank(40);
         let t = &*fb.tables;
-        let b0: Vec<f32> = (0..40).map(|b| 1.0 + (fast_math::db_to_gain(-12.0 * t.overlap_comp[b]) - 1.0) * t.alpha[b]).collect();
+        let b0: Vec<f32> = (0..40).map(|b| 1.0 + (fast_math::db_to_gain(-bell_db(t, b, 12.0)) - 1.0) * t.alpha[b]).collect();
         for i in [10, 15, 20, 25] {
             for hz in [t.centre_hz[i], (t.centre_hz[i] * t.centre_hz[i + 1]).sqrt()] {
                 let mut ch = Channel::new();
