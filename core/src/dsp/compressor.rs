@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::audio_buf::AudioBuf;
+use crate::dsp::fast_math;
 use crate::dsp::delay_line::DelayLine;
 use crate::dsp::smoother::Smoother;
 use crate::insert::{Insert, ParamKind, ParamSpec, SpectrumDisplay};
@@ -216,11 +217,14 @@ impl Insert for Compressor {
             for ch in 0..detect.channels() {
                 peak = peak.max(detect.channel(ch)[i].abs());
             }
+            // Levels and gains through the fast log/exp (errors below
+            // 0.001 dB): libm's log10 and powf per sample were most of the
+            // compressor's cost.
             let level_db = if self.rms {
                 self.mean_square += (peak * peak - self.mean_square) * self.rms_coeff;
-                10.0 * (self.mean_square + 1e-30).log10()
+                fast_math::power_to_db(self.mean_square + 1e-30)
             } else {
-                20.0 * (peak + 1e-15).log10()
+                fast_math::power_to_db(peak * peak + 1e-30)
             };
             let target = Self::reduction_for(level_db, self.threshold_db, self.ratio, self.knee_db);
             // Decoupled peak detector on the reduction: hold peaks, release slowly…
@@ -230,7 +234,8 @@ impl Insert for Compressor {
             if self.reduction_db < 1e-9 {
                 self.reduction_db = 0.0;
             }
-            let gain = 10f32.powf(-self.reduction_db / 20.0) * self.makeup.next();
+            let reduction = if self.reduction_db == 0.0 { 1.0 } else { fast_math::db_to_gain(-self.reduction_db) };
+            let gain = reduction * self.makeup.next();
             let mix = self.mix.next();
             for ch in 0..channels {
                 let x = &mut audio.channel_mut(ch)[i];
