@@ -61,9 +61,15 @@
 //! 48 kHz: far below any attack time, so the gain moves smoothly and
 //! nothing zippers).
 //!
-//! Moving `lowHz` / `highHz` (scenes and macros may) re-lays the bank at
-//! the next control step: new centres and coefficients for every band, the
-//! filter states carried over (a morph moves the centres a little per step).
+//! Moving `lowHz` / `highHz` (scenes and macros may) re-lays the bank: new
+//! centres and coefficients for every band, the filter states carried over
+//! (a morph moves the centres a little per step). A re-layout costs some
+//! 600 transcendental calls and the overlap solve, so during a morph or
+//! automation it happens at most once per [`LAYOUT_INTERVAL_MS`] (counted in
+//! control steps, so the output stays block-size invariant): the first
+//! change after a quiet spell applies at the next control step, later ones
+//! within 10 ms, the last one always. A change of `bands`, which clears
+//! the state anyway, lays out at once.
 //!
 //! **Cost.** A bell whose gain is 1 and whose state has settled is skipped:
 //! it would output its input exactly. With a key in few bands only those
@@ -78,6 +84,8 @@ use crate::dsp::fast_math;
 use crate::dsp::smoother::Smoother;
 use crate::insert::SpectrumDisplay;
 
+/// Shortest time between two re-layouts caused by `lowHz` / `highHz`.
+const LAYOUT_INTERVAL_MS: f32 = 10.0;
 /// Most bands a bank can have; every table is this long.
 pub(super) const MAX_BANDS: usize = 64;
 pub(super) const MIN_BANDS: usize = 16;
@@ -271,6 +279,10 @@ pub(super) struct FilterBank {
     num_active: usize,
     /// Samples since the last control step.
     count: usize,
+    /// Control steps since the last re-layout (saturating), and whether the
+    /// next one must not wait (`bands` changed, or `prepare`).
+    steps_since_layout: usize,
+    layout_now: bool,
     stale: u8,
     key_present: bool,
 }
@@ -315,6 +327,8 @@ impl FilterBank {
             active: [0; MAX_BANDS],
             num_active: 0,
             count: 0,
+            steps_since_layout: 0,
+            layout_now: true,
             stale: STALE_ALL,
             key_present: false,
         }
@@ -327,6 +341,7 @@ impl FilterBank {
         self.channels = channels.clamp(1, 2);
         self.prepared = true;
         self.stale = STALE_ALL;
+        self.layout_now = true;
         self.reset();
         self.refresh_tables();
     }
@@ -407,6 +422,7 @@ impl FilterBank {
         if bands != self.bands {
             self.bands = bands;
             self.stale |= STALE_LAYOUT;
+            self.layout_now = true;
             if self.prepared {
                 self.reset();
             }
@@ -419,9 +435,20 @@ impl FilterBank {
         if self.stale == 0 || !self.prepared {
             return;
         }
+        // A pending re-layout waits out LAYOUT_INTERVAL_MS since the last
+        // one (its bit stays set); the other tables go ahead on the layout
+        // in force and are rebuilt again after it.
+        let interval = (LAYOUT_INTERVAL_MS * self.sample_rate / (1000.0 * CONTROL_FRAMES as f32)).round().max(1.0) as usize;
+        let mut keep = 0;
         if self.stale & STALE_LAYOUT != 0 {
-            self.lay_out();
-            self.stale |= STALE_TIME_SCALE | STALE_KERNEL;
+            if self.layout_now || self.steps_since_layout >= interval {
+                self.lay_out();
+                self.layout_now = false;
+                self.steps_since_layout = 0;
+                self.stale |= STALE_TIME_SCALE | STALE_KERNEL;
+            } else {
+                keep = STALE_LAYOUT;
+            }
         }
         let n = self.bands;
         let t = &mut *self.tables;
@@ -455,7 +482,7 @@ impl FilterBank {
         if self.stale & STALE_RELEASE != 0 {
             SpectralDucker::ballistics(&mut t.release_coeff[..n], &t.time_scale[..n], self.release_ms, step_s);
         }
-        self.stale = 0;
+        self.stale = keep;
     }
 
     /// Centres, bells, key sections, detectors and the overlap compensation
@@ -540,13 +567,15 @@ impl FilterBank {
             }
             let (tail1, tail2) = l.tail[p];
             let c = l.c[i];
-            -10.0 * power.log10() - 10.0 * std::f64::consts::LOG10_E * (2.0 * c * tail1 - c * c * tail2)
+            -(fast_math::power_to_db(power as f32) as f64) - 10.0 * std::f64::consts::LOG10_E * (2.0 * c * tail1 - c * c * tail2)
         };
         l.scale[..n].fill(1.0);
         for (r, &depth) in REFERENCE_DB.iter().enumerate() {
             for _ in 0..OVERLAP_ITERATIONS {
                 for (c, &scale) in l.c[..n].iter_mut().zip(&l.scale[..n]) {
-                    *c = 10f64.powf(-depth * scale / 20.0) - 1.0;
+                    // The fast f32 forms (within 0.01 dB): a morph re-lays
+                    // the bank every 10 ms, and libm's would be most of it.
+                    *c = fast_math::db_to_gain((-depth * scale) as f32) as f64 - 1.0;
                 }
                 for p in 0..num_points {
                     l.loss[p] = loss_db(l, p);
@@ -644,6 +673,7 @@ impl FilterBank {
     /// list of bells to run, and the display.
     /// Runs on the audio thread: no allocation, no locks.
     fn control_step(&mut self, channels: usize, keyed: bool, display: &SpectrumDisplay) {
+        self.steps_since_layout = self.steps_since_layout.saturating_add(1);
         self.refresh_tables();
         let n = self.bands;
         let t = &*self.tables;
@@ -1041,6 +1071,38 @@ mod tests {
                 assert!(best > -3.5, "{sample_rate} Hz: a key at {mid:.0} Hz reads {best:.2} dB");
             }
         }
+    }
+
+    #[test]
+    fn moving_low_hz_re_lays_the_bank_at_most_once_per_10_ms_and_always_applies_the_last_value() {
+        // 48 kHz: 10 ms is 15 control steps of 32 samples.
+        let mut fb = bank(40);
+        let (mut audio, key) = (AudioBuf::new(2, CONTROL_FRAMES), AudioBuf::new(2, CONTROL_FRAMES));
+        let (mut mix, display) = (Smoother::new(1.0, 0), SpectrumDisplay::new());
+        let mut step = |fb: &mut FilterBank| fb.process(&mut audio, Some(&key), CONTROL_FRAMES, &mut mix, &display);
+        // Settle past the interval, then a change applies at the next step.
+        for _ in 0..20 {
+            step(&mut fb);
+        }
+        fb.set_param(LOW_HZ, 100.0);
+        step(&mut fb);
+        assert!((fb.tables.centre_hz[0] - 100.0).abs() < 0.01, "applied at once: {}", fb.tables.centre_hz[0]);
+        // A change every step: the bank follows every 15th step only.
+        let mut layouts = 0;
+        for k in 0..60 {
+            fb.set_param(LOW_HZ, 101.0 + k as f32);
+            let before = fb.tables.centre_hz[0];
+            step(&mut fb);
+            if fb.tables.centre_hz[0] != before {
+                layouts += 1;
+            }
+        }
+        assert_eq!(layouts, 4, "60 steps of 0.67 ms are 4 intervals of 10 ms");
+        // The last value lands within 10 ms after the changes stop.
+        for _ in 0..15 {
+            step(&mut fb);
+        }
+        assert!((fb.tables.centre_hz[0] - 160.0).abs() < 0.01, "the last value applies: {}", fb.tables.centre_hz[0]);
     }
 
     #[test]
