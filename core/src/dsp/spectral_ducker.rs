@@ -290,7 +290,9 @@ impl SpectralDucker {
             sum += w;
         }
         self.key_calibration = (2.0 / sum as f32).powi(2);
-        self.reset();
+        // Only the STFT's state: the filter bank does not depend on the size,
+        // and a session setting it while `filterbank` runs must not clear it.
+        self.reset_stft();
         self.output_scale = (1.0 / n as f32) * (2.0 / self.overlap as f32);
         let bin_hz = self.bin_hz();
         for k in 0..self.bins() {
@@ -300,6 +302,19 @@ impl SpectralDucker {
         }
         self.set_key_range();
         self.stale = STALE_ALL;
+    }
+
+    /// Clears the STFT engine's running state (rings, reductions, hop
+    /// position); the filter bank and the mix smoother are left alone.
+    /// Runs on the audio thread: no allocation, no locks.
+    fn reset_stft(&mut self) {
+        for buf in [&mut self.in_ring, &mut self.key_ring, &mut self.out_ring, &mut self.dry_ring] {
+            buf.fill(0.0);
+        }
+        self.reduction_db.fill(0.0);
+        self.pos = 0;
+        self.hop_count = 0;
+        self.key_present = false;
     }
 
     fn bin_hz(&self) -> f32 {
@@ -561,13 +576,7 @@ impl Insert for SpectralDucker {
     }
 
     fn reset(&mut self) {
-        for buf in [&mut self.in_ring, &mut self.key_ring, &mut self.out_ring, &mut self.dry_ring] {
-            buf.fill(0.0);
-        }
-        self.reduction_db.fill(0.0);
-        self.pos = 0;
-        self.hop_count = 0;
-        self.key_present = false;
+        self.reset_stft();
         self.mix.reset_to(self.mix.target());
         self.bank.reset();
     }
