@@ -255,3 +255,22 @@ pub fn markdown_reference() -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn structural_and_latency_params_name_parameters_of_their_type_and_latency_ones_are_structural() {
+        // A misspelt id would silently let scenes move a latency setting
+        // (`session::path` and `graph::adopt` match these names as strings).
+        for ty in INSERT_TYPES {
+            for id in ty.structural_params.iter().chain(ty.latency_params) {
+                assert!(ty.param_index(id).is_some(), "{}: '{id}' is not one of its parameters", ty.name);
+            }
+            for id in ty.latency_params {
+                assert!(ty.structural_params.contains(id), "{}: latency parameter '{id}' is not in structural_params", ty.name);
+            }
+        }
+    }
+}
