@@ -332,6 +332,19 @@ pub fn load_state_while_processing(live: &mut Loaded, state: &[u8], level: f32) 
     audio.stop(live)
 }
 
+/// The CLAP id of the parameter named `name` (its display name, e.g. "Bus 1 Gain").
+pub fn param_id(loaded: &mut Loaded, name: &str) -> ClapId {
+    use clack_extensions::params::{ParamInfoBuffer, PluginParams};
+    let handle = loaded.instance.plugin_handle();
+    let params: PluginParams = handle.get_extension().expect("params extension");
+    let mut buffer = ParamInfoBuffer::new();
+    (0..params.count(&handle))
+        .map(|i| params.get_info(&handle, i, &mut buffer).map(|p| (p.id, String::from_utf8_lossy(p.name).into_owned())).unwrap())
+        .find(|(_, n)| n == name)
+        .unwrap_or_else(|| panic!("no parameter named {name}"))
+        .0
+}
+
 /// A writable input channel (one function, so both ports have one type).
 pub fn variable(buffer: &mut Vec<f32>) -> InputChannel<'_, f32> {
     InputChannel::variable(buffer.as_mut_slice())

@@ -138,11 +138,9 @@ fn silence_in_gives_silence_out_and_the_sidechain_really_arrives() {
 #[test]
 fn gain_automation_at_sample_100_lands_on_sample_100() {
     let mut loaded = load();
+    let id = param_id(&mut loaded, "Bus 1 Gain");
     let handle = loaded.instance.plugin_handle();
     let params: PluginParams = handle.get_extension().unwrap();
-    let mut buffer = ParamInfoBuffer::new();
-    let _ = &mut buffer;
-    let id = gain_param_id_from(&handle, &params);
     let minus_6 = params.text_to_value(&handle, id, c"-6.0206").unwrap();
     // Constant input on the main port (bus slot 1 is the "music" bus); the
     // trim event sits at sample 100 of the fifth block.
@@ -187,25 +185,7 @@ fn nan_and_inf_input_give_finite_output() {
     assert!(out.iter().flatten().all(|s| s.is_finite()));
 }
 
-fn gain_param_id_from(handle: &PluginMainThreadHandle, params: &PluginParams) -> ClapId {
-    let mut buffer = ParamInfoBuffer::new();
-    (0..params.count(handle))
-        .map(|i| params.get_info(handle, i, &mut buffer).map(|p| (p.id, String::from_utf8_lossy(p.name).into_owned())).unwrap())
-        .find(|(_, n)| n == "Bus 1 Gain")
-        .unwrap()
-        .0
-}
 
-fn gain_param_id(loaded: &mut Loaded, name: &str) -> ClapId {
-    let handle = loaded.instance.plugin_handle();
-    let params: PluginParams = handle.get_extension().unwrap();
-    let mut buffer = ParamInfoBuffer::new();
-    (0..params.count(&handle))
-        .map(|i| params.get_info(&handle, i, &mut buffer).map(|p| (p.id, String::from_utf8_lossy(p.name).into_owned())).unwrap())
-        .find(|(_, n)| n == name)
-        .unwrap_or_else(|| panic!("no parameter {name}"))
-        .0
-}
 
 #[test]
 fn state_saved_and_loaded_into_a_new_instance_reproduces_the_output_exactly() {
@@ -217,7 +197,7 @@ fn state_saved_and_loaded_into_a_new_instance_reproduces_the_output_exactly() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // Instance A: the host moves bus 1's fader to −6 dB, then saves.
     let mut a = load_unlocked();
-    let id = gain_param_id(&mut a, "Bus 1 Gain");
+    let id = param_id(&mut a, "Bus 1 Gain");
     let minus_6 = {
         let handle = a.instance.plugin_handle();
         let params: PluginParams = handle.get_extension().unwrap();
@@ -257,7 +237,7 @@ fn state_saved_and_loaded_into_a_new_instance_reproduces_the_output_exactly() {
 #[test]
 fn solo_parameter_solos_in_place() {
     let mut loaded = load();
-    let solo_key = gain_param_id(&mut loaded, "Bus 2 Solo"); // slot 2 is the "key" bus
+    let solo_key = param_id(&mut loaded, "Bus 2 Solo"); // slot 2 is the "key" bus
     let frames = BLOCK as usize * 8;
     let main = [vec![0.25f32; frames], vec![0.25f32; frames]];
     let mut keys = no_keys(frames);
@@ -331,7 +311,7 @@ fn text_of(loaded: &mut Loaded, id: ClapId, value: f64) -> String {
 fn a_scene_change_at_sample_100_starts_its_transition_there() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut loaded = load_with_session(SCENE_SESSION);
-    let scene = gain_param_id(&mut loaded, "Scene");
+    let scene = param_id(&mut loaded, "Scene");
     let frames = BLOCK as usize * 6;
     let main = [vec![0.5f32; frames], vec![0.5f32; frames]];
     // Activate once so the scene names are published, then read the text.
@@ -354,8 +334,8 @@ fn a_scene_change_at_sample_100_starts_its_transition_there() {
 fn macro_and_morph_parameters_move_the_mix() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut loaded = load_with_session(SCENE_SESSION);
-    let macro1 = gain_param_id(&mut loaded, "Macro 1");
-    let (morph_b, morph) = (gain_param_id(&mut loaded, "Scene Morph B"), gain_param_id(&mut loaded, "Scene Morph"));
+    let macro1 = param_id(&mut loaded, "Macro 1");
+    let (morph_b, morph) = (param_id(&mut loaded, "Scene Morph B"), param_id(&mut loaded, "Scene Morph"));
     let frames = BLOCK as usize * 4;
     let main = [vec![0.5f32; frames], vec![0.5f32; frames]];
     let out = run(&mut loaded, &main, &no_keys(frames), &[ParamValueEvent::new(0, macro1, Pckn::match_all(), 0.5)]);
@@ -376,7 +356,7 @@ fn macro_and_morph_parameters_move_the_mix() {
 #[test]
 fn ducker_slot_parameters_reach_the_default_sessions_ducker() {
     let mut loaded = load();
-    let (depth, mix) = (gain_param_id(&mut loaded, "Ducker 1 Depth"), gain_param_id(&mut loaded, "Ducker 1 Mix"));
+    let (depth, mix) = (param_id(&mut loaded, "Ducker 1 Depth"), param_id(&mut loaded, "Ducker 1 Mix"));
     let minus_3 = {
         let handle = loaded.instance.plugin_handle();
         let params: PluginParams = handle.get_extension().unwrap();

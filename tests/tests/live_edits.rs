@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clack_extensions::params::{ParamInfoBuffer, PluginParams};
+use clack_extensions::params::PluginParams;
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
 use mam_tests::clap::*;
@@ -75,16 +75,6 @@ fn edit(s: &mut Value, i: usize) {
     }
 }
 
-fn param_id(loaded: &mut Loaded, name: &str) -> ClapId {
-    let handle = loaded.instance.plugin_handle();
-    let params: PluginParams = handle.get_extension().unwrap();
-    let mut buffer = ParamInfoBuffer::new();
-    (0..params.count(&handle))
-        .map(|i| params.get_info(&handle, i, &mut buffer).map(|p| (p.id, String::from_utf8_lossy(p.name).into_owned())).unwrap())
-        .find(|(_, n)| n == name)
-        .unwrap_or_else(|| panic!("no parameter named {name}"))
-        .0
-}
 
 /// Deterministic noise in −0.25…0.25 for frame `n` of stream `seed`.
 fn noise(seed: u64, n: usize) -> f32 {
