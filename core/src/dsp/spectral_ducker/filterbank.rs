@@ -646,9 +646,11 @@ impl FilterBank {
         let n = self.bands;
         let mid_side = channels == 2 && self.mid_side;
         // With no bell running the program passes untouched: no mid/side
-        // round trip either ((M + S) need not be L bit for bit), so an idle
-        // ducker is the identity in both modes.
-        let coded = mid_side && self.num_active > 0;
+        // round trip ((M + S) need not be L bit for bit) and no wet/dry sum
+        // (the mix still advances), so an idle ducker is the identity in
+        // every mode and at any mix.
+        let idle = self.num_active == 0;
+        let coded = mid_side && !idle;
         let clean = |x: f32| if x.abs() <= MAX_INPUT { x } else { 0.0 };
         let t = &*self.tables;
         let mixing = mix.is_ramping() || mix.current() != 1.0;
@@ -678,8 +680,8 @@ impl FilterBank {
                 (cascade_mono(&mut self.state[0], t, active, p0), 0.0)
             };
             let (y0, y1) = if coded { (y0 + y1, y0 - y1) } else { (y0, y1) };
-            if mixing {
-                let m = mix.next();
+            let m = if mixing { mix.next() } else { 1.0 };
+            if mixing && !idle {
                 audio.channel_mut(0)[i] = m * y0 + (1.0 - m) * x0;
                 if channels == 2 {
                     audio.channel_mut(1)[i] = m * y1 + (1.0 - m) * x1;
