@@ -183,21 +183,21 @@ pub struct SpectralDucker {
 impl SpectralDucker {
     pub const PARAMS: &'static [ParamSpec] = &[
         ParamSpec { id: "depthDb", unit: "dB", kind: ParamKind::Float { min: 0.0, max: 36.0, default: 12.0 }, smoothing_ms: 0.0, doc: "the most any bin is reduced" },
-        ParamSpec { id: "thresholdDb", unit: "dB", kind: ParamKind::Float { min: -80.0, max: 0.0, default: -40.0 }, smoothing_ms: 0.0, doc: "key level per band above which ducking starts" },
+        ParamSpec { id: "thresholdDb", unit: "dB", kind: ParamKind::Float { min: -80.0, max: 0.0, default: -40.0 }, smoothing_ms: 0.0, doc: "key level above which ducking starts, per STFT bin; in filterbank per band, so a broadband key reads hotter by about band spacing / bin width (≈ 8 dB at 1 kHz: 40 bands against 2048 points at 48 kHz)" },
         ParamSpec { id: "ratio", unit: "", kind: ParamKind::Float { min: 1.0, max: 20.0, default: 4.0 }, smoothing_ms: 0.0, doc: "reduction grows by (1 - 1/ratio) dB per dB of key above the threshold" },
         ParamSpec { id: "attackMs", unit: "ms", kind: ParamKind::Float { min: 0.5, max: 500.0, default: 10.0 }, smoothing_ms: 0.0, doc: "time to reach 90 % of a deeper reduction (at 1 kHz)" },
         ParamSpec { id: "releaseMs", unit: "ms", kind: ParamKind::Float { min: 5.0, max: 2000.0, default: 150.0 }, smoothing_ms: 0.0, doc: "time to recover 90 % of the way (at 1 kHz)" },
         ParamSpec { id: "timingTilt", unit: "", kind: ParamKind::Float { min: -1.0, max: 1.0, default: 0.0 }, smoothing_ms: 0.0, doc: "times scale by (1 kHz / f)^tilt: positive = slower lows, faster highs" },
-        ParamSpec { id: "lowHz", unit: "Hz", kind: ParamKind::Float { min: 20.0, max: 20_000.0, default: 20.0 }, smoothing_ms: 0.0, doc: "lowest key frequency that ducks" },
-        ParamSpec { id: "highHz", unit: "Hz", kind: ParamKind::Float { min: 20.0, max: 20_000.0, default: 20_000.0 }, smoothing_ms: 0.0, doc: "highest key frequency that ducks" },
+        ParamSpec { id: "lowHz", unit: "Hz", kind: ParamKind::Float { min: 20.0, max: 20_000.0, default: 20.0 }, smoothing_ms: 0.0, doc: "lowest key frequency that ducks; in filterbank also the lowest band (moving it re-lays the bank, at most every 10 ms)" },
+        ParamSpec { id: "highHz", unit: "Hz", kind: ParamKind::Float { min: 20.0, max: 20_000.0, default: 20_000.0 }, smoothing_ms: 0.0, doc: "highest key frequency that ducks; in filterbank also the highest band (at most 0.45 × the sample rate; re-laid as lowHz)" },
         ParamSpec { id: "smoothing", unit: "", kind: ParamKind::Float { min: 0.0, max: 1.0, default: 0.5 }, smoothing_ms: 0.0, doc: "smoothing across frequency; 1 = one ERB wide" },
         ParamSpec { id: "stereoLink", unit: "", kind: ParamKind::Float { min: 0.0, max: 1.0, default: 0.5 }, smoothing_ms: 0.0, doc: "0 = channels duck independently, 1 = both by the larger reduction" },
         ParamSpec { id: "mode", unit: "", kind: ParamKind::Choice { options: &["stereo", "mid_side"], default: 0 }, smoothing_ms: 0.0, doc: "mid_side: mid ducked by the key's mid, side by the key's side" },
         ParamSpec { id: "mix", unit: "", kind: ParamKind::Float { min: 0.0, max: 1.0, default: 1.0 }, smoothing_ms: MIX_SMOOTHING_MS, doc: "wet/dry; the dry path is delayed to match" },
-        ParamSpec { id: "fftSize", unit: "samples", kind: ParamKind::Discrete { values: &[512.0, 1024.0, 2048.0, 4096.0], default: 2 }, smoothing_ms: 0.0, doc: "STFT window; also the latency" },
-        ParamSpec { id: "overlap", unit: "", kind: ParamKind::Discrete { values: &[4.0, 8.0], default: 0 }, smoothing_ms: 0.0, doc: "windows per fftSize; hop = fftSize / overlap" },
-        ParamSpec { id: "algorithm", unit: "", kind: ParamKind::Choice { options: &["stft", "filterbank"], default: 0 }, smoothing_ms: 0.0, doc: "stft: latency fftSize; filterbank: zero latency, `bands` ERB-spaced bands from lowHz to highHz" },
-        ParamSpec { id: "bands", unit: "", kind: ParamKind::Float { min: 16.0, max: 64.0, default: 40.0 }, smoothing_ms: 0.0, doc: "filterbank bands (rounded to a whole number)" },
+        ParamSpec { id: "fftSize", unit: "samples", kind: ParamKind::Discrete { values: &[512.0, 1024.0, 2048.0, 4096.0], default: 2 }, smoothing_ms: 0.0, doc: "STFT window; also the latency (unused in filterbank)" },
+        ParamSpec { id: "overlap", unit: "", kind: ParamKind::Discrete { values: &[4.0, 8.0], default: 0 }, smoothing_ms: 0.0, doc: "windows per fftSize; hop = fftSize / overlap (unused in filterbank)" },
+        ParamSpec { id: "algorithm", unit: "", kind: ParamKind::Choice { options: &["stft", "filterbank"], default: 0 }, smoothing_ms: 0.0, doc: "stft: latency fftSize; filterbank: zero latency, a cascade of `bands` minimum-phase bells ERB-spaced from lowHz to highHz, keyed per band" },
+        ParamSpec { id: "bands", unit: "", kind: ParamKind::Float { min: 16.0, max: 64.0, default: 40.0 }, smoothing_ms: 0.0, doc: "filterbank: number of bands, ERB-spaced from lowHz to highHz (rounded to a whole number; unused in stft)" },
     ];
 
     pub fn new() -> Self {
