@@ -99,6 +99,11 @@ pub(super) const MIN_BANDS: usize = 16;
 pub(super) const DEFAULT_BANDS: usize = 40;
 /// Samples between control updates (gain targets, ballistics, display).
 pub(super) const CONTROL_FRAMES: usize = 32;
+/// Control steps between two computations of the cut shown at each centre
+/// (2.7 ms at 48 kHz, still far faster than an editor redraws): it is a
+/// product over the nearby bells at every centre, per channel, and at every
+/// step it cost a fifth of the whole bank.
+const DISPLAY_CUT_STEPS: usize = 4;
 /// Bell −3 dB bandwidth, in band spacings (the band-pass's −3 dB points sit
 /// 1.5 spacings either side): wide enough that a uniform cut of up to
 /// 30 dB stays within 1 dB between centres (see the module docs).
@@ -299,6 +304,8 @@ pub(super) struct FilterBank {
     num_active: usize,
     /// Samples since the last control step.
     count: usize,
+    /// Control steps until the shown cut is next computed.
+    display_countdown: usize,
     /// Control steps since the last re-layout (saturating), and whether the
     /// next one must not wait (`bands` changed, or `prepare`).
     steps_since_layout: usize,
@@ -349,6 +356,7 @@ impl FilterBank {
             active: [0; MAX_BANDS],
             num_active: 0,
             count: 0,
+            display_countdown: 0,
             steps_since_layout: 0,
             layout_now: true,
             stale: STALE_ALL,
@@ -379,6 +387,8 @@ impl FilterBank {
         }
         self.num_active = 0;
         self.count = 0;
+        self.display_countdown = 0;
+        self.show_reduction.fill(0.0);
         self.key_present = false;
     }
 
@@ -777,7 +787,11 @@ impl FilterBank {
 
         // Link (stereo mode only), show, and set each bell's ramp.
         let link = if channels == 2 && !self.mid_side { self.stereo_link } else { 0.0 };
-        self.show_reduction[..n].fill(0.0);
+        let show_cut = self.display_countdown == 0;
+        self.display_countdown = if show_cut { DISPLAY_CUT_STEPS - 1 } else { self.display_countdown - 1 };
+        if show_cut {
+            self.show_reduction[..n].fill(0.0);
+        }
         self.show_key[..n].fill(0.0);
         self.show_program[..n].copy_from_slice(&self.meter[0].power[..n]);
         if channels == 2 {
@@ -813,7 +827,7 @@ impl FilterBank {
             // the bells compensated for neighbours that stay up, it loses
             // less. Bells beyond OVERLAP_REACH are left out (under a deep
             // cut across the whole bank they add up to about 0.5 dB).
-            if cutting {
+            if cutting && show_cut {
                 for (i, shown) in self.show_reduction[..n].iter_mut().enumerate() {
                     let mut power = 1.0f32;
                     for (k, &(re, im)) in t.centre_bp[i].iter().enumerate() {
