@@ -351,7 +351,7 @@ impl SpectralDucker {
         if self.stale & STALE_TIME_SCALE != 0 {
             let tilt = self.timing_tilt;
             for (scale, &ratio) in self.time_scale[..bins].iter_mut().zip(&self.pivot_ratio[..bins]) {
-                *scale = ratio.powf(tilt).clamp(0.25, 4.0);
+                *scale = time_scale(ratio, tilt);
             }
             self.stale |= STALE_ATTACK | STALE_RELEASE;
         }
@@ -451,14 +451,11 @@ impl SpectralDucker {
             }
             let (threshold, depth) = (self.threshold_db, self.depth_db);
             for t in &mut target[lo..hi] {
-                *t = ((fast_math::power_to_db(*t + 1e-30) - threshold) * slope).clamp(0.0, depth);
+                *t = reduction_db(*t, threshold, slope, depth);
             }
             let states = &mut self.reduction_db[row];
             for (((state, &target), &attack), &release) in states.iter_mut().zip(target.iter()).zip(&self.attack_coeff[..bins]).zip(&self.release_coeff[..bins]) {
-                let coeff = if target > *state { attack } else { release };
-                let next = target + (*state - target) * coeff;
-                // Settle exactly at 0: no denormal tail.
-                *state = if next < 1e-6 { 0.0 } else { next };
+                *state = ballistics_step(*state, target, attack, release);
             }
         }
 
@@ -476,7 +473,7 @@ impl SpectralDucker {
             let gains = &mut self.target[..bins];
             let (own, others) = (&self.reduction_db[row..row + bins], &self.reduction_db[other..other + bins]);
             for ((g, &own), &other) in gains.iter_mut().zip(own).zip(others) {
-                *g = own + link * (other.max(own) - own);
+                *g = linked(own, other, link);
             }
             for (shown, &g) in self.show_reduction[..bins].iter_mut().zip(gains.iter()) {
                 *shown = shown.max(g);
@@ -519,6 +516,42 @@ impl SpectralDucker {
         let bin_hz = self.bin_hz();
         self.display.publish(bin_hz, self.key_present, &self.show_key[..bins], &self.show_program[..bins], &self.show_reduction[..bins]);
     }
+}
+
+/// The timing scale at a band or bin whose `1 kHz / f` is `pivot_ratio`:
+/// `(1 kHz / f)^tilt`, clamped to ¼…4 (both algorithms).
+#[inline]
+fn time_scale(pivot_ratio: f32, tilt: f32) -> f32 {
+    pivot_ratio.powf(tilt).clamp(0.25, 4.0)
+}
+
+/// The gain computer (both algorithms): the reduction in dB for a key
+/// power (calibrated to sine amplitude²), `min(depth, (level − threshold) ·
+/// slope)`, 0 below the threshold.
+#[inline]
+fn reduction_db(key_power: f32, threshold_db: f32, slope: f32, depth_db: f32) -> f32 {
+    ((fast_math::power_to_db(key_power + 1e-30) - threshold_db) * slope).clamp(0.0, depth_db)
+}
+
+/// One step of the one-pole ballistics towards `target` dB (attack when the
+/// reduction deepens, release when it recovers), settling exactly at 0 so no
+/// denormal tail is left (both algorithms).
+#[inline]
+fn ballistics_step(state: f32, target: f32, attack: f32, release: f32) -> f32 {
+    let coeff = if target > state { attack } else { release };
+    let next = target + (state - target) * coeff;
+    if next < 1e-6 {
+        0.0
+    } else {
+        next
+    }
+}
+
+/// Stereo link: `own` pulled towards the larger of the two channels'
+/// reductions by `link` (0 = independent, 1 = both by the larger).
+#[inline]
+fn linked(own: f32, other: f32, link: f32) -> f32 {
+    own + link * (other.max(own) - own)
 }
 
 impl Default for SpectralDucker {

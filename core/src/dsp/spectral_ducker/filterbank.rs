@@ -503,7 +503,7 @@ impl FilterBank {
         if self.stale & STALE_TIME_SCALE != 0 {
             let tilt = self.timing_tilt;
             for (scale, &ratio) in t.time_scale[..n].iter_mut().zip(&t.pivot_ratio[..n]) {
-                *scale = ratio.powf(tilt).clamp(0.25, 4.0);
+                *scale = super::time_scale(ratio, tilt);
             }
             self.stale |= STALE_ATTACK | STALE_RELEASE;
         }
@@ -772,16 +772,14 @@ impl FilterBank {
                     }
                 }
                 for x in target.iter_mut() {
-                    *x = ((fast_math::power_to_db(*x + 1e-30) - threshold) * slope).clamp(0.0, depth);
+                    *x = super::reduction_db(*x, threshold, slope, depth);
                 }
             } else {
                 target.fill(0.0);
             }
+            // Settling exactly at 0 returns the bell to exact unity.
             for (((state, &target), &attack), &release) in ch.reduction_db[..n].iter_mut().zip(target.iter()).zip(&t.attack_coeff[..n]).zip(&t.release_coeff[..n]) {
-                let coeff = if target > *state { attack } else { release };
-                let next = target + (*state - target) * coeff;
-                // Settle exactly at 0, so the bell returns to exact unity.
-                *state = if next < 1e-6 { 0.0 } else { next };
+                *state = super::ballistics_step(*state, target, attack, release);
             }
         }
 
@@ -804,7 +802,7 @@ impl FilterBank {
             let linked = &mut self.scratch[..n];
             let (own, others) = (&self.state[c].reduction_db[..n], &self.state[other].reduction_db[..n]);
             for ((l, &own), &other) in linked.iter_mut().zip(own).zip(others) {
-                *l = own + link * (other.max(own) - own);
+                *l = super::linked(own, other, link);
             }
             let ch = &mut self.state[c];
             for (shown, &p) in self.show_key[..n].iter_mut().zip(&ch.key_power[..n]) {
