@@ -1,48 +1,12 @@
 //! The `mam` binary end to end: render, stems, trimming, block sizes, validate, info, bench, errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "support/common.rs"]
+mod common;
 
+use std::path::Path;
+
+use common::{example, mam, noise, read_wav, scratch, text, write_wav};
 use mam_core::analysis::{band_power, ratio_db};
-
-fn mam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mam")).args(args).output().expect("mam runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn example(name: &str) -> String {
-    format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A fresh scratch folder for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mam-cli-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn read_wav(path: &Path) -> (hound::WavSpec, Vec<Vec<f32>>) {
-    let mut r = hound::WavReader::open(path).unwrap();
-    let spec = r.spec();
-    let samples: Vec<f32> = r.samples::<f32>().map(Result::unwrap).collect();
-    let ch = spec.channels as usize;
-    (spec, (0..ch).map(|c| samples.iter().skip(c).step_by(ch).copied().collect()).collect())
-}
-
-fn write_wav(path: &Path, rate: u32, channels: &[Vec<f32>]) {
-    let spec = hound::WavSpec { channels: channels.len() as u16, sample_rate: rate, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..channels[0].len() {
-        for c in channels {
-            w.write_sample(c[i]).unwrap();
-        }
-    }
-    w.finalize().unwrap();
-}
 
 /// ```text
 ///   in ─▶ [a: limiter 5 ms] ─▶ master
@@ -326,18 +290,6 @@ const PLUGIN_SESSION: &str = r#"{ "version": 1, "sampleRate": 48000,
              { "id": "vox" },
              { "id": "master", "inserts": [ { "id": "lim", "type": "limiter", "params": { "ceilingDb": -1 } } ] } ],
   "routes": [ { "from": "music", "to": "bed" }, { "from": "voice", "to": "vox" } ] }"#;
-
-/// Deterministic white noise in [-amp, amp).
-fn noise(frames: usize, amp: f32, mut seed: u32) -> Vec<f32> {
-    (0..frames)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            amp * ((seed >> 8) as f32 / (1u32 << 23) as f32 - 1.0)
-        })
-        .collect()
-}
 
 fn rms(x: &[f32]) -> f32 {
     (x.iter().map(|s| s * s).sum::<f32>() / x.len() as f32).sqrt()

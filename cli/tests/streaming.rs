@@ -1,56 +1,19 @@
 //! `mam render` streaming and in parallel: chunk boundaries, several sessions at once, any number of threads, all bit-identical.
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn mam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mam")).args(args).output().expect("mam runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn example(name: &str) -> String {
-    format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A fresh scratch folder for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mam-stream-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{example, mam, noise, scratch, text};
 
 fn read_wav(path: &Path) -> Vec<Vec<f32>> {
-    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let ch = r.spec().channels as usize;
-    let samples: Vec<f32> = r.samples::<f32>().map(Result::unwrap).collect();
-    (0..ch).map(|c| samples.iter().skip(c).step_by(ch).copied().collect()).collect()
+    common::read_wav(path).1
 }
 
 fn write_wav(path: &Path, channels: &[Vec<f32>]) {
-    let spec = hound::WavSpec { channels: channels.len() as u16, sample_rate: 48_000, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..channels[0].len() {
-        for c in channels {
-            w.write_sample(c[i]).unwrap();
-        }
-    }
-    w.finalize().unwrap();
-}
-
-/// Deterministic white noise in [-amp, amp).
-fn noise(frames: usize, amp: f32, mut seed: u32) -> Vec<f32> {
-    (0..frames)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            amp * ((seed >> 8) as f32 / (1u32 << 23) as f32 - 1.0)
-        })
-        .collect()
+    common::write_wav(path, 48_000, channels)
 }
 
 #[track_caller]
