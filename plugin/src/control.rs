@@ -20,7 +20,7 @@ use std::time::Duration;
 use mam_core::engine::{Compiler, Engine};
 use mam_core::meters::LoudnessReading;
 use mam_core::session::{load_str, Session};
-use nice_plug::prelude::nice_log;
+use crate::log;
 
 use crate::state::{Origin, Request, Wake};
 
@@ -96,7 +96,7 @@ impl ControlThread {
         let hold = std::env::var(HOLD_LOCK_ENV).ok().and_then(|v| v.parse().ok()).map(Duration::from_millis);
         let handle = std::thread::Builder::new().name("mam-control".into()).spawn(move || run(&worker, hold)).ok();
         if handle.is_none() {
-            nice_log!("MAM Session: cannot start the control thread; session changes will not apply");
+            log!("MAM Session: cannot start the control thread; session changes will not apply");
         }
         Self { shared, handle }
     }
@@ -183,7 +183,7 @@ fn apply(shared: &ControlShared, request: Request, hold: Option<Duration>) {
             crate::publish_scene_names(&shared.params, &session);
         }
         Err(e) => {
-            nice_log!("MAM Session: a session change was refused; the running session stays:\n{e}");
+            log!("MAM Session: a session change was refused; the running session stays:\n{e}");
             shared.params.session.revert(request.seq, lock(&shared.last_good).clone());
             *lock(&status.last_error) = e;
             status.last_refused_seq.store(request.seq, Ordering::Release);

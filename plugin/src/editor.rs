@@ -20,7 +20,7 @@ mod panels;
 use std::sync::Arc;
 
 use mam_core::session::{load_str, save, Session};
-use nice_plug::prelude::*;
+use crate::nice::*;
 use nice_plug::context::gui::GuiContext;
 use nice_plug::editor::dpi::LogicalSize;
 use nice_plug_egui::{create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp};
@@ -233,7 +233,7 @@ pub fn run_edit_script(shared: EditorShared, path: &str) {
     let sessions: Vec<serde_json::Value> = match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string())) {
         Ok(s) => s,
         Err(e) => {
-            nice_log!("MAM Session: cannot read the edit script {path}: {e}");
+            crate::log!("MAM Session: cannot read the edit script {path}: {e}");
             return;
         }
     };

@@ -1,49 +1,51 @@
-//! MAM Session as a CLAP and VST3 plugin: nice-plug glue around `mam_core`.
+//! MAM Session as a CLAP and VST3 plugin: our own format layer around `mam_core`.
 //!
-//! Ports: main stereo in/out plus stereo keys, laid out per format around
-//! nice-plug 0.4.2's VST3 defects: the CLAP plugin has two stereo aux inputs,
-//! "Sidechain 1" and "Sidechain 2"; the VST3 plugin has only "Sidechain 1",
-//! because its wrapper reads no aux input after the first next to a single
-//! output bus (docs/ARCHITECTURE.md §2), and its `setBusArrangements` compares every aux
-//! bus against the main input's channel count, so one four-channel aux bus
-//! carrying both keys would be refused to any host that confirms the layout.
-//! The CLAP plugin offers a second layout (through CLAP's audio-ports-config)
-//! that adds eight stereo stem outputs, "Bus 1"…"Bus 8", for bus slots 1–8;
-//! the VST3 plugin has none, because nice-plug 0.4.2's VST3 wrapper skips the
-//! whole block (main output included) when a host leaves an aux output
-//! unconnected, and its aux-output bound reads past the host's bus array.
-//! Every declared port is proven at host level in `tests/`. The session runs in a
-//! `mam_core` engine; host parameters (`bus{n}_gain`, `bus{n}_pan`,
-//! `bus{n}_mute`, `bus{n}_solo`, `master_gain`, `duck{n}_depth`, `duck{n}_mix`,
-//! `scene`, `scene_morph_a`, `scene_morph_b`, `scene_morph`, `macro{n}`) reach
-//! it at the sample they change on; the session itself (with its scenes and
-//! macro mappings) is persisted as JSON in the state.
+//! Both formats offer the same ports: main stereo in/out, stereo keys
+//! "Sidechain 1" and "Sidechain 2", eight stereo stems "Bus 1"…"Bus 8" (bus
+//! slots 1–8, post-fader, aligned with the main output; in CLAP through a
+//! second audio-ports configuration, in VST3 as aux output buses a host may
+//! leave inactive), MIDI in and out. The format wrappers are ours
+//! ([`format::clap`], [`format::vst3`]), written to each specification
+//! because nice-plug 0.4.2's wrappers read past host arrays, drop aux ports
+//! and ask for a restart at every load (docs/ARCHITECTURE.md §7.1); the
+//! parameter model and the editor still come from nice-plug-core and
+//! nice-plug-egui.
+//!
+//! The instance is split by thread: [`MamSession`] is the main-thread half
+//! (parameters, state, editor, the control thread that compiles every session
+//! change), [`MamAudio`] the audio-thread half a format creates at activation.
+//! Host parameters (`bus{n}_gain`, `bus{n}_pan`, `bus{n}_mute`,
+//! `bus{n}_solo`, `master_gain`, `duck{n}_depth`, `duck{n}_mix`, `scene`,
+//! `scene_morph_a`, `scene_morph_b`, `scene_morph`, `macro{n}`) reach the
+//! engine at the sample they change on; the session itself (with its scenes
+//! and macro mappings) is persisted as JSON in the state.
 //!
 //! Every session change — an editor edit, or a state the host restores while
-//! the plugin runs (nice-plug does not re-activate for it) — goes the same
-//! way: posted to the mailbox in [`state::SessionState`], compiled by the
-//! plugin's control thread ([`control`]), queued, and swapped in by the audio
-//! thread between blocks, which never waits for any of it. When the new
-//! schedule's latency differs the plugin reports it (nice-plug then asks the
-//! host to restart, as CLAP and VST3 require for a latency change). See
-//! docs/ARCHITECTURE.md.
+//! the plugin runs — goes the same way: posted to the mailbox in
+//! [`state::SessionState`], compiled by the plugin's control thread
+//! ([`control`]), queued, and swapped in by the audio thread between blocks,
+//! which never waits for any of it. When the new schedule's latency differs,
+//! [`MamAudio::take_latency_change`] tells the format, which asks the host to
+//! restart (CLAP and VST3 only let latency change across a re-activation).
+//! See docs/ARCHITECTURE.md.
 
 pub mod control;
 pub mod editor;
+pub mod format;
+mod nice;
 mod params;
 pub mod state;
 
-use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
 use control::{ControlShared, ControlThread};
+use format::{Event, HostBuffers, MidiEvent, ParamTable, RemotePage, Transport, MAX_MIDI_OUT, NUM_KEYS, NUM_STEMS};
 use mam_core::engine::{AudioProcessor, Engine};
-use mam_core::graph::compile::CompileOptions;
+use mam_core::graph::compile::{CompileOptions, PortBinding};
 use mam_core::graph::controls::{HostControl, HostControls};
 use mam_core::graph::schedule::StripControl;
 use mam_core::session::slots::MAX_DUCKER_SLOTS;
 use mam_core::session::{load_str, save, Session, MAX_MACROS};
-use nice_plug::prelude::*;
 
 pub use params::MamParams;
 use params::MIN_TRIM_DB;
@@ -51,98 +53,16 @@ use params::MIN_TRIM_DB;
 /// The session a fresh instance starts with (see the README).
 pub const DEFAULT_SESSION_JSON: &str = include_str!("default_session.json");
 /// Names of the engine input ports, in the order `process` passes them.
-pub const PORTS: [&str; 3] = ["main", "sidechain1", "sidechain2"];
-/// Stereo keys the plugin takes.
-pub const NUM_KEYS: usize = 2;
-
-/// What differs between the CLAP and the VST3 plugin: the port layout.
-pub trait Format: Send + Sync + 'static {
-    const LAYOUTS: &'static [AudioIOLayout];
-    /// Stereo keys carried by each aux input port, in order.
-    const KEYS_PER_AUX: usize;
-}
-
-/// CLAP: one stereo aux input per key.
-pub struct ClapFormat;
-/// VST3: one stereo aux input, key 1 only (see the module docs for why).
-pub struct Vst3Format;
-
-// Main port names are left to nice-plug's defaults ("Input", "Output"): in
-// 0.4.2 `main_output_name()` reads `names.main_input`, so naming the input
-// would name the output the same.
-/// Stereo stem outputs in the CLAP stem layout: bus slots 1…8.
-pub const NUM_STEMS: usize = 8;
-const STEREO: NonZeroU32 = new_nonzero_u32(2);
-
-impl Format for ClapFormat {
-    /// The plain layout first (hosts without the audio-ports-config
-    /// extension use it), then the same plus eight stereo stems, one per bus
-    /// slot, post-fader and aligned with the main output.
-    const LAYOUTS: &'static [AudioIOLayout] = &[
-        AudioIOLayout {
-            main_input_channels: NonZeroU32::new(2),
-            main_output_channels: NonZeroU32::new(2),
-            aux_input_ports: &[STEREO, STEREO],
-            aux_output_ports: &[],
-            names: PortNames { layout: Some("Stereo + 2 sidechains"), main_input: None, main_output: None, aux_inputs: &["Sidechain 1", "Sidechain 2"], aux_outputs: &[] },
-        },
-        AudioIOLayout {
-            main_input_channels: NonZeroU32::new(2),
-            main_output_channels: NonZeroU32::new(2),
-            aux_input_ports: &[STEREO, STEREO],
-            aux_output_ports: &[STEREO; NUM_STEMS],
-            names: PortNames {
-                layout: Some("Stereo + 2 sidechains + 8 bus stems"),
-                main_input: None,
-                main_output: None,
-                aux_inputs: &["Sidechain 1", "Sidechain 2"],
-                aux_outputs: &["Bus 1", "Bus 2", "Bus 3", "Bus 4", "Bus 5", "Bus 6", "Bus 7", "Bus 8"],
-            },
-        },
-    ];
-    const KEYS_PER_AUX: usize = 1;
-}
-
-impl Format for Vst3Format {
-    const LAYOUTS: &'static [AudioIOLayout] = &[AudioIOLayout {
-        main_input_channels: NonZeroU32::new(2),
-        main_output_channels: NonZeroU32::new(2),
-        aux_input_ports: &[new_nonzero_u32(2)],
-        aux_output_ports: &[],
-        names: PortNames { layout: Some("Stereo + sidechain"), main_input: None, main_output: None, aux_inputs: &["Sidechain 1"], aux_outputs: &[] },
-    }];
-    const KEYS_PER_AUX: usize = 1;
-}
-
-pub type MamSessionClap = MamSession<ClapFormat>;
-pub type MamSessionVst3 = MamSession<Vst3Format>;
+pub const PORTS: [&str; 1 + NUM_KEYS] = ["main", "sidechain1", "sidechain2"];
 /// Environment variable naming a session file to load at instantiation
 /// (until the editor can import one).
 pub const SESSION_ENV: &str = "MAM_SESSION";
+/// Sample rate and block size the latency is estimated at before the host
+/// activates the plugin (VST3 hosts may ask that early).
+const ESTIMATE_RATE: f64 = 48_000.0;
+const ESTIMATE_BLOCK: usize = 512;
 
 const SLOTS: usize = mam_core::session::slots::MAX_BUS_SLOTS;
-
-pub struct MamSession<F: Format> {
-    params: Arc<MamParams>,
-    /// Compiles every session change off the audio thread; owns the shared
-    /// engine control half (see [`control`]).
-    control: ControlThread,
-    /// Latency last reported to the host.
-    reported_latency: u32,
-    /// Whether the tests' edit script (see [`editor::EDIT_SCRIPT_ENV`]) runs.
-    script_started: bool,
-    /// Audio side (audio thread: process).
-    audio: Option<AudioProcessor>,
-    /// Copy of the main input, `[channel][frame]`, sized in `activate`,
-    /// because the host's buffer is also where the output goes.
-    main_in: Vec<Vec<f32>>,
-    /// Last (trim dB, pan, mute, solo) sent per slot (0 = master), so only
-    /// changes reach the engine.
-    sent: [(f32, f32, bool, bool); SLOTS + 1],
-    /// Scene, morph, macro and ducker values last sent (`None`: send all).
-    sent_controls: Option<HostControls>,
-    _format: PhantomData<F>,
-}
 
 /// The initial session: `MAM_SESSION`'s file if it names a valid one, else
 /// the built-in default. A bad file is reported and ignored.
@@ -150,36 +70,68 @@ fn initial_session_json() -> String {
     if let Ok(path) = std::env::var(SESSION_ENV) {
         match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| load_str(&t).map_err(|e| e.to_string())) {
             Ok(loaded) => return save::to_string(&loaded.session),
-            Err(e) => nice_log!("MAM Session: ignoring {SESSION_ENV}={path}: {e}"),
+            Err(e) => log!("MAM Session: ignoring {SESSION_ENV}={path}: {e}"),
         }
     }
     DEFAULT_SESSION_JSON.to_string()
 }
 
-impl<F: Format> Default for MamSession<F> {
+/// The main-thread half of an instance: parameters, state, editor, latency,
+/// and the control thread that compiles every session change.
+pub struct MamSession {
+    params: Arc<MamParams>,
+    table: Arc<ParamTable>,
+    /// Compiles every session change off the audio thread; owns the shared
+    /// engine control half (see [`control`]).
+    control: ControlThread,
+    /// The latency hosts are told: estimated at creation, exact from each
+    /// activation on.
+    latency: u32,
+    /// Whether the tests' edit script (see [`editor::EDIT_SCRIPT_ENV`]) runs.
+    script_started: bool,
+}
+
+impl Default for MamSession {
     fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MamSession {
+    pub fn new() -> Self {
         let params = Arc::new(MamParams::new(initial_session_json()));
+        let table = Arc::new(ParamTable::new(params.clone()));
         let control = ControlThread::spawn(ControlShared {
             params: params.clone(),
             engine: Arc::new(Mutex::new(None)),
             last_good: Arc::new(Mutex::new(DEFAULT_SESSION_JSON.to_string())),
             status: Default::default(),
         });
-        Self {
-            params,
-            control,
-            reported_latency: 0,
-            script_started: false,
-            audio: None,
-            main_in: Vec::new(),
-            sent: [(f32::NAN, f32::NAN, false, false); SLOTS + 1],
-            sent_controls: None,
-            _format: PhantomData,
+        let mut session = Self { params, table, control, latency: 0, script_started: false };
+        // Hosts may ask for the latency before activating (VST3 allows it):
+        // answer with the session's latency at a common rate, so the first
+        // activation usually confirms it rather than changing it.
+        let mut estimate = session.session();
+        estimate.sample_rate = ESTIMATE_RATE as u32;
+        if let Ok((_, audio)) = Engine::new(estimate, compile_options(ESTIMATE_RATE, ESTIMATE_BLOCK)) {
+            session.latency = audio.latency() as u32;
         }
+        session
     }
-}
 
-impl<F: Format> MamSession<F> {
+    pub fn params(&self) -> &Arc<MamParams> {
+        &self.params
+    }
+
+    pub fn param_table(&self) -> &Arc<ParamTable> {
+        &self.table
+    }
+
+    /// Latency in samples: exact for the last activation, estimated before.
+    pub fn latency(&self) -> u32 {
+        self.latency
+    }
+
     /// The persisted session. If the state holds one with errors (never the
     /// case for states this plugin wrote), the last session that ran stays,
     /// or the default one in a fresh instance, and the state is set back to it.
@@ -192,12 +144,271 @@ impl<F: Format> MamSession<F> {
                 loaded.session
             }
             Err(e) => {
-                nice_log!("MAM Session: the session in the state has errors; keeping the previous one:\n{e}");
+                log!("MAM Session: the session in the state has errors; keeping the previous one:\n{e}");
                 let good = last_good.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 self.params.session.replace_quietly(good.clone());
                 load_str(&good).or_else(|_| load_str(DEFAULT_SESSION_JSON)).expect("the default session is valid").session
             }
         }
+    }
+
+    /// Compiles the persisted session for `sample_rate` and blocks of up to
+    /// `max_block` frames and returns the audio half. Sets [`Self::latency`].
+    /// Main thread.
+    pub fn activate(&mut self, sample_rate: f64, max_block: usize) -> Result<MamAudio, String> {
+        let max_block = max_block.max(1);
+        // Held from reading the session to installing the engine, so a change
+        // the control thread applies meanwhile is not lost.
+        let engine_slot = self.control.shared().engine.clone();
+        let mut engine_slot = engine_slot.lock().unwrap_or_else(|e| e.into_inner());
+        let mut session = self.session();
+        publish_scene_names(&self.params, &session);
+        session.sample_rate = sample_rate as u32;
+        let (engine, audio) = Engine::new(session, compile_options(sample_rate, max_block)).map_err(|e| {
+            log!("MAM Session: cannot compile the session: {e}");
+            e.to_string()
+        })?;
+        self.latency = audio.latency() as u32;
+        *engine_slot = Some(engine);
+        if let (Ok(script), false) = (std::env::var(editor::EDIT_SCRIPT_ENV), self.script_started) {
+            self.script_started = true;
+            let shared = self.control.shared().clone();
+            std::thread::spawn(move || editor::run_edit_script(shared, &script));
+        }
+        Ok(MamAudio::new(audio, self.params.clone(), self.table.clone(), max_block, self.latency))
+    }
+
+    /// After the format dropped its [`MamAudio`]: the control thread stops
+    /// compiling for an engine that no longer runs.
+    pub fn deactivate(&mut self) {
+        *self.control.shared().engine.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The plugin state (see [`format::save_state`]).
+    pub fn save_state(&self) -> Vec<u8> {
+        format::save_state(&self.params, &self.table)
+    }
+
+    /// Restores a state: parameter values at once, the session through the
+    /// control thread (the running session plays on until the new one is
+    /// compiled; a session with errors is refused and the state set back).
+    /// Never waits for the audio thread.
+    pub fn load_state(&self, bytes: &[u8]) -> Result<(), String> {
+        format::load_state(&self.params, &self.table, bytes)
+    }
+
+    /// The editor (egui), for the format's GUI extension or view.
+    pub fn editor(&self) -> Option<nice_plug_egui::EguiEditor<editor::MamEditor>> {
+        editor::create(self.control.shared().clone(), self.params.editor_state.clone())
+    }
+
+    /// Remote-control pages for Bitwig and other CLAP hosts: the sixteen bus
+    /// faders on two pages, then pans, mutes and solos of slots 1–8; the
+    /// master; scenes (selector, morph A/B and position); the eight macros;
+    /// the four ducker slots' depth and mix.
+    pub fn remote_control_pages() -> Vec<RemotePage> {
+        fn page(section: &'static str, name: &str, ids: &[String]) -> RemotePage {
+            let mut params = [None; 8];
+            for (slot, id) in params.iter_mut().zip(ids) {
+                *slot = Some(format::param_hash(id));
+            }
+            RemotePage { section, name: name.to_string(), params }
+        }
+        let bus = |field: &str, first: usize| (first..first + 8).map(|n| format!("bus{n}_{field}")).collect::<Vec<_>>();
+        vec![
+            page("Buses", "Faders 1-8", &bus("gain", 1)),
+            page("Buses", "Faders 9-16", &bus("gain", 9)),
+            page("Buses", "Pans 1-8", &bus("pan", 1)),
+            page("Buses", "Mutes 1-8", &bus("mute", 1)),
+            page("Buses", "Solos 1-8", &bus("solo", 1)),
+            page("Master", "Master", &["master_gain".to_string()]),
+            page("Scenes", "Scenes", &["scene", "scene_morph_a", "scene_morph_b", "scene_morph"].map(String::from)),
+            page("Macros", "Macros", &(1..=MAX_MACROS).map(|n| format!("macro{n}")).collect::<Vec<_>>()),
+            page("Duckers", "Duckers", &(1..=MAX_DUCKER_SLOTS).flat_map(|n| [format!("duck{n}_depth"), format!("duck{n}_mix")]).collect::<Vec<_>>()),
+        ]
+    }
+}
+
+fn compile_options(sample_rate: f64, max_block: usize) -> CompileOptions {
+    CompileOptions { sample_rate: sample_rate as f32, max_block, ports: PORTS.iter().map(|p| PortBinding::host_port(*p)).collect() }
+}
+
+/// The audio-thread half of an instance, created by [`MamSession::activate`].
+pub struct MamAudio {
+    audio: AudioProcessor,
+    params: Arc<MamParams>,
+    table: Arc<ParamTable>,
+    max_block: usize,
+    /// Copies of the host's inputs, `[port][channel][frame]` (main, keys),
+    /// because a host may hand the same memory for input and output.
+    inputs: [[Vec<f32>; 2]; 1 + NUM_KEYS],
+    /// Where a main output channel the host did not pass is written.
+    discard: [Vec<f32>; 2],
+    /// Last (trim dB, pan, mute, solo) sent per slot (0 = master), so only
+    /// changes reach the engine.
+    sent: [(f32, f32, bool, bool); SLOTS + 1],
+    /// Scene, morph, macro and ducker values last sent (`None`: send all).
+    sent_controls: Option<HostControls>,
+    /// MIDI of the last block, sorted by time (capacity [`MAX_MIDI_OUT`]).
+    midi_out: Vec<MidiEvent>,
+    midi_dropped: u64,
+    /// Latency at activation or last told to the format.
+    reported_latency: u32,
+}
+
+impl MamAudio {
+    fn new(audio: AudioProcessor, params: Arc<MamParams>, table: Arc<ParamTable>, max_block: usize, latency: u32) -> Self {
+        let buffer = || vec![0.0; max_block];
+        Self {
+            audio,
+            params,
+            table,
+            max_block,
+            inputs: std::array::from_fn(|_| [buffer(), buffer()]),
+            discard: [buffer(), buffer()],
+            sent: [(f32::NAN, f32::NAN, false, false); SLOTS + 1],
+            sent_controls: None,
+            midi_out: Vec::with_capacity(MAX_MIDI_OUT),
+            midi_dropped: 0,
+            reported_latency: latency,
+        }
+    }
+
+    /// Transport jumps and the like: clear tails, lookahead and PDC delays.
+    pub fn reset(&mut self) {
+        self.audio.reset();
+    }
+
+    /// MIDI the last [`Self::process`] produced, sorted by time. Today the
+    /// plugin passes its MIDI input through unchanged (same bytes, same
+    /// sample), as a DAW user expects of an effect that does not use MIDI yet.
+    pub fn midi_out(&self) -> &[MidiEvent] {
+        &self.midi_out
+    }
+
+    /// MIDI events dropped because a block carried more than [`MAX_MIDI_OUT`].
+    pub fn midi_dropped(&self) -> u64 {
+        self.midi_dropped
+    }
+
+    /// `Some(latency)` once when a session change gave the running schedule
+    /// another latency than the host knows: the format asks the host to
+    /// restart (re-activate), which reads it again.
+    pub fn take_latency_change(&mut self) -> Option<u32> {
+        let latency = self.audio.latency() as u32;
+        (latency != self.reported_latency).then(|| {
+            self.reported_latency = latency;
+            latency
+        })
+    }
+
+    /// Processes one host block: events apply at their sample (the block is
+    /// split there), then the engine runs in chunks of up to the activation's
+    /// block size. Audio thread: no allocation, no locks.
+    ///
+    /// # Safety
+    /// Every non-null pointer in `buffers` must be valid for `buffers.frames`
+    /// samples (reads for inputs, writes for outputs) for the whole call, and
+    /// no two output pointers may overlap. Inputs may alias outputs.
+    pub unsafe fn process(&mut self, buffers: &HostBuffers, events: &[Event], transport: &Transport) {
+        self.midi_out.clear();
+        if let Some(bpm) = transport.tempo.filter(|t| t.is_finite() && *t > 0.0) {
+            self.audio.set_tempo(bpm);
+        }
+        let frames = buffers.frames;
+        let mut next_event = 0;
+        let mut start = 0;
+        while start < frames {
+            // Everything due at or before this sample applies first.
+            while let Some(event) = events.get(next_event).filter(|e| e.time() as usize <= start) {
+                self.apply(event);
+                next_event += 1;
+            }
+            let until = events.get(next_event).map_or(frames, |e| (e.time() as usize).min(frames));
+            let len = (until - start).min(self.max_block);
+            self.sync_params();
+            // SAFETY: the caller's contract, for [start, start + len).
+            unsafe { self.run_chunk(buffers, start, len) };
+            start += len;
+        }
+        // Events at or past the block's end (and all of them in a block of
+        // no frames, a parameter flush) still apply.
+        for event in &events[next_event..] {
+            self.apply(event);
+        }
+        if frames == 0 {
+            self.sync_params();
+        }
+    }
+
+    fn apply(&mut self, event: &Event) {
+        match *event {
+            Event::Param { hash, normalized, .. } => {
+                if let Some(entry) = self.table.by_hash(hash) {
+                    entry.set_normalized(normalized);
+                }
+            }
+            Event::Midi(midi) => {
+                if self.midi_out.len() < MAX_MIDI_OUT {
+                    self.midi_out.push(midi);
+                } else {
+                    self.midi_dropped += 1;
+                }
+            }
+        }
+    }
+
+    /// # Safety
+    /// See [`Self::process`]; `start + len <= buffers.frames`, `len <= max_block`.
+    unsafe fn run_chunk(&mut self, buffers: &HostBuffers, start: usize, len: usize) {
+        let host_inputs: [[*const f32; 2]; 1 + NUM_KEYS] = [buffers.main_in, buffers.keys[0], buffers.keys[1]];
+        for (copy, host) in self.inputs.iter_mut().zip(host_inputs) {
+            for (channel, ptr) in copy.iter_mut().zip(host) {
+                if ptr.is_null() {
+                    channel[..len].fill(0.0);
+                } else {
+                    // SAFETY: valid for `frames` reads (caller); copied before any write.
+                    channel[..len].copy_from_slice(unsafe { std::slice::from_raw_parts(ptr.add(start), len) });
+                }
+            }
+        }
+        // A key port the host did not pass at all is no key (the ducker shows
+        // "no key"); the main input is always two channels.
+        let width = |port: [*const f32; 2]| if port.iter().all(|p| p.is_null()) { 0 } else { 2 };
+        let [main, key1, key2] = &self.inputs;
+        let main: [&[f32]; 2] = [&main[0][..len], &main[1][..len]];
+        let key1: [&[f32]; 2] = [&key1[0][..len], &key1[1][..len]];
+        let key2: [&[f32]; 2] = [&key2[0][..len], &key2[1][..len]];
+        let inputs: [&[&[f32]]; 1 + NUM_KEYS] = [&main, &key1[..width(buffers.keys[0])], &key2[..width(buffers.keys[1])]];
+        let [discard_l, discard_r] = &mut self.discard;
+        let mut discard = [discard_l.as_mut_slice(), discard_r.as_mut_slice()].into_iter();
+        let mut out: [&mut [f32]; 2] = [&mut [], &mut []];
+        for (slot, ptr) in out.iter_mut().zip(buffers.main_out) {
+            let spare = discard.next().expect("two spare channels");
+            *slot = if ptr.is_null() {
+                &mut spare[..len]
+            } else {
+                // SAFETY: valid for `frames` writes, no overlap (caller).
+                unsafe { std::slice::from_raw_parts_mut(ptr.add(start), len) }
+            };
+        }
+        let mut stem_channels: [[&mut [f32]; 2]; NUM_STEMS] = std::array::from_fn(|_| [&mut [][..], &mut [][..]]);
+        let mut widths = [0usize; NUM_STEMS];
+        for (k, port) in buffers.stems.iter().enumerate() {
+            // A stem is written only when the host passed both channels.
+            if port.iter().all(|p| !p.is_null()) {
+                for (c, ptr) in port.iter().enumerate() {
+                    // SAFETY: as for the main output.
+                    stem_channels[k][c] = unsafe { std::slice::from_raw_parts_mut(ptr.add(start), len) };
+                }
+                widths[k] = 2;
+            }
+        }
+        let mut stems: [&mut [&mut [f32]]; NUM_STEMS] = std::array::from_fn(|_| &mut [][..]);
+        for (k, (stem, channels)) in stems.iter_mut().zip(stem_channels.iter_mut()).enumerate() {
+            *stem = &mut channels[..widths[k]];
+        }
+        self.audio.process_with_stems(&inputs, &mut out, &mut stems, len);
     }
 
     /// The host's scene, morph, macro and ducker parameters as engine controls.
@@ -216,7 +427,8 @@ impl<F: Format> MamSession<F> {
 
     /// Sends every host parameter that changed since the last call.
     /// Runs on the audio thread: no allocation, no locks.
-    fn sync_params(&mut self, audio: &mut AudioProcessor) {
+    fn sync_params(&mut self) {
+        let audio = &mut self.audio;
         for slot in 0..=SLOTS {
             let (trim, pan, mute, solo) = if slot == 0 {
                 (self.params.master_gain.value(), 0.0, false, false)
@@ -240,6 +452,7 @@ impl<F: Format> MamSession<F> {
             self.sent[slot] = (trim, pan, mute, solo);
         }
         let now = self.host_controls();
+        let audio = &mut self.audio;
         let last = self.sent_controls;
         let changed = |f: &dyn Fn(&HostControls) -> bool| last.as_ref().is_none_or(|l| f(l));
         // Morph end points before the scene, so a recall sees them.
@@ -278,190 +491,3 @@ pub(crate) fn publish_scene_names(params: &MamParams, session: &Session) {
         *names = session.scenes.iter().map(|s| s.name.clone()).collect();
     }
 }
-
-impl<F: Format> Plugin for MamSession<F> {
-    const NAME: &'static str = "MAM Session";
-    const VENDOR: &'static str = "MAM";
-    const URL: &'static str = "https://example.invalid/mam-session";
-    const EMAIL: &'static str = "mam@example.invalid";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-
-    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = F::LAYOUTS;
-
-    const SAMPLE_ACCURATE_AUTOMATION: bool = true;
-
-    type Editor = nice_plug_egui::EguiEditor<editor::MamEditor>;
-    type SysExMessage = ();
-    type BackgroundTask = ();
-
-    fn params(&self) -> Arc<dyn Params> {
-        self.params.clone()
-    }
-
-    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
-        editor::create(self.control.shared().clone(), self.params.editor_state.clone())
-    }
-
-    fn activate(&mut self, _layout: &AudioIOLayout, config: &BufferConfig, context: &mut impl ActivateContext<Self>) -> bool {
-        let max_block = config.max_buffer_size.max(1) as usize;
-        // Held from reading the session to installing the engine, so a change
-        // the control thread applies meanwhile is not lost.
-        let engine_slot = self.control.shared().engine.clone();
-        let mut engine_slot = engine_slot.lock().unwrap_or_else(|e| e.into_inner());
-        let mut session = self.session();
-        publish_scene_names(&self.params, &session);
-        session.sample_rate = config.sample_rate as u32;
-        let options = CompileOptions { sample_rate: config.sample_rate, max_block, ports: PORTS.iter().map(|p| mam_core::graph::compile::PortBinding::host_port(*p)).collect() };
-        match Engine::new(session, options) {
-            Ok((engine, audio)) => {
-                self.reported_latency = audio.latency() as u32;
-                context.set_latency_samples(self.reported_latency);
-                *engine_slot = Some(engine);
-                if let (Ok(script), false) = (std::env::var(editor::EDIT_SCRIPT_ENV), self.script_started) {
-                    self.script_started = true;
-                    let shared = self.control.shared().clone();
-                    std::thread::spawn(move || editor::run_edit_script(shared, &script));
-                }
-                self.audio = Some(audio);
-                self.main_in = vec![vec![0.0; max_block]; 2];
-                self.sent = [(f32::NAN, f32::NAN, false, false); SLOTS + 1];
-                self.sent_controls = None;
-                true
-            }
-            Err(e) => {
-                nice_log!("MAM Session: cannot compile the session: {e}");
-                false
-            }
-        }
-    }
-
-    fn reset(&mut self) {
-        // Transport jumps and the like: clear tails, lookahead and PDC delays.
-        if let Some(audio) = &mut self.audio {
-            audio.reset();
-        }
-    }
-
-    fn process(&mut self, buffer: &mut Buffer, aux: &mut AuxiliaryBuffers, context: &mut impl ProcessContext<Self>) -> ProcessStatus {
-        let Some(mut audio) = self.audio.take() else { return ProcessStatus::Error("not activated") };
-        if let Some(bpm) = context.transport().tempo {
-            audio.set_tempo(bpm);
-        }
-        self.sync_params(&mut audio);
-        let frames = buffer.samples();
-        let max = self.main_in.first().map_or(0, Vec::len);
-        let outputs = buffer.as_slice();
-        // Key k lives on aux port k / KEYS_PER_AUX, channels 2·(k % KEYS_PER_AUX) and up.
-        let mut keys: [&[&mut [f32]]; NUM_KEYS] = [&[]; NUM_KEYS];
-        for (k, key) in keys.iter_mut().enumerate() {
-            if let Some(port) = aux.inputs.get(k / F::KEYS_PER_AUX) {
-                let channels = port.as_slice_immutable();
-                let first = 2 * (k % F::KEYS_PER_AUX);
-                *key = channels.get(first..(first + 2).min(channels.len())).unwrap_or(&[]);
-            }
-        }
-        let mut start = 0;
-        while start < frames {
-            let len = (frames - start).min(max);
-            for (ch, copy) in self.main_in.iter_mut().enumerate() {
-                match outputs.get(ch) {
-                    Some(host) => copy[..len].copy_from_slice(&host[start..start + len]),
-                    None => copy[..len].fill(0.0),
-                }
-            }
-            let main: [&[f32]; 2] = [&self.main_in[0][..len], &self.main_in[1][..len]];
-            let mut key_slices: [[&[f32]; 2]; NUM_KEYS] = [[&[], &[]]; NUM_KEYS];
-            for (k, key) in keys.iter().enumerate() {
-                for (ch, host) in key.iter().enumerate() {
-                    key_slices[k][ch] = &host[start..start + len];
-                }
-            }
-            let inputs: [&[&[f32]]; 1 + NUM_KEYS] = [&main, &key_slices[0][..keys[0].len()], &key_slices[1][..keys[1].len()]];
-            let mut out: [&mut [f32]; 2] = [&mut [], &mut []];
-            let n_out = outputs.len().min(2);
-            for (ch, host) in outputs.iter_mut().take(2).enumerate() {
-                out[ch] = &mut host[start..start + len];
-            }
-            // Stem ports (stem layout only), re-sliced for this chunk on the stack.
-            let mut stem_channels: [[&mut [f32]; 2]; NUM_STEMS] = std::array::from_fn(|_| [&mut [][..], &mut [][..]]);
-            let mut widths = [0usize; NUM_STEMS];
-            let num_stems = aux.outputs.len().min(NUM_STEMS);
-            for (k, port) in aux.outputs.iter_mut().take(NUM_STEMS).enumerate() {
-                for (c, ch) in port.as_slice().iter_mut().take(2).enumerate() {
-                    stem_channels[k][c] = &mut ch[start..start + len];
-                    widths[k] = c + 1;
-                }
-            }
-            let mut stems: [&mut [&mut [f32]]; NUM_STEMS] = std::array::from_fn(|_| &mut [][..]);
-            for (k, (stem, channels)) in stems.iter_mut().zip(stem_channels.iter_mut()).enumerate() {
-                *stem = &mut channels[..widths[k]];
-            }
-            audio.process_with_stems(&inputs, &mut out[..n_out], &mut stems[..num_stems], len);
-            start += len;
-        }
-        let latency = audio.latency() as u32;
-        if latency != self.reported_latency {
-            // A session change altered the latency: nice-plug asks the host
-            // to restart so it can re-read it.
-            self.reported_latency = latency;
-            context.set_latency_samples(latency);
-        }
-        self.audio = Some(audio);
-        ProcessStatus::Normal
-    }
-
-    fn deactivate(&mut self) {
-        self.audio = None;
-        *self.control.shared().engine.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-}
-
-impl ClapPlugin for MamSession<ClapFormat> {
-    const CLAP_ID: &'static str = "org.mam.session";
-    const CLAP_DESCRIPTION: Option<&'static str> = Some("A whole multi-bus mixing session with spectral ducking, in one plugin");
-    const CLAP_MANUAL_URL: Option<&'static str> = None;
-    const CLAP_SUPPORT_URL: Option<&'static str> = None;
-    const CLAP_FEATURES: &'static [ClapFeature] = &[ClapFeature::AudioEffect, ClapFeature::Stereo, ClapFeature::Mixing];
-
-    /// Remote-control pages for Bitwig and other CLAP hosts: the sixteen bus
-    /// faders on two pages, then pans, mutes and solos of slots 1–8; the
-    /// master; scenes (selector, morph A/B and position); the eight macros;
-    /// the four ducker slots' depth and mix.
-    fn remote_controls(&self, context: &mut impl RemoteControlsContext) {
-        let p = &self.params;
-        context.add_section("Buses", |section| {
-            for (name, first) in [("Faders 1-8", 1), ("Faders 9-16", 9)] {
-                section.add_page(name, |page| (first..first + 8).for_each(|n| page.add_param(&p.slot(n).gain)));
-            }
-            section.add_page("Pans 1-8", |page| (1..=8).for_each(|n| page.add_param(&p.slot(n).pan)));
-            section.add_page("Mutes 1-8", |page| (1..=8).for_each(|n| page.add_param(&p.slot(n).mute)));
-            section.add_page("Solos 1-8", |page| (1..=8).for_each(|n| page.add_param(&p.slot(n).solo)));
-        });
-        context.add_section("Master", |section| section.add_page("Master", |page| page.add_param(&p.master_gain)));
-        context.add_section("Scenes", |section| {
-            section.add_page("Scenes", |page| {
-                page.add_param(&p.scene);
-                page.add_param(&p.scene_morph_a);
-                page.add_param(&p.scene_morph_b);
-                page.add_param(&p.scene_morph);
-            })
-        });
-        context.add_section("Macros", |section| section.add_page("Macros", |page| (1..=MAX_MACROS).for_each(|n| page.add_param(p.macro_param(n)))));
-        context.add_section("Duckers", |section| {
-            section.add_page("Duckers", |page| {
-                for n in 1..=MAX_DUCKER_SLOTS {
-                    page.add_param(&p.ducker(n).depth);
-                    page.add_param(&p.ducker(n).mix);
-                }
-            })
-        });
-    }
-}
-
-impl Vst3Plugin for MamSession<Vst3Format> {
-    const VST3_CLASS_ID: [u8; 16] = *b"MAMSessionPlugin";
-    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] = &[Vst3SubCategory::Fx, Vst3SubCategory::Tools];
-}
-
-nice_export_clap!(MamSessionClap);
-nice_export_vst3!(MamSessionVst3);

@@ -4,9 +4,18 @@ use std::sync::{Arc, RwLock};
 
 use mam_core::session::slots::{MAX_BUS_SLOTS, MAX_DUCKER_SLOTS};
 use mam_core::session::{MAX_MACROS, MAX_SCENES};
-use nice_plug::prelude::*;
+use crate::nice::*;
 
 use crate::state::SessionState;
+
+/// `#[derive(Params)]` names `nice_plug::prelude::ParamPtr` by a relative
+/// path, which resolved in the `nice-plug` crate (the wrappers, no longer
+/// used); this module answers it here from nice-plug-core.
+mod nice_plug {
+    pub mod prelude {
+        pub use ::nice_plug::params::internals::ParamPtr;
+    }
+}
 
 /// The host's controls of one bus slot.
 #[derive(Params)]

@@ -1,7 +1,7 @@
 //! Mixer strips: name, scene level, host fader trim, meter, pan, mute, solo, bypass; master loudness.
 
 use mam_core::session::slots;
-use nice_plug::prelude::*;
+use crate::nice::*;
 use egui::{self, Color32, Pos2, Rect, Sense, Stroke, Vec2};
 use nice_plug_egui::widgets::ParamSlider;
 
