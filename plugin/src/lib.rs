@@ -491,3 +491,110 @@ pub(crate) fn publish_scene_names(params: &MamParams, session: &Session) {
         *names = session.scenes.iter().map(|s| s.name.clone()).collect();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The audio half against host buffers as formats pass them: pointers
+    //! that alias, ports left out, events inside a block.
+    use super::*;
+    use format::HostBuffers;
+
+    /// Main input to bus "a", Sidechain 2 to bus "b", both to the master:
+    /// no inserts, unity levels, so the output is main + Sidechain 2.
+    const SUM: &str = r#"{ "version": 1, "sampleRate": 48000, "channels": 2, "panLaw": "balance",
+        "racks": [ { "id": "m", "input": "main" }, { "id": "k2", "input": "sidechain2" } ],
+        "buses": [ { "id": "a", "route": "master" }, { "id": "b", "route": "master" }, { "id": "master" } ],
+        "routes": [ { "from": "m", "to": "a" }, { "from": "k2", "to": "b" } ] }"#;
+
+    fn audio(session: &str, max_block: usize) -> MamAudio {
+        let params = Arc::new(MamParams::new(session.to_string()));
+        let table = Arc::new(ParamTable::new(params.clone()));
+        let session = load_str(session).expect("test session loads").session;
+        let (_engine, audio) = Engine::new(session, compile_options(48_000.0, max_block)).expect("compiles");
+        let latency = audio.latency() as u32;
+        MamAudio::new(audio, params, table, max_block, latency)
+    }
+
+    /// A deterministic test signal, different per seed.
+    fn signal(seed: u32, frames: usize) -> Vec<f32> {
+        (0..frames).map(|i| (((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(40_503)) >> 8) as f32 / 16_777_216.0 - 0.5) * 0.5).collect()
+    }
+
+    fn run(audio: &mut MamAudio, main: &[Vec<f32>; 2], key2: Option<&[Vec<f32>; 2]>, events: &[Event]) -> [Vec<f32>; 2] {
+        let frames = main[0].len();
+        let mut out = [vec![0.0; frames], vec![0.0; frames]];
+        let mut buffers = HostBuffers::empty(frames);
+        buffers.main_in = [main[0].as_ptr(), main[1].as_ptr()];
+        if let Some(key) = key2 {
+            buffers.keys[1] = [key[0].as_ptr(), key[1].as_ptr()];
+        }
+        buffers.main_out = [out[0].as_mut_ptr(), out[1].as_mut_ptr()];
+        // SAFETY: every pointer is valid for `frames` samples; outputs are distinct.
+        unsafe { audio.process(&buffers, events, &Transport::default()) };
+        out
+    }
+
+    #[test]
+    fn output_is_the_sum_the_session_routes_and_missing_ports_are_silence() {
+        let main = [signal(1, 512), signal(2, 512)];
+        let key = [signal(3, 512), signal(4, 512)];
+        let mut with_key = audio(SUM, 128);
+        let out = run(&mut with_key, &main, Some(&key), &[]);
+        for c in 0..2 {
+            for i in 0..512 {
+                assert!((out[c][i] - (main[c][i] + key[c][i])).abs() < 1e-6, "channel {c} frame {i}");
+            }
+        }
+        // Sidechain 2 not passed: the output is the main input alone.
+        let mut without = audio(SUM, 128);
+        let out = run(&mut without, &main, None, &[]);
+        assert_eq!(out, main);
+        // No main input and no output channel 1 passed: silence out, nothing written past channel 0.
+        let mut bare = audio(SUM, 128);
+        let mut left = vec![1.0f32; 512];
+        let mut buffers = HostBuffers::empty(512);
+        buffers.main_out[0] = left.as_mut_ptr();
+        // SAFETY: the one output pointer is valid for 512 samples.
+        unsafe { bare.process(&buffers, &[], &Transport::default()) };
+        assert!(left.iter().all(|&s| s == 0.0));
+    }
+
+    #[test]
+    fn inputs_may_alias_outputs() {
+        let main = [signal(5, 300), signal(6, 300)];
+        let expected = run(&mut audio(SUM, 64), &main, None, &[]);
+        // In place: the host's input memory is also the output.
+        let mut io = main.clone();
+        let mut buffers = HostBuffers::empty(300);
+        buffers.main_in = [io[0].as_ptr(), io[1].as_ptr()];
+        buffers.main_out = [io[0].as_mut_ptr(), io[1].as_mut_ptr()];
+        // SAFETY: valid for 300 samples; the two outputs are distinct.
+        unsafe { audio(SUM, 64).process(&buffers, &[], &Transport::default()) };
+        assert_eq!(io, expected);
+    }
+
+    #[test]
+    fn a_parameter_event_applies_at_its_sample() {
+        let main = [signal(7, 512), signal(8, 512)];
+        let reference = run(&mut audio(SUM, 128), &main, None, &[]);
+        let mut moved = audio(SUM, 128);
+        let master = moved.table.by_id("master_gain").expect("master_gain").hash;
+        let silence = moved.table.by_id("master_gain").unwrap().normalized_of(MIN_TRIM_DB);
+        let out = run(&mut moved, &main, None, &[Event::Param { time: 200, hash: master, normalized: silence }]);
+        let first_change = (0..512).find(|&i| out[0][i] != reference[0][i]);
+        assert_eq!(first_change, Some(200), "the trim starts moving on the event's sample, not at a chunk edge");
+    }
+
+    #[test]
+    fn midi_passes_through_at_its_sample() {
+        let main = [signal(9, 512), signal(10, 512)];
+        let mut audio = audio(SUM, 128);
+        let note = MidiEvent { time: 200, data: [0x90, 60, 100] };
+        let cc = MidiEvent { time: 200, data: [0xB0, 7, 64] };
+        let late = MidiEvent { time: 511, data: [0x80, 60, 0] };
+        run(&mut audio, &main, None, &[Event::Midi(note), Event::Midi(cc), Event::Midi(late)]);
+        assert_eq!(audio.midi_out(), &[note, cc, late]);
+        run(&mut audio, &main, None, &[]);
+        assert!(audio.midi_out().is_empty(), "each block starts empty");
+    }
+}
