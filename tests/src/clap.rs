@@ -1,10 +1,12 @@
 //! A minimal CLAP host around clack-host that loads the built bundle and
-//! runs audio, parameter events and state through it.
+//! runs audio, parameter events, MIDI and state through it — including a
+//! process path whose port arrays end on guard pages ([`run_guarded`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clack_extensions::gui::{GuiSize, HostGui, HostGuiImpl};
 use clack_extensions::latency::{HostLatency, HostLatencyImpl};
+use clack_extensions::note_ports::{NoteDialect, NoteDialects};
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
 
@@ -343,6 +345,181 @@ pub fn param_id(loaded: &mut Loaded, name: &str) -> ClapId {
         .find(|(_, n)| n == name)
         .unwrap_or_else(|| panic!("no parameter named {name}"))
         .0
+}
+
+/// The audio ports of the active configuration: (name, channels, is main).
+pub fn audio_ports(loaded: &mut Loaded, is_input: bool) -> Vec<(String, u32, bool)> {
+    use clack_extensions::audio_ports::{AudioPortFlags, AudioPortInfoBuffer, PluginAudioPorts};
+    let handle = loaded.instance.plugin_handle();
+    let ports: PluginAudioPorts = handle.get_extension().expect("audio-ports extension");
+    let mut buffer = AudioPortInfoBuffer::new();
+    (0..ports.count(&handle, is_input))
+        .map(|i| {
+            let info = ports.get(&handle, i, is_input, &mut buffer).expect("port info");
+            (String::from_utf8_lossy(info.name).into_owned(), info.channel_count, info.flags.contains(AudioPortFlags::IS_MAIN))
+        })
+        .collect()
+}
+
+/// The audio-ports configurations: (id, name, input ports, output ports).
+pub fn port_configs(loaded: &mut Loaded) -> Vec<(ClapId, String, u32, u32)> {
+    use clack_extensions::audio_ports_config::{AudioPortsConfigBuffer, PluginAudioPortsConfig};
+    let handle = loaded.instance.plugin_handle();
+    let configs: PluginAudioPortsConfig = handle.get_extension().expect("audio-ports-config extension");
+    let mut buffer = AudioPortsConfigBuffer::new();
+    (0..configs.count(&handle))
+        .map(|i| {
+            let c = configs.get(&handle, i, &mut buffer).expect("config info");
+            (c.id, String::from_utf8_lossy(c.name).into_owned(), c.input_port_count, c.output_port_count)
+        })
+        .collect()
+}
+
+/// Selects the audio-ports configuration at `index` of the plugin's list
+/// (the instance must be inactive).
+pub fn select_config(loaded: &mut Loaded, index: usize) {
+    use clack_extensions::audio_ports_config::PluginAudioPortsConfig;
+    let id = port_configs(loaded)[index].0;
+    let handle = loaded.instance.plugin_handle();
+    let configs: PluginAudioPortsConfig = handle.get_extension().unwrap();
+    configs.select(&handle, id).expect("the plugin accepts the configuration");
+}
+
+/// The note ports: (name, supported dialects, preferred dialect).
+pub fn note_ports(loaded: &mut Loaded, is_input: bool) -> Vec<(String, NoteDialects, Option<NoteDialect>)> {
+    use clack_extensions::note_ports::{NotePortInfoBuffer, PluginNotePorts};
+    let handle = loaded.instance.plugin_handle();
+    let Some(ports) = handle.get_extension::<PluginNotePorts>() else { return Vec::new() };
+    let mut buffer = NotePortInfoBuffer::new();
+    (0..ports.count(&handle, is_input))
+        .map(|i| {
+            let info = ports.get(&handle, i, is_input, &mut buffer).expect("note port info");
+            (String::from_utf8_lossy(info.name).into_owned(), info.supported_dialects, info.preferred_dialect)
+        })
+        .collect()
+}
+
+/// An event the plugin wrote to its output queue, its time made absolute.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OutEvent {
+    /// `CLAP_EVENT_MIDI`: (frame, port index, bytes).
+    Midi(u32, u16, [u8; 3]),
+    /// Any other event: (frame, event space id or `None` for core, type id).
+    Other(u32, Option<u16>, u16),
+}
+
+/// What [`run_guarded`] heard.
+pub struct GuardedRun {
+    /// Every output port the host passed, `[port][channel][frame]`; frames
+    /// the plugin did not write keep [`UNWRITTEN`].
+    pub outputs: Vec<[Vec<f32>; 2]>,
+    pub events: Vec<OutEvent>,
+}
+
+/// What the host puts in output buffers before each call, so a port the
+/// plugin leaves unwritten shows.
+pub const UNWRITTEN: f32 = 7.0;
+
+/// One host process call's audio ports, laid out so any access past what
+/// the host passed faults: the `clap_audio_buffer` arrays, each port's
+/// channel-pointer array and each channel's samples all end on guard pages.
+struct GuardedPorts {
+    inputs: crate::guard::Guarded<clap_sys::audio_buffer::clap_audio_buffer>,
+    outputs: crate::guard::Guarded<clap_sys::audio_buffer::clap_audio_buffer>,
+    in_data: Vec<crate::guard::GuardedStereo>,
+    out_data: Vec<crate::guard::GuardedStereo>,
+}
+
+impl GuardedPorts {
+    fn new(num_inputs: usize, num_outputs: usize, frames: usize) -> Self {
+        use crate::guard::{Guarded, GuardedStereo};
+        use clap_sys::audio_buffer::clap_audio_buffer;
+        let in_data: Vec<GuardedStereo> = (0..num_inputs).map(|_| GuardedStereo::new(frames, 0.0)).collect();
+        let out_data: Vec<GuardedStereo> = (0..num_outputs).map(|_| GuardedStereo::new(frames, UNWRITTEN)).collect();
+        let port = |data: &GuardedStereo| clap_audio_buffer {
+            data32: data.pointers.as_ptr(),
+            data64: std::ptr::null_mut(),
+            channel_count: 2,
+            latency: 0,
+            constant_mask: 0,
+        };
+        let inputs = Guarded::new(&in_data.iter().map(port).collect::<Vec<_>>());
+        let outputs = Guarded::new(&out_data.iter().map(port).collect::<Vec<_>>());
+        GuardedPorts { inputs, outputs, in_data, out_data }
+    }
+}
+
+/// Runs `frames` frames (in `BLOCK`-frame calls) through an activated
+/// instance as a host that passes only the first `inputs.len()` input
+/// ports (each stereo, `[port][channel][frame]`) and the first
+/// `num_outputs` output ports, with every host array ending on a guard page
+/// (see [`crate::guard`]). `midi_in` are MIDI events at absolute frames for
+/// note port 0. Returns every output port and the plugin's output events.
+pub fn run_guarded(loaded: &mut Loaded, inputs: &[[Vec<f32>; 2]], num_outputs: usize, frames: usize, midi_in: &[(u32, [u8; 3])]) -> GuardedRun {
+    use clack_host::events::event_types::MidiEvent;
+    let config = PluginAudioConfiguration { sample_rate: RATE, min_frames_count: 1, max_frames_count: BLOCK };
+    let stopped = loaded.instance.activate(|_, _| (), config).expect("activates");
+    let mut processor = stopped.start_processing().expect("starts");
+    let mut outputs: Vec<[Vec<f32>; 2]> = (0..num_outputs).map(|_| [vec![0.0; frames], vec![0.0; frames]]).collect();
+    let mut events = Vec::new();
+    let mut ports: Option<(usize, GuardedPorts)> = None;
+    let mut start = 0;
+    while start < frames {
+        let len = (frames - start).min(BLOCK as usize);
+        // A fresh layout whenever the block length changes, so the samples
+        // always end on the guard page.
+        if ports.as_ref().is_none_or(|(l, _)| *l != len) {
+            ports = Some((len, GuardedPorts::new(inputs.len(), num_outputs, len)));
+        }
+        let block = &mut ports.as_mut().unwrap().1;
+        for (port, data) in inputs.iter().zip(&mut block.in_data) {
+            for ch in 0..2 {
+                data.channels[ch].as_mut_slice().copy_from_slice(&port[ch][start..start + len]);
+            }
+        }
+        for data in &mut block.out_data {
+            for ch in 0..2 {
+                data.channels[ch].as_mut_slice().fill(UNWRITTEN);
+            }
+        }
+        let mut in_events = EventBuffer::new();
+        for &(at, bytes) in midi_in.iter().filter(|(at, _)| (start..start + len).contains(&(*at as usize))) {
+            in_events.push(&MidiEvent::new(at - start as u32, 0, bytes));
+        }
+        let mut out_events = EventBuffer::new();
+        // SAFETY: every port's channel pointers point at `len` live samples
+        // owned by `block`, which outlives the call.
+        let input_audio = unsafe { InputAudioBuffers::from_raw_buffers(block.inputs.as_slice(), len as u32) };
+        // SAFETY: as above; `outputs` is borrowed mutably for the call only.
+        let mut output_audio = unsafe { OutputAudioBuffers::from_raw_buffers(block.outputs.as_mut_slice(), len as u32) };
+        processor
+            .process(&input_audio, &mut output_audio, &in_events.as_input(), &mut OutputEvents::from_buffer(&mut out_events), None, None)
+            .expect("processes");
+        for (out, data) in outputs.iter_mut().zip(&block.out_data) {
+            for ch in 0..2 {
+                out[ch][start..start + len].copy_from_slice(data.channels[ch].as_slice());
+            }
+        }
+        for event in out_events.iter() {
+            let time = event.header().time() + start as u32;
+            events.push(match event.as_event::<MidiEvent>() {
+                Some(midi) => OutEvent::Midi(time, midi.port_index(), midi.data()),
+                None => OutEvent::Other(time, event.header().space_id().map(|s| s.id()), event.header().type_id()),
+            });
+        }
+        start += len;
+    }
+    let stopped = processor.stop_processing();
+    loaded.instance.deactivate(stopped);
+    GuardedRun { outputs, events }
+}
+
+/// Whether the plugin asked the host to restart it, and whether it told
+/// the host its latency changed (from any thread, since loading).
+pub fn restart_flags(loaded: &mut Loaded) -> (bool, bool) {
+    let restart = loaded.instance.access_shared_handler(|s| s.restart_requested.load(Ordering::SeqCst));
+    let latency = loaded.instance.access_handler(|m| m.latency_changed.load(Ordering::SeqCst));
+    (restart, latency)
 }
 
 /// A writable input channel (one function, so both ports have one type).

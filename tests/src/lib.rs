@@ -5,6 +5,7 @@
 //! command does).
 
 pub mod clap;
+pub mod guard;
 
 use std::path::PathBuf;
 
