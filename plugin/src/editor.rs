@@ -4,14 +4,13 @@
 //! read from the engine's atomics and seqlocks (through the engine's control
 //! half, whose lock the control thread holds while it compiles an edit,
 //! never the audio thread). Host parameters (faders, pans, mutes, solos, scene, morph,
-//! macros) are moved through nice-plug's `ParamSetter` with begin/end
-//! gestures, so hosts record automation. Session edits (routing, inserts,
-//! scenes, imports) are validated here, then posted to the control thread
-//! (`control.rs`), which compiles them, queues the schedule and persists the
-//! JSON: the same path as a host restoring a project. Edits never go through
-//! `GuiContext::set_state`, which nice-plug applies inside the host's
-//! process call (parsing and freeing on the audio thread) and which would
-//! re-apply the editor's parameter snapshot over the host's automation.
+//! macros) are moved through the `GuiContext` our format layer gives the
+//! editor (`format/`), with begin/end gestures, so hosts record automation.
+//! Session edits (routing, inserts, scenes, imports) are validated here, then
+//! posted to the control thread (`control.rs`), which compiles them, queues
+//! the schedule and persists the JSON: the same path as a host restoring a
+//! project. Nothing of it runs inside the host's process call
+//! (docs/ARCHITECTURE.md §4).
 
 mod ducker_view;
 mod mixer;

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use nice_plug::params::persist::PersistentField;
 
-/// The session as JSON in the plugin state. A host restore (nice-plug calls
-/// [`PersistentField::set`] on the main thread; it does not re-activate the
-/// plugin for it) bumps [`SessionState::generation`] and posts the JSON to
+/// The session as JSON in the plugin state. A host restore (the format
+/// layer's `load_state` calls [`PersistentField::set`] on the main thread,
+/// without re-activating the plugin) bumps [`SessionState::generation`] and posts the JSON to
 /// the control thread, which compiles it (see `control.rs`). The audio
 /// thread never touches this.
 ///

@@ -1,4 +1,5 @@
-//! `cargo xtask bundle <package> [--release]`: builds CLAP/VST3 bundles with nice-plug-xtask.
+//! `cargo xtask bundle <package> [--release]`: builds CLAP/VST3 bundles with nice-plug-xtask
+//! (which only packages the library: the format layer is the plugin's own).
 //! `cargo xtask test`: the whole test suite, bundles included (the README's test command).
 
 use std::path::Path;
@@ -18,7 +19,7 @@ const ALLOC_CHECK_DIR: &str = "target/alloc-check";
 
 /// 0. `Xvfb` for the editor's real-window test, installed with apt-get
 ///    when missing (Debian/Ubuntu, as root);
-/// 1. a debug bundle with nice-plug's `assert_process_allocs` (any
+/// 1. a debug bundle with the plugin's `assert_process_allocs` feature (any
 ///    allocation inside `process` aborts), kept in `target/alloc-check`;
 /// 2. the release bundles in `target/bundled`;
 /// 3. `cargo test --workspace` (engine, CLI, and both formats through real
