@@ -111,4 +111,31 @@ mod tests {
         let end = g.as_ptr() as usize + 3 * 8;
         assert_eq!(end % page_size(), 0, "the next byte is the guard page's first");
     }
+
+    /// The guard really faults: a child process reads one element past the
+    /// end and must die of SIGSEGV (reading the last element must not).
+    #[test]
+    fn reading_one_past_the_end_faults() {
+        let g = Guarded::new(&[1.0f32, 2.0]);
+        for (index, faults) in [(1, false), (2, true)] {
+            // SAFETY: the child only reads memory and exits; it touches no
+            // lock or allocator another thread could hold.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork");
+            if pid == 0 {
+                // SAFETY: index 1 is in bounds; index 2 is the guard page,
+                // whose read is the point of the test.
+                let v = unsafe { std::ptr::read_volatile(g.as_ptr().add(index)) };
+                unsafe { libc::_exit(if v == 2.0 { 0 } else { 1 }) };
+            }
+            let mut status = 0;
+            // SAFETY: waiting for our own child.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            if faults {
+                assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSEGV, "index {index}: status {status}");
+            } else {
+                assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "index {index}: status {status}");
+            }
+        }
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod clap;
 pub mod guard;
+pub mod ports;
 
 use std::path::PathBuf;
 

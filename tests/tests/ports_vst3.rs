@@ -1,0 +1,210 @@
+//! The VST3 format layer at host level: every declared bus arrives and lands
+//! where the session says; a host that leaves aux buses inactive, passes
+//! fewer buses than declared (`numInputs`/`numOutputs`) or gives a bus no
+//! channel memory gets silence for those inputs, nothing written to those
+//! outputs and a correct main output — with the host's `AudioBusBuffers`
+//! arrays, channel-pointer arrays and samples ending on guard pages, so any
+//! access past them faults; no `kLatencyChanged` restart at first
+//! activation; notes pass through on their sample, and controllers go in
+//! through `IMidiMapping` and come out as `kLegacyMIDICCOutEvent`.
+
+use std::time::Duration;
+
+use mam_tests::ports::*;
+use mam_tests::vst3::*;
+use vst3::Steinberg::Vst::Event_::EventTypes_;
+use vst3::Steinberg::Vst::{BusDirections_, BusInfo_::BusFlags_, BusTypes_, MediaTypes_, RestartFlags_};
+
+/// Frames per run: 8 blocks.
+const FRAMES: usize = 8 * BLOCK;
+const IN: i32 = BusDirections_::kInput as i32;
+const OUT: i32 = BusDirections_::kOutput as i32;
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The three input signals, with only the buses in `fed` carrying theirs.
+fn inputs_with(fed: &[usize], count: usize) -> Vec<[Vec<f32>; 2]> {
+    (0..count).map(|p| if fed.contains(&p) { signal(p, FRAMES) } else { silent(FRAMES) }).collect()
+}
+
+#[test]
+fn vst3_declares_three_stereo_inputs_nine_stereo_outputs_and_midi_buses() {
+    let _serial = lock();
+    let plugin = load();
+    let audio = |direction| buses(&plugin, MediaTypes_::kAudio as i32, direction);
+    let bus = |name: &str, main: bool| Bus {
+        name: name.to_string(),
+        channels: 2,
+        bus_type: if main { BusTypes_::kMain } else { BusTypes_::kAux } as i32,
+        flags: if main { BusFlags_::kDefaultActive as u32 } else { 0 },
+    };
+    let strip_default_active = |mut buses: Vec<Bus>| {
+        // Whether an aux bus starts active is the plugin's choice; the main
+        // buses must.
+        for b in buses.iter_mut().filter(|b| b.bus_type == BusTypes_::kAux as i32) {
+            b.flags &= !(BusFlags_::kDefaultActive as u32);
+        }
+        buses
+    };
+    assert_eq!(strip_default_active(audio(IN)), [bus("Input", true), bus("Sidechain 1", false), bus("Sidechain 2", false)]);
+    let mut outputs = vec![bus("Output", true)];
+    outputs.extend((1..=8).map(|n| bus(&format!("Bus {n}"), false)));
+    assert_eq!(strip_default_active(audio(OUT)), outputs);
+    let events = |direction| buses(&plugin, MediaTypes_::kEvent as i32, direction).into_iter().map(|b| b.name).collect::<Vec<_>>();
+    assert_eq!(events(IN), ["MIDI In"]);
+    assert_eq!(events(OUT), ["MIDI Out"]);
+}
+
+/// Each sidechain alone, in a session that binds only it: heard on the
+/// master at its bus's gain when it carries the signal, exact silence when
+/// the signal is on any other bus.
+#[test]
+fn vst3_each_sidechain_arrives_alone_at_its_session_level() {
+    let _serial = lock();
+    for (session, port, gain) in [(KEY1_ONLY, 1, 0.5), (KEY2_ONLY, 2, 0.25)] {
+        let plugin = load_with_session(session);
+        let layout = HostLayout::full(&plugin);
+        for fed in 0..3 {
+            let run = run_guarded(&plugin, &layout, &inputs_with(&[fed], 3), FRAMES, &[], &[]);
+            let what = format!("session binding Sidechain {port}, signal on bus {fed}");
+            if fed == port {
+                assert_close(&run.outputs[0], &scaled(&signal(port, FRAMES), gain), TOLERANCE, &what);
+            } else {
+                assert_silent(&run.outputs[0], &what);
+            }
+        }
+    }
+}
+
+/// Every bus active and passed: stem n is bus slot n (post-fader), the
+/// master is the plain sum of the three buses, the five empty slots write
+/// silence.
+#[test]
+fn vst3_stems_equal_their_buses_and_sum_to_the_master() {
+    let _serial = lock();
+    let plugin = load_with_session(THREE_PORTS_TO_STEMS);
+    let run = run_guarded(&plugin, &HostLayout::full(&plugin), &inputs_with(&[0, 1, 2], 3), FRAMES, &[], &[]);
+    assert_close(&run.outputs[0], &three_ports_mix(&[0, 1, 2], FRAMES), TOLERANCE, "master");
+    for stem in 1..=8 {
+        let what = format!("stem {stem}");
+        match STEM_OF_PORT.iter().position(|&s| s == stem) {
+            Some(port) => assert_close(&run.outputs[stem], &scaled(&signal(port, FRAMES), STEM_GAINS[port]), TOLERANCE, &what),
+            None => assert_silent(&run.outputs[stem], &what),
+        }
+    }
+    assert_close(&run.outputs[0], &sum(&run.outputs[1..], FRAMES), TOLERANCE, "master vs the sum of the stems");
+}
+
+/// Inactive aux buses, buses the host does not pass and buses without
+/// channel memory: their inputs read as silence, their outputs are not
+/// written, the main output is what the session makes of the rest.
+#[test]
+fn vst3_inactive_missing_or_memoryless_buses_are_silence_and_left_alone() {
+    let _serial = lock();
+    let plugin = load_with_session(THREE_PORTS_TO_STEMS);
+    let full = HostLayout::full(&plugin);
+    let aux_inactive = HostLayout { active_inputs: vec![true, false, false], active_outputs: [true].into_iter().chain([false; 8]).collect(), ..full.clone() };
+    let main_only = three_ports_mix(&[0], FRAMES);
+    let everything = three_ports_mix(&[0, 1, 2], FRAMES);
+
+    // Aux buses inactive and only the main buses passed (numInputs = 1,
+    // numOutputs = 1).
+    let layout = HostLayout { inputs: vec![Pass::Stereo], outputs: vec![Pass::Stereo], ..aux_inactive.clone() };
+    let run = run_guarded(&plugin, &layout, &inputs_with(&[0], 1), FRAMES, &[], &[]);
+    assert_close(&run.outputs[0], &main_only, TOLERANCE, "aux inactive, numInputs = numOutputs = 1");
+
+    // Aux buses inactive but passed with buffers (as some hosts do), the
+    // sidechains carrying signal: inactive means silent and untouched.
+    let run = run_guarded(&plugin, &aux_inactive, &inputs_with(&[0, 1, 2], 3), FRAMES, &[], &[]);
+    assert_close(&run.outputs[0], &main_only, TOLERANCE, "inactive sidechains with signal in their buffers");
+    for stem in 1..=8 {
+        assert!(run.outputs[stem].iter().flatten().all(|&s| s == UNWRITTEN), "inactive stem {stem} was written");
+    }
+
+    // Everything active, but the host passes only the main input and
+    // Sidechain 1 (numInputs = 2) and the main output (numOutputs = 1).
+    let layout = HostLayout { inputs: vec![Pass::Stereo; 2], outputs: vec![Pass::Stereo], ..full.clone() };
+    let run = run_guarded(&plugin, &layout, &inputs_with(&[0, 1], 2), FRAMES, &[], &[]);
+    assert_close(&run.outputs[0], &three_ports_mix(&[0, 1], FRAMES), TOLERANCE, "numInputs = 2, numOutputs = 1, all active");
+
+    // Stem buses active and passed, but with no channel memory: a null
+    // channel array, or null channel pointers.
+    for pass in [Pass::NullArray, Pass::NullChannels] {
+        let layout = HostLayout { outputs: [Pass::Stereo].into_iter().chain([pass; 8]).collect(), ..full.clone() };
+        let run = run_guarded(&plugin, &layout, &inputs_with(&[0, 1, 2], 3), FRAMES, &[], &[]);
+        assert_close(&run.outputs[0], &everything, TOLERANCE, &format!("stems active, passed as {pass:?}"));
+    }
+    // Stem buses active, sidechain buses inactive, a null array on one
+    // sidechain and the signal on it never heard.
+    let layout = HostLayout { active_inputs: vec![true, true, false], inputs: vec![Pass::Stereo, Pass::NullArray, Pass::Stereo], ..full.clone() };
+    let run = run_guarded(&plugin, &layout, &inputs_with(&[0, 1, 2], 3), FRAMES, &[], &[]);
+    assert_close(&run.outputs[0], &main_only, TOLERANCE, "Sidechain 1 without memory, Sidechain 2 inactive");
+}
+
+/// A host installs its component handler, activates and processes: no
+/// `restartComponent` with `kLatencyChanged`, since the latency the host
+/// reads after activation is already the right one.
+#[test]
+fn vst3_first_activation_requests_no_latency_restart() {
+    let _serial = lock();
+    let latency_restarts = |log: &RestartLog| log.requests().into_iter().filter(|f| f & RestartFlags_::kLatencyChanged as i32 != 0).collect::<Vec<_>>();
+    // A fresh instance of the default session (latency 2288 at 48 kHz).
+    let plugin = load();
+    let log = watch_restarts(&plugin);
+    let layout = HostLayout::full(&plugin);
+    run_guarded(&plugin, &layout, &inputs_with(&[0, 1, 2], layout.inputs.len()), FRAMES, &[], &[]);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(latency_restarts(&log), Vec::<i32>::new(), "restartComponent flags after the first activation: {:?}", log.requests());
+    // SAFETY: valid processor.
+    assert_eq!(unsafe { vst3::Steinberg::Vst::IAudioProcessorTrait::getLatencySamples(&plugin.processor) }, 2048 + 240, "ducker + limiter");
+
+    // A project reload: the state is loaded before the first activation.
+    let saved = save_state(&plugin);
+    drop(plugin);
+    let reloaded = load();
+    let log = watch_restarts(&reloaded);
+    load_state(&reloaded, &saved);
+    std::thread::sleep(Duration::from_millis(100));
+    run_guarded(&reloaded, &layout, &inputs_with(&[0, 1, 2], layout.inputs.len()), FRAMES, &[], &[]);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(latency_restarts(&log), Vec::<i32>::new(), "after a state load and the first activation: {:?}", log.requests());
+}
+
+/// A note-on at sample 200 of a 512-frame block leaves as a note-on at
+/// sample 200 with the same channel, pitch and velocity; controller 7 moved
+/// to 64 at sample 200 through the parameter `IMidiMapping` names leaves as
+/// a `kLegacyMIDICCOutEvent` at sample 200.
+#[test]
+fn vst3_notes_and_controllers_pass_through_on_their_sample() {
+    let _serial = lock();
+    let plugin = load();
+    let volume = midi_controller_param(&plugin, 0, 7).expect("IMidiMapping maps CC 7 on channel 1");
+    let layout = HostLayout::full(&plugin);
+    let run = run_guarded(&plugin, &layout, &inputs_with(&[], layout.inputs.len()), BLOCK, &[(200, volume, 64.0 / 127.0)], &[note_on(200, 0, 60, 100.0 / 127.0)]);
+    let mut described: Vec<String> = run
+        .events
+        .iter()
+        .map(|e| {
+            // SAFETY: each arm reads the union member its type names.
+            let body = unsafe {
+                match e.r#type as u32 {
+                    t if t == EventTypes_::kNoteOnEvent as u32 => {
+                        let n = e.__field0.noteOn;
+                        format!("note-on ch {} pitch {} velocity {}", n.channel, n.pitch, (n.velocity * 127.0).round())
+                    }
+                    t if t == EventTypes_::kLegacyMIDICCOutEvent as u32 => {
+                        let c = e.__field0.midiCCOut;
+                        format!("cc {} ch {} value {} value2 {}", c.controlNumber, c.channel, c.value, c.value2)
+                    }
+                    t => format!("event type {t}"),
+                }
+            };
+            format!("bus {} @{}: {body}", e.busIndex, e.sampleOffset)
+        })
+        .collect();
+    // The two come from different host queues; their order on one sample is free.
+    described.sort();
+    assert_eq!(described, ["bus 0 @200: cc 7 ch 0 value 64 value2 0", "bus 0 @200: note-on ch 0 pitch 60 velocity 100"]);
+}
