@@ -63,7 +63,9 @@ pub fn three_ports_mix(heard: &[usize], frames: usize) -> [Vec<f32>; 2] {
 pub fn assert_close(actual: &[Vec<f32>; 2], expected: &[Vec<f32>; 2], tolerance: f32, what: &str) {
     for ch in 0..2 {
         assert_eq!(actual[ch].len(), expected[ch].len(), "{what}: length");
-        if let Some((i, (a, e))) = actual[ch].iter().zip(&expected[ch]).enumerate().find(|(_, (a, e))| !((*a - *e).abs() <= tolerance)) {
+        // A NaN difference counts as a miss.
+        let misses = |a: f32, e: f32| (a - e).abs().is_nan() || (a - e).abs() > tolerance;
+        if let Some((i, (a, e))) = actual[ch].iter().zip(&expected[ch]).enumerate().find(|(_, (a, e))| misses(**a, **e)) {
             panic!("{what}: channel {ch} frame {i}: {a}, expected {e} (±{tolerance})");
         }
     }
