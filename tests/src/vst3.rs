@@ -14,7 +14,11 @@ use vst3::Steinberg::Vst::{
     IMidiMapping, IMidiMappingTrait, IParamValueQueue, IParamValueQueueTrait, IParameterChanges, IParameterChangesTrait, MediaTypes_, ParameterInfo,
     ProcessData, ProcessModes_, ProcessSetup, SpeakerArr, SymbolicSampleSizes_,
 };
-use vst3::Steinberg::{kResultFalse, kResultOk, tresult, IBStream, IBStreamTrait, IPluginBaseTrait, IPluginFactory, IPluginFactoryTrait, TUID};
+use vst3::Steinberg::Linux::{FileDescriptor, IEventHandler, IRunLoop, IRunLoopTrait, ITimerHandler, ITimerHandlerTrait, TimerInterval};
+use vst3::Steinberg::Vst::{IHostApplication, IHostApplicationTrait, String128};
+use vst3::Steinberg::{
+    kNotImplemented, kResultFalse, kResultOk, tresult, IBStream, IBStreamTrait, IPluginBaseTrait, IPluginFactory, IPluginFactoryTrait, TUID,
+};
 use vst3::{Class, ComPtr, ComWrapper, Interface};
 
 use crate::guard::{Guarded, GuardedStereo};
@@ -36,8 +40,79 @@ pub struct Vst3 {
     /// component's controller class id and connected to it), not the
     /// component itself.
     separate_controller: bool,
+    /// What the instance was initialised with: host name and UI run loop.
+    pub context: ComWrapper<HostContext>,
     _factory: ComPtr<IPluginFactory>,
     library: libloading::Library,
+}
+
+/// The host context every instance is initialised with: the host's name
+/// and the UI run loop Linux hosts must offer (`IRunLoop`). The plugin's
+/// timers fire when the test calls [`pump_ui`], on the test's thread, which
+/// plays the host's UI thread.
+pub struct HostContext {
+    timers: Mutex<Vec<ComPtr<ITimerHandler>>>,
+}
+
+impl Class for HostContext {
+    type Interfaces = (IHostApplication, IRunLoop);
+}
+
+impl IHostApplicationTrait for HostContext {
+    unsafe fn getName(&self, name: *mut String128) -> tresult {
+        if name.is_null() {
+            return kResultFalse;
+        }
+        let mut text = [0u16; 128];
+        for (slot, unit) in text.iter_mut().zip("mam tests".encode_utf16()) {
+            *slot = unit;
+        }
+        // SAFETY: non-null pointer to the caller's String128.
+        unsafe { *name = text };
+        kResultOk
+    }
+    unsafe fn createInstance(&self, _cid: *mut TUID, _iid: *mut TUID, obj: *mut *mut c_void) -> tresult {
+        if !obj.is_null() {
+            // SAFETY: non-null out-pointer from the caller.
+            unsafe { *obj = ptr::null_mut() };
+        }
+        kNotImplemented
+    }
+}
+
+impl IRunLoopTrait for HostContext {
+    unsafe fn registerEventHandler(&self, _handler: *mut IEventHandler, _fd: FileDescriptor) -> tresult {
+        // No editor windows in these tests: file descriptors are never watched.
+        kResultOk
+    }
+    unsafe fn unregisterEventHandler(&self, _handler: *mut IEventHandler) -> tresult {
+        kResultOk
+    }
+    unsafe fn registerTimer(&self, handler: *mut ITimerHandler, _milliseconds: TimerInterval) -> tresult {
+        // SAFETY: the plugin passes a valid handler; to_com_ptr takes a reference.
+        match unsafe { vst3::ComRef::from_raw(handler) } {
+            Some(handler) => {
+                self.timers.lock().unwrap_or_else(|e| e.into_inner()).push(handler.to_com_ptr());
+                kResultOk
+            }
+            None => kResultFalse,
+        }
+    }
+    unsafe fn unregisterTimer(&self, handler: *mut ITimerHandler) -> tresult {
+        self.timers.lock().unwrap_or_else(|e| e.into_inner()).retain(|t| t.as_ptr() != handler);
+        kResultOk
+    }
+}
+
+/// One turn of the host's UI run loop: every timer the plugin registered
+/// fires once, on this thread.
+pub fn pump_ui(plugin: &Vst3) {
+    // Cloned out, so a timer that (un)registers timers does not deadlock.
+    let timers: Vec<ComPtr<ITimerHandler>> = plugin.context.timers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for timer in timers {
+        // SAFETY: a live handler the plugin registered.
+        unsafe { timer.onTimer() };
+    }
 }
 
 impl Drop for Vst3 {
@@ -55,6 +130,9 @@ impl Drop for Vst3 {
                 self.controller.terminate();
             }
             self.component.terminate();
+            // Timers still registered are the plugin's objects: released
+            // before its module exits.
+            self.context.timers.lock().unwrap_or_else(|e| e.into_inner()).clear();
             if let Ok(exit) = self.library.get::<unsafe extern "C" fn() -> bool>(b"ModuleExit") {
                 exit();
             }
@@ -80,7 +158,9 @@ pub fn load() -> Vst3 {
         let result = factory.createInstance(CLASS_ID.as_ptr() as *const _, IComponent::IID.as_ptr() as *const _, &mut obj);
         assert_eq!(result, kResultOk, "createInstance");
         let component = ComPtr::from_raw(obj as *mut IComponent).expect("a component");
-        assert_eq!(component.initialize(ptr::null_mut()), kResultOk, "initialize");
+        let context = ComWrapper::new(HostContext { timers: Mutex::new(Vec::new()) });
+        let host = context.to_com_ptr::<vst3::Steinberg::FUnknown>().expect("the context is an FUnknown");
+        assert_eq!(component.initialize(host.as_ptr()), kResultOk, "initialize");
         let processor = component.cast::<IAudioProcessor>().expect("IAudioProcessor");
         // A single-component effect is its own edit controller; otherwise the
         // host creates the controller from the class id the component names
@@ -94,7 +174,7 @@ pub fn load() -> Vst3 {
                 let result = factory.createInstance(cid.as_ptr(), IEditController::IID.as_ptr() as *const _, &mut obj);
                 assert_eq!(result, kResultOk, "createInstance of the controller");
                 let controller = ComPtr::from_raw(obj as *mut IEditController).expect("an edit controller");
-                assert_eq!(controller.initialize(ptr::null_mut()), kResultOk, "controller initialize");
+                assert_eq!(controller.initialize(host.as_ptr()), kResultOk, "controller initialize");
                 if let (Some(a), Some(b)) = (component.cast::<IConnectionPoint>(), controller.cast::<IConnectionPoint>()) {
                     a.connect(b.as_ptr());
                     b.connect(a.as_ptr());
@@ -102,7 +182,7 @@ pub fn load() -> Vst3 {
                 (controller, true)
             }
         };
-        let plugin = Vst3 { processor, controller, component, separate_controller, _factory: factory, library };
+        let plugin = Vst3 { processor, controller, component, separate_controller, context, _factory: factory, library };
         if separate_controller {
             // The host hands the component's state to its controller.
             sync_controller(&plugin, &save_state(&plugin));
@@ -674,6 +754,20 @@ impl GuardedBuses {
 /// `changes` are parameter changes and `events` input events (event bus 0),
 /// both at absolute frames. Activates and deactivates around the run.
 pub fn run_guarded(plugin: &Vst3, layout: &HostLayout, inputs: &[[Vec<f32>; 2]], frames: usize, changes: &[Change], events: &[Event]) -> Vst3Run {
+    run_guarded_with(plugin, layout, inputs, frames, changes, events, &mut |_| {})
+}
+
+/// [`run_guarded`] that calls `between(block_index)` after every process
+/// call, while the plugin is active (host main-thread work during playback).
+pub fn run_guarded_with(
+    plugin: &Vst3,
+    layout: &HostLayout,
+    inputs: &[[Vec<f32>; 2]],
+    frames: usize,
+    changes: &[Change],
+    events: &[Event],
+    between: &mut dyn FnMut(usize),
+) -> Vst3Run {
     assert_eq!(inputs.len(), layout.inputs.len(), "one signal per passed input bus");
     let mut outputs: Vec<[Vec<f32>; 2]> = layout.outputs.iter().map(|_| [vec![0.0; frames], vec![0.0; frames]]).collect();
     let mut events_out = Vec::new();
@@ -693,6 +787,7 @@ pub fn run_guarded(plugin: &Vst3, layout: &HostLayout, inputs: &[[Vec<f32>; 2]],
         start(plugin);
         let mut buses: Option<(usize, GuardedBuses)> = None;
         let mut at = 0;
+        let mut block_index = 0;
         while at < frames {
             let len = (frames - at).min(BLOCK);
             // A fresh layout whenever the block length changes, so the
@@ -749,6 +844,8 @@ pub fn run_guarded(plugin: &Vst3, layout: &HostLayout, inputs: &[[Vec<f32>; 2]],
             }
             events_out.extend(out_list.events().into_iter().map(|e| Event { sampleOffset: e.sampleOffset + at as i32, ..e }));
             at += len;
+            between(block_index);
+            block_index += 1;
         }
         stop(plugin);
     }

@@ -13,7 +13,10 @@ use std::time::Duration;
 use mam_tests::ports::*;
 use mam_tests::vst3::*;
 use vst3::Steinberg::Vst::Event_::EventTypes_;
-use vst3::Steinberg::Vst::{BusDirections_, BusInfo_::BusFlags_, BusTypes_, MediaTypes_, RestartFlags_};
+use vst3::Steinberg::Vst::{BusDirections_, BusInfo_::BusFlags_, BusTypes_, IAudioProcessorTrait, MediaTypes_, RestartFlags_};
+
+/// The plugin's built-in session (the bundle embeds the same file).
+const DEFAULT_SESSION: &str = include_str!("../../plugin/src/default_session.json");
 
 /// Frames per run: 8 blocks.
 const FRAMES: usize = 8 * BLOCK;
@@ -143,22 +146,37 @@ fn vst3_inactive_missing_or_memoryless_buses_are_silence_and_left_alone() {
     assert_close(&run.outputs[0], &main_only, TOLERANCE, "Sidechain 1 without memory, Sidechain 2 inactive");
 }
 
+/// Restart flags asking the host to re-read the latency.
+fn latency_restarts(log: &RestartLog) -> Vec<i32> {
+    log.requests().into_iter().filter(|f| f & RestartFlags_::kLatencyChanged as i32 != 0).collect()
+}
+
+/// Lets the plugin's UI-thread work run, as a host's run loop would: the
+/// spec wants `restartComponent` on the UI thread, so the plugin sends it
+/// from a run-loop timer.
+fn settle(plugin: &Vst3) {
+    for _ in 0..10 {
+        pump_ui(plugin);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// A host installs its component handler, activates and processes: no
 /// `restartComponent` with `kLatencyChanged`, since the latency the host
-/// reads after activation is already the right one.
+/// reads after activation is already the right one. (The next test shows
+/// this host does receive one when the latency does change.)
 #[test]
 fn vst3_first_activation_requests_no_latency_restart() {
     let _serial = lock();
-    let latency_restarts = |log: &RestartLog| log.requests().into_iter().filter(|f| f & RestartFlags_::kLatencyChanged as i32 != 0).collect::<Vec<_>>();
     // A fresh instance of the default session (latency 2288 at 48 kHz).
     let plugin = load();
     let log = watch_restarts(&plugin);
     let layout = HostLayout::full(&plugin);
-    run_guarded(&plugin, &layout, &inputs_with(&[0, 1, 2], layout.inputs.len()), FRAMES, &[], &[]);
-    std::thread::sleep(Duration::from_millis(100));
+    run_guarded_with(&plugin, &layout, &inputs_with(&[0, 1, 2], layout.inputs.len()), FRAMES, &[], &[], &mut |_| pump_ui(&plugin));
+    settle(&plugin);
     assert_eq!(latency_restarts(&log), Vec::<i32>::new(), "restartComponent flags after the first activation: {:?}", log.requests());
     // SAFETY: valid processor.
-    assert_eq!(unsafe { vst3::Steinberg::Vst::IAudioProcessorTrait::getLatencySamples(&plugin.processor) }, 2048 + 240, "ducker + limiter");
+    assert_eq!(unsafe { plugin.processor.getLatencySamples() }, 2048 + 240, "ducker + limiter");
 
     // A project reload: the state is loaded before the first activation.
     let saved = save_state(&plugin);
@@ -166,10 +184,38 @@ fn vst3_first_activation_requests_no_latency_restart() {
     let reloaded = load();
     let log = watch_restarts(&reloaded);
     load_state(&reloaded, &saved);
-    std::thread::sleep(Duration::from_millis(100));
-    run_guarded(&reloaded, &layout, &inputs_with(&[0, 1, 2], layout.inputs.len()), FRAMES, &[], &[]);
-    std::thread::sleep(Duration::from_millis(100));
+    settle(&reloaded);
+    run_guarded_with(&reloaded, &layout, &inputs_with(&[0, 1, 2], layout.inputs.len()), FRAMES, &[], &[], &mut |_| pump_ui(&reloaded));
+    settle(&reloaded);
     assert_eq!(latency_restarts(&log), Vec::<i32>::new(), "after a state load and the first activation: {:?}", log.requests());
+}
+
+/// The counterpart: a state restored while the plugin processes changes
+/// the latency (a 1024-point ducker: 1024 + 240 instead of 2288), and the
+/// host is asked to restart for it, through its run loop.
+#[test]
+fn vst3_a_latency_change_while_active_requests_a_restart() {
+    let _serial = lock();
+    let other = DEFAULT_SESSION.replace(r#""depthDb": 9,"#, r#""depthDb": 9, "fftSize": 1024,"#);
+    assert_ne!(other, DEFAULT_SESSION);
+    let state = save_state(&load_with_session(&other));
+    let plugin = load();
+    let log = watch_restarts(&plugin);
+    let layout = HostLayout::full(&plugin);
+    // 40 blocks, 5 ms apart, the UI thread's loop turning between them; the
+    // state arrives after the third (the control thread compiles it
+    // meanwhile and the audio thread takes it between blocks).
+    run_guarded_with(&plugin, &layout, &inputs_with(&[0], layout.inputs.len()), 40 * BLOCK, &[], &[], &mut |block| {
+        if block == 2 {
+            load_state(&plugin, &state);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        pump_ui(&plugin);
+    });
+    settle(&plugin);
+    assert!(!latency_restarts(&log).is_empty(), "kLatencyChanged asked for; restartComponent calls: {:?}", log.requests());
+    // SAFETY: valid processor.
+    assert_eq!(unsafe { plugin.processor.getLatencySamples() }, 1024 + 240, "the restored session's latency");
 }
 
 /// A note-on at sample 200 of a 512-frame block leaves as a note-on at
