@@ -490,3 +490,87 @@ fn transport_at(transport: &Transport, offset: usize, sample_rate: f64) -> Trans
     }
     moved
 }
+
+#[cfg(test)]
+mod tests {
+    //! The pure translations between CLAP and our format types; the
+    //! instance as a whole is driven by the host tests in `tests/`.
+    use super::*;
+    use clack_plugin::events::event_types::{NoteOffEvent, NoteOnEvent, ParamValueEvent};
+    use clack_plugin::events::io::EventBuffer;
+    use clack_plugin::events::{Event as _, EventFlags, Match};
+
+    fn table() -> Arc<ParamTable> {
+        let params = Arc::new(crate::MamParams::new(crate::DEFAULT_SESSION_JSON.to_string()));
+        Arc::new(ParamTable::new(params))
+    }
+
+    #[test]
+    fn a_value_event_is_normalized_by_the_parameters_steps() {
+        let table = table();
+        // "scene" is stepped 0…16: CLAP value 4 is normalized 4/16.
+        let scene = table.by_id("scene").expect("scene");
+        assert_eq!(scene.step_count(), Some(16));
+        let event = ParamValueEvent::new(37, ClapId::new(scene.hash), Pckn::match_all(), 4.0);
+        let Some((37, Incoming::Param { hash, normalized })) = translate(event.as_unknown(), &table) else { panic!("not translated") };
+        assert_eq!((hash, normalized), (scene.hash, 0.25));
+        // A continuous parameter's CLAP value is its normalized value.
+        let gain = table.by_id("bus1_gain").expect("bus1_gain");
+        let event = ParamValueEvent::new(0, ClapId::new(gain.hash), Pckn::match_all(), 0.5);
+        assert!(matches!(translate(event.as_unknown(), &table), Some((0, Incoming::Param { normalized: 0.5, .. }))));
+        // Unknown ids and non-finite values are ignored.
+        let unknown = ParamValueEvent::new(0, ClapId::new(12345), Pckn::match_all(), 0.5);
+        assert!(translate(unknown.as_unknown(), &table).is_none());
+        let nan = ParamValueEvent::new(0, ClapId::new(gain.hash), Pckn::match_all(), f64::NAN);
+        assert!(translate(nan.as_unknown(), &table).is_none());
+    }
+
+    #[test]
+    fn clap_notes_on_port_0_become_midi_notes() {
+        let table = table();
+        let on = NoteOnEvent::new(5, Pckn::new(0u16, 2u16, 60u16, Match::All), 1.0);
+        assert!(matches!(translate(on.as_unknown(), &table), Some((5, Incoming::Midi([0x92, 60, 127])))));
+        // Velocity 0 would read as a note off in MIDI.
+        let silent = NoteOnEvent::new(0, Pckn::new(0u16, 0u16, 60u16, Match::All), 0.0);
+        assert!(matches!(translate(silent.as_unknown(), &table), Some((0, Incoming::Midi([0x90, 60, 1])))));
+        let off = NoteOffEvent::new(9, Pckn::new(0u16, 15u16, 127u16, Match::All), 0.5);
+        assert!(matches!(translate(off.as_unknown(), &table), Some((9, Incoming::Midi([0x8F, 127, 64])))));
+        // Wildcards and other note ports have no MIDI form.
+        assert_eq!(note_message(0x90, Pckn::new(0u16, Match::All, 60u16, Match::All), 100), None);
+        assert_eq!(note_message(0x90, Pckn::new(1u16, 0u16, 60u16, Match::All), 100), None);
+        assert_eq!(note_message(0x90, Pckn::new(0u16, 16u16, 60u16, Match::All), 100), None);
+    }
+
+    #[test]
+    fn editor_gestures_go_out_in_order_as_live_events() {
+        let (mut producer, mut consumer) = rtrb::RingBuffer::new(8);
+        for event in [GuiParamEvent::Begin(7), GuiParamEvent::Value(7, 0.25), GuiParamEvent::End(7)] {
+            producer.push(event).unwrap();
+        }
+        let mut buffer = EventBuffer::new();
+        params::write_gui_events(&mut consumer, &mut buffer.as_output());
+        assert!(consumer.is_empty());
+        let events: Vec<_> = buffer.iter().collect();
+        assert_eq!(events.len(), 3);
+        assert!(events.iter().all(|e| e.header().time() == 0 && e.header().flags().contains(EventFlags::IS_LIVE)));
+        assert!(matches!(events[0].as_core_event(), Some(CoreEventSpace::ParamGestureBegin(_))));
+        let Some(CoreEventSpace::ParamValue(value)) = events[1].as_core_event() else { panic!("a value event") };
+        assert_eq!((value.param_id(), value.value()), (Some(ClapId::new(7)), 0.25));
+        assert!(matches!(events[2].as_core_event(), Some(CoreEventSpace::ParamGestureEnd(_))));
+    }
+
+    #[test]
+    fn a_run_inside_the_block_moves_pointers_and_transport_but_keeps_nulls() {
+        let mut samples = [0.0f32; 8];
+        let mut buffers = HostBuffers::empty(8);
+        buffers.main_out[0] = samples.as_mut_ptr();
+        let part = offset_buffers(&buffers, 3, 5);
+        assert_eq!(part.frames, 5);
+        assert_eq!(part.main_out[0], samples[3..].as_mut_ptr());
+        assert!(part.main_out[1].is_null() && part.main_in.iter().all(|p| p.is_null()));
+        let transport = Transport { tempo: Some(120.0), position_samples: Some(1000), position_beats: Some(2.0), ..Default::default() };
+        // 48 000 samples at 48 kHz and 120 BPM are one second, two beats.
+        let moved = transport_at(&transport, 48_000, 48_000.0);
+        assert_eq!((moved.position_samples, moved.position_beats), (Some(49_000), Some(4.0)));
+    }
+}
