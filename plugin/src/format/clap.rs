@@ -4,8 +4,8 @@
 //! CLAP's thread model maps onto the instance split (docs/ARCHITECTURE.md
 //! §7.1): [`ClapMain`] (main thread) owns the [`MamSession`]; [`ClapAudio`]
 //! (audio thread) is created at `activate` around the [`MamAudio`] the
-//! session compiles and dropped at `deactivate`; [`ClapShared`] holds what
-//! both read (the latency hosts are told). The extensions live in
+//! session compiles and dropped at `deactivate`; nothing else is shared
+//! between them. The extensions live in
 //! `clap/`: ports ([`ports`]), parameters and the editor's gestures
 //! ([`params`]), the GUI ([`gui`]), state, latency and remote controls
 //! ([`host_state`]).
@@ -21,7 +21,6 @@ mod params;
 mod ports;
 
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use clack_extensions::audio_ports::PluginAudioPorts;
@@ -53,10 +52,10 @@ pub struct MamClap;
 
 impl Plugin for MamClap {
     type AudioProcessor<'a> = ClapAudio<'a>;
-    type Shared<'a> = ClapShared;
+    type Shared<'a> = ();
     type MainThread<'a> = ClapMain<'a>;
 
-    fn declare_extensions(builder: &mut PluginExtensions<Self>, _shared: Option<&ClapShared>) {
+    fn declare_extensions(builder: &mut PluginExtensions<Self>, _shared: Option<&()>) {
         builder
             .register::<PluginAudioPorts>()
             .register::<PluginAudioPortsConfig>()
@@ -80,28 +79,19 @@ impl DefaultPluginFactory for MamClap {
             .with_features([c"audio-effect", c"stereo", c"mixing"])
     }
 
-    fn new_shared(_host: HostSharedHandle<'_>) -> Result<ClapShared, PluginError> {
-        Ok(ClapShared { latency: AtomicU32::new(0) })
+    fn new_shared(_host: HostSharedHandle<'_>) -> Result<(), PluginError> {
+        Ok(())
     }
 
     /// `clap_plugin.init`: the session (its control thread, the first
     /// compile for the latency estimate) is made here, on the main thread,
     /// not in the factory's `create_plugin`, as CLAP asks.
-    fn new_main_thread<'a>(host: HostMainThreadHandle<'a>, shared: &'a ClapShared) -> Result<ClapMain<'a>, PluginError> {
-        Ok(ClapMain::new(host, shared))
+    fn new_main_thread<'a>(host: HostMainThreadHandle<'a>, _shared: &'a ()) -> Result<ClapMain<'a>, PluginError> {
+        Ok(ClapMain::new(host))
     }
 }
 
 clack_export_entry!(SinglePluginEntry<MamClap>);
-
-/// What the main and the audio thread both read.
-pub struct ClapShared {
-    /// The latency `clap_plugin_latency.get` answers: the last activation's,
-    /// or a session change's while active (until the restart it asked for).
-    latency: AtomicU32,
-}
-
-impl PluginShared<'_> for ClapShared {}
 
 /// The main-thread half: the session and everything hosts call on the main
 /// thread. Host callbacks may re-enter the plugin (a host can call
@@ -115,7 +105,6 @@ pub struct ClapMain<'a> {
     /// it (`gui.closed`), while the window was borrowed; done afterwards.
     gui_destroy_pending: Cell<bool>,
     host: HostMainThreadHandle<'a>,
-    shared: &'a ClapShared,
     session: RefCell<MamSession>,
     table: Arc<ParamTable>,
     host_params: Option<HostParams>,
@@ -123,9 +112,12 @@ pub struct ClapMain<'a> {
     host_gui: Option<HostGui>,
     /// The audio-ports configuration hosts selected (inactive only).
     config: Cell<PortConfig>,
-    /// The latency the host was last told (the estimate until the first
-    /// activation), to call `latency.changed` only when it differs.
-    reported_latency: Cell<u32>,
+    /// The latency `clap_plugin_latency.get` answers: the estimate until the
+    /// first activation, then each activation's. CLAP lets it change only
+    /// inside `activate` (which tells the host when it did); while inactive
+    /// after a session change altered it, the new one (what the next
+    /// activation will confirm).
+    latency: Cell<u32>,
     /// The editor's parameter gestures, read here while inactive; the audio
     /// half holds it while active.
     gui_events: RefCell<Option<rtrb::Consumer<GuiParamEvent>>>,
@@ -135,10 +127,9 @@ pub struct ClapMain<'a> {
 }
 
 impl<'a> ClapMain<'a> {
-    fn new(host: HostMainThreadHandle<'a>, shared: &'a ClapShared) -> Self {
+    fn new(host: HostMainThreadHandle<'a>) -> Self {
         let session = MamSession::new();
         let latency = session.latency();
-        shared.latency.store(latency, Ordering::SeqCst);
         let table = session.param_table().clone();
         let host_params: Option<HostParams> = host.get_extension();
         let (producer, consumer) = rtrb::RingBuffer::new(params::GUI_QUEUE_CAPACITY);
@@ -155,12 +146,11 @@ impl<'a> ClapMain<'a> {
             host_latency: host.get_extension(),
             host_gui: host.get_extension(),
             host,
-            shared,
             session: RefCell::new(session),
             table,
             host_params,
             config: Cell::new(PortConfig::Plain),
-            reported_latency: Cell::new(latency),
+            latency: Cell::new(latency),
             gui_events: RefCell::new(Some(consumer)),
             bridge,
             remote_pages: MamSession::remote_control_pages(),
@@ -176,7 +166,7 @@ impl<'a> ClapMain<'a> {
     }
 }
 
-impl<'a> PluginMainThread<'a, ClapShared> for ClapMain<'a> {
+impl<'a> PluginMainThread<'a, ()> for ClapMain<'a> {
     /// The host's answer to `request_callback`: the editor window's pending
     /// host calls (resize, closed), and a state the editor asked to load.
     fn on_main_thread(&self) {
@@ -194,7 +184,6 @@ impl<'a> PluginMainThread<'a, ClapShared> for ClapMain<'a> {
 /// The audio-thread half, alive from `activate` to `deactivate`.
 pub struct ClapAudio<'a> {
     host: HostAudioProcessorHandle<'a>,
-    shared: &'a ClapShared,
     audio: MamAudio,
     table: Arc<ParamTable>,
     /// One run's input events, sorted by time (capacity
@@ -205,31 +194,34 @@ pub struct ClapAudio<'a> {
     sample_rate: f64,
     /// Stem outputs of the configuration active at activation (0 or 8).
     num_stems: usize,
+    /// A latency a session change brought while active (the host was asked
+    /// to restart for it), reported from `deactivate` on.
+    changed_latency: Option<u32>,
 }
 
-impl<'a> PluginAudioProcessor<'a, ClapShared, ClapMain<'a>> for ClapAudio<'a> {
-    fn activate(host: HostAudioProcessorHandle<'a>, main: &ClapMain<'a>, shared: &'a ClapShared, config: PluginAudioConfiguration) -> Result<Self, PluginError> {
+impl<'a> PluginAudioProcessor<'a, (), ClapMain<'a>> for ClapAudio<'a> {
+    fn activate(host: HostAudioProcessorHandle<'a>, main: &ClapMain<'a>, _shared: &'a (), config: PluginAudioConfiguration) -> Result<Self, PluginError> {
         let max_block = (config.max_frames_count as usize).max(1);
         let audio = main.session.borrow_mut().activate(config.sample_rate, max_block).map_err(|e| PluginError::Error(e.into()))?;
         let latency = main.session.borrow().latency();
-        shared.latency.store(latency, Ordering::SeqCst);
         // CLAP lets the latency change only inside activate, and the host
         // must hear of it here; an unchanged latency is not reported (so a
-        // first activation that confirms the estimate asks nothing).
-        if main.reported_latency.replace(latency) != latency {
+        // first activation that confirms the estimate asks nothing). No
+        // borrow is held: the host may call `latency.get` from `changed`.
+        if main.latency.replace(latency) != latency {
             if let Some(host_latency) = &main.host_latency {
                 host_latency.changed(&main.host);
             }
         }
         Ok(Self {
             host,
-            shared,
             audio,
             table: main.table.clone(),
             events: Vec::with_capacity(MAX_EVENTS_PER_RUN),
             gui_events: main.gui_events.borrow_mut().take(),
             sample_rate: config.sample_rate,
             num_stems: main.config.get().num_stems(),
+            changed_latency: None,
         })
     }
 
@@ -262,15 +254,17 @@ impl<'a> PluginAudioProcessor<'a, ClapShared, ClapMain<'a>> for ClapAudio<'a> {
         if let Some(latency) = self.audio.take_latency_change() {
             // A session change (a state restored while active, an editor
             // edit) altered the latency: CLAP lets it change only across a
-            // re-activation, so ask for one; `latency.get` already answers
-            // the new value.
-            self.shared.latency.store(latency, Ordering::SeqCst);
+            // re-activation, so ask for one.
+            self.changed_latency = Some(latency);
             self.host.request_restart();
         }
         Ok(ProcessStatus::Continue)
     }
 
     fn deactivate(self, main: &ClapMain<'a>) {
+        if let Some(latency) = self.changed_latency {
+            main.latency.set(latency);
+        }
         *main.gui_events.borrow_mut() = self.gui_events;
         drop(self.audio);
         main.session.borrow_mut().deactivate();

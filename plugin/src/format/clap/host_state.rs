@@ -2,7 +2,6 @@
 //! instance as a whole, on the main thread.
 
 use std::io::{Read, Write};
-use std::sync::atomic::Ordering;
 
 use clack_extensions::latency::PluginLatencyImpl;
 use clack_extensions::remote_controls::{PluginRemoteControlsImpl, RemoteControlsPage, RemoteControlsPageWriter};
@@ -51,10 +50,9 @@ impl PluginStateImpl for ClapMain<'_> {
 }
 
 impl PluginLatencyImpl for ClapMain<'_> {
-    /// The last activation's latency, or a session change's while active
-    /// (the host was asked to restart for it).
+    /// See [`ClapMain::latency`].
     fn get(&self) -> u32 {
-        self.shared.latency.load(Ordering::SeqCst)
+        self.latency.get()
     }
 }
 
