@@ -1,12 +1,11 @@
 //! The CLAP format layer (clack-plugin): the entry, the factory with the one
-//! plugin, the instance's three thread halves, and `process`.
+//! plugin, the instance's two thread halves, and `process`.
 //!
 //! CLAP's thread model maps onto the instance split (docs/ARCHITECTURE.md
 //! §7.1): [`ClapMain`] (main thread) owns the [`MamSession`]; [`ClapAudio`]
 //! (audio thread) is created at `activate` around the [`MamAudio`] the
 //! session compiles and dropped at `deactivate`; nothing else is shared
-//! between them. The extensions live in
-//! `clap/`: ports ([`ports`]), parameters and the editor's gestures
+//! between them. The extensions live in `clap/`: ports ([`ports`]), parameters and the editor's gestures
 //! ([`params`]), the GUI ([`gui`]), state, latency and remote controls
 //! ([`host_state`]).
 //!
@@ -47,7 +46,7 @@ use ports::PortConfig;
 /// at its sample, without allocating).
 const MAX_EVENTS_PER_RUN: usize = 4096;
 
-/// The plugin type clack instantiates (it holds no data; the three halves do).
+/// The plugin type clack instantiates (it holds no data; the two halves do).
 pub struct MamClap;
 
 impl Plugin for MamClap {
