@@ -117,6 +117,9 @@ pub struct ClapMain<'a> {
     /// after a session change altered it, the new one (what the next
     /// activation will confirm).
     latency: Cell<u32>,
+    /// Whether the plugin was activated before: CLAP hosts read the latency
+    /// only from activation on, so a first activation has nothing to change.
+    activated_before: Cell<bool>,
     /// The editor's parameter gestures, read here while inactive; the audio
     /// half holds it while active.
     gui_events: RefCell<Option<rtrb::Consumer<GuiParamEvent>>>,
@@ -150,6 +153,7 @@ impl<'a> ClapMain<'a> {
             host_params,
             config: Cell::new(PortConfig::Plain),
             latency: Cell::new(latency),
+            activated_before: Cell::new(false),
             gui_events: RefCell::new(Some(consumer)),
             bridge,
             remote_pages: MamSession::remote_control_pages(),
@@ -204,10 +208,11 @@ impl<'a> PluginAudioProcessor<'a, (), ClapMain<'a>> for ClapAudio<'a> {
         let audio = main.session.borrow_mut().activate(config.sample_rate, max_block).map_err(|e| PluginError::Error(e.into()))?;
         let latency = main.session.borrow().latency();
         // CLAP lets the latency change only inside activate, and the host
-        // must hear of it here; an unchanged latency is not reported (so a
-        // first activation that confirms the estimate asks nothing). No
+        // must hear of it here; an unchanged latency is not reported, nor a
+        // first activation's (no host could read the estimate before it). No
         // borrow is held: the host may call `latency.get` from `changed`.
-        if main.latency.replace(latency) != latency {
+        let first = !main.activated_before.replace(true);
+        if main.latency.replace(latency) != latency && !first {
             if let Some(host_latency) = &main.host_latency {
                 host_latency.changed(&main.host);
             }
