@@ -5,6 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use nice_plug::params::ParamFlags;
 use vst3::Steinberg::Vst::{
     IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentHandler, IComponentTrait, IEditController, IEditControllerTrait, IMidiMapping,
     IMidiMappingTrait, IProcessContextRequirements, IProcessContextRequirementsTrait, IProcessContextRequirements_::Flags_ as ContextFlags,
@@ -253,13 +254,19 @@ impl IEditControllerTrait for Component {
                 copy_utf16(&mut out.units, entry.unit());
                 out.stepCount = entry.step_count().unwrap_or(0) as i32;
                 out.defaultNormalizedValue = f64::from(entry.default_normalized());
-                out.flags = if entry.hidden() {
+                // As nice-plug flagged them: hidden parameters are read-only
+                // for hosts (VST3 has no "hidden but automatable").
+                let flags = entry.flags();
+                out.flags = if flags.contains(ParamFlags::HIDDEN) {
                     ParameterFlags_::kIsReadOnly | ParameterFlags_::kIsHidden
                 } else if entry.automatable() {
                     ParameterFlags_::kCanAutomate
                 } else {
                     ParameterFlags_::kNoFlags
                 };
+                if flags.contains(ParamFlags::BYPASS) {
+                    out.flags |= ParameterFlags_::kIsBypass;
+                }
             }
             None => {
                 let Some(id) = u32::try_from(index - entries.len()).ok().filter(|&i| i < midi::NUM_CONTROLLER_PARAMS) else { return kInvalidArgument };

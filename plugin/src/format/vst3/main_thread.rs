@@ -203,3 +203,86 @@ impl Instance {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vst3::Steinberg::Linux::{FileDescriptor, IEventHandler, TimerInterval};
+    use vst3::Steinberg::Vst::RestartFlags_;
+    use vst3::Steinberg::{kResultOk, tresult};
+
+    /// A host's handler that writes down every call.
+    struct Handler {
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl Class for Handler {
+        type Interfaces = (IComponentHandler,);
+    }
+
+    impl IComponentHandlerTrait for Handler {
+        unsafe fn beginEdit(&self, id: u32) -> tresult {
+            lock(&self.calls).push(format!("begin {id}"));
+            kResultOk
+        }
+        unsafe fn performEdit(&self, id: u32, value: f64) -> tresult {
+            lock(&self.calls).push(format!("perform {id} {value}"));
+            kResultOk
+        }
+        unsafe fn endEdit(&self, id: u32) -> tresult {
+            lock(&self.calls).push(format!("end {id}"));
+            kResultOk
+        }
+        unsafe fn restartComponent(&self, flags: i32) -> tresult {
+            lock(&self.calls).push(format!("restart {flags}"));
+            kResultOk
+        }
+    }
+
+    /// A run loop whose timers only fire when the test pumps.
+    struct RunLoop;
+
+    impl Class for RunLoop {
+        type Interfaces = (IRunLoop,);
+    }
+
+    impl IRunLoopTrait for RunLoop {
+        unsafe fn registerEventHandler(&self, _handler: *mut IEventHandler, _fd: FileDescriptor) -> tresult {
+            kResultOk
+        }
+        unsafe fn unregisterEventHandler(&self, _handler: *mut IEventHandler) -> tresult {
+            kResultOk
+        }
+        unsafe fn registerTimer(&self, _handler: *mut ITimerHandler, _ms: TimerInterval) -> tresult {
+            kResultOk
+        }
+        unsafe fn unregisterTimer(&self, _handler: *mut ITimerHandler) -> tresult {
+            kResultOk
+        }
+    }
+
+    #[test]
+    fn gestures_and_restarts_wait_for_the_ui_thread_when_there_is_a_run_loop() {
+        let instance = Instance::new(None);
+        let handler = ComWrapper::new(Handler { calls: Mutex::new(Vec::new()) });
+        instance.main.set_handler(handler.to_com_ptr::<IComponentHandler>());
+        // No run loop: a gesture goes straight to the host.
+        instance.main.gui_edit(GuiEdit::Begin(7));
+        assert_eq!(*lock(&handler.calls), ["begin 7"]);
+
+        let run_loop = ComWrapper::new(RunLoop).to_com_ptr::<IRunLoop>().unwrap();
+        instance.main.start_timer(&instance, run_loop, false);
+        instance.main.gui_edit(GuiEdit::Perform(7, 0.25));
+        instance.main.gui_edit(GuiEdit::End(7));
+        instance.main.request_restart(RestartFlags_::kLatencyChanged);
+        instance.main.request_restart(RestartFlags_::kParamValuesChanged);
+        instance.pump_without_timer();
+        assert_eq!(*lock(&handler.calls), ["begin 7"], "nothing leaves before the timer's pump");
+        instance.pump();
+        let both = RestartFlags_::kLatencyChanged | RestartFlags_::kParamValuesChanged;
+        assert_eq!(*lock(&handler.calls), ["begin 7".to_string(), "perform 7 0.25".into(), "end 7".into(), format!("restart {both}")]);
+        instance.pump();
+        assert_eq!(lock(&handler.calls).len(), 4, "each request is sent once");
+        instance.terminate();
+    }
+}

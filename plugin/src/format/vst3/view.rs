@@ -317,9 +317,16 @@ impl IPlugViewTrait for View {
         kResultOk
     }
 
+    /// Resizable only if the editor's hint lets some axis change: a hint
+    /// with `can_resize` but neither axis (nor an aspect ratio) keeps the
+    /// size in checkSizeConstraint, and hosts should not offer a handle that
+    /// does nothing.
     unsafe fn canResize(&self) -> tresult {
         let slot = lock(&self.instance.editor.slot);
-        if slot.model.as_ref().is_some_and(|m| m.resize_hint().can_resize) {
+        let resizable = slot.model.as_ref().map(|m| m.resize_hint()).is_some_and(|h| {
+            h.can_resize && (h.can_resize_horizontally || h.can_resize_vertically || h.preserve_aspect_ratio)
+        });
+        if resizable {
             kResultOk
         } else {
             kResultFalse
