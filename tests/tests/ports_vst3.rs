@@ -205,7 +205,9 @@ fn vst3_a_latency_change_while_active_requests_a_restart() {
     // 40 blocks, 5 ms apart, the UI thread's loop turning between them; the
     // state arrives after the third (the control thread compiles it
     // meanwhile and the audio thread takes it between blocks).
-    run_guarded_with(&plugin, &layout, &inputs_with(&[0], layout.inputs.len()), 40 * BLOCK, &[], &[], &mut |block| {
+    let frames = 40 * BLOCK;
+    let inputs: Vec<[Vec<f32>; 2]> = (0..layout.inputs.len()).map(|p| if p == 0 { signal(0, frames) } else { silent(frames) }).collect();
+    run_guarded_with(&plugin, &layout, &inputs, frames, &[], &[], &mut |block| {
         if block == 2 {
             load_state(&plugin, &state);
         }
