@@ -184,7 +184,27 @@ impl Instance {
                 _ => {}
             }
         }
+        drop_aliased_outputs(&mut buffers);
         buffers
+    }
+}
+
+/// Output channels the host passed twice (some hosts hand one scratch
+/// buffer to every output they do not use) would give the engine two
+/// writers of one memory. The main output keeps its channels (a right
+/// channel equal to the left is dropped: the engine writes it to a spare);
+/// a stem repeating any channel before it is not written.
+fn drop_aliased_outputs(buffers: &mut HostBuffers) {
+    let null = std::ptr::null_mut();
+    if buffers.main_out[1] == buffers.main_out[0] {
+        buffers.main_out[1] = null;
+    }
+    for stem in 0..buffers.stems.len() {
+        let [left, right] = buffers.stems[stem];
+        let mut earlier = buffers.main_out.iter().chain(buffers.stems[..stem].iter().flatten()).filter(|p| !p.is_null());
+        if left == right || earlier.any(|&p| p == left || p == right) {
+            buffers.stems[stem] = [null; 2];
+        }
     }
 }
 
@@ -304,6 +324,27 @@ mod tests {
         side.events.resize(MAX_EVENTS, param(9, 9));
         side.push(param(0, 10));
         assert_eq!((side.events.len(), side.dropped), (MAX_EVENTS, 1), "a full list drops instead of growing");
+    }
+
+    #[test]
+    fn outputs_passed_twice_are_written_once() {
+        let mut memory = [[0.0f32; 4]; 6];
+        let [a, b, c, d, e, f] = memory.each_mut().map(|m| m.as_mut_ptr());
+        let mut buffers = HostBuffers::empty(4);
+        buffers.main_out = [a, a];
+        buffers.stems[0] = [b, c];
+        buffers.stems[1] = [d, b];
+        buffers.stems[2] = [e, e];
+        buffers.stems[3] = [f, a];
+        buffers.stems[4] = [d, f];
+        drop_aliased_outputs(&mut buffers);
+        let null = std::ptr::null_mut();
+        assert_eq!(buffers.main_out, [a, null], "the main right channel goes to the engine's spare");
+        assert_eq!(buffers.stems[0], [b, c]);
+        for stem in 1..4 {
+            assert_eq!(buffers.stems[stem], [null; 2], "stem {stem} repeats a channel");
+        }
+        assert_eq!(buffers.stems[4], [d, f], "repeats only a dropped stem's channel");
     }
 
     #[test]
