@@ -202,10 +202,11 @@ fn vst3_a_latency_change_while_active_requests_a_restart() {
     let plugin = load();
     let log = watch_restarts(&plugin);
     let layout = HostLayout::full(&plugin);
-    // 40 blocks, 5 ms apart, the UI thread's loop turning between them; the
-    // state arrives after the third (the control thread compiles it
-    // meanwhile and the audio thread takes it between blocks).
-    let frames = 40 * BLOCK;
+    // 100 blocks, 5 ms apart, the UI thread's loop turning between them;
+    // the state arrives after the third (the control thread compiles it
+    // meanwhile — milliseconds, with half a second of slack for a loaded
+    // machine — and the audio thread takes it between blocks).
+    let frames = 100 * BLOCK;
     let inputs: Vec<[Vec<f32>; 2]> = (0..layout.inputs.len()).map(|p| if p == 0 { signal(0, frames) } else { silent(frames) }).collect();
     run_guarded_with(&plugin, &layout, &inputs, frames, &[], &[], &mut |block| {
         if block == 2 {
