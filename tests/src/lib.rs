@@ -1,8 +1,10 @@
 //! Host-level tests of the bundled plugin: `tests/clap_host.rs` loads
 //! `target/bundled/MAM Session.clap` through clack-host, `tests/vst3_host.rs`
-//! loads `MAM Session.vst3` through the vst3 crate's COM bindings. Build the bundles
-//! first (`cargo xtask bundle mam_session --release`; the README's test
-//! command does).
+//! loads `MAM Session.vst3` through the vst3 crate's COM bindings, and
+//! `tests/ports_clap.rs` / `tests/ports_vst3.rs` prove every port of both
+//! (with the host's arrays on guard pages, [`guard`]; signals and sessions
+//! in [`ports`]). Build the bundles first (`cargo xtask bundle mam_session
+//! --release`; the README's test command does).
 
 pub mod clap;
 pub mod guard;
