@@ -168,6 +168,9 @@ impl Instance {
             lock(&self.session).deactivate();
         }
         if !active {
+            // A host that deactivates without setProcessing(false) has
+            // stopped processing all the same.
+            self.processing.store(false, Ordering::Release);
             return kResultOk;
         }
         let Some((sample_rate, max_block)) = *lock(&self.setup) else {

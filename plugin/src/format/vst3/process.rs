@@ -83,12 +83,13 @@ impl Instance {
                 read_note_events(side, data.inputEvents, frames);
             }
         }
-        // SAFETY: the host's bus arrays and context, valid for this call.
+        // SAFETY: the host's bus arrays, valid for this call.
         let buffers = unsafe { self.host_buffers(data, frames) };
+        // SAFETY: the host's context, null or valid for this call.
         let transport = unsafe { transport(data.processContext) };
         let AudioSide { audio, events, .. } = &mut **side;
         // SAFETY: every pointer in `buffers` is the host's, valid for
-        // `frames` samples; outputs are distinct host buffers.
+        // `frames` samples; no output repeats another (host_buffers).
         no_alloc(|| unsafe { audio.process(&buffers, events, &transport) });
         if self.buses.event_output_active() {
             // SAFETY: the host's output list, valid for this call.
