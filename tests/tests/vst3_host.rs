@@ -14,8 +14,11 @@ fn vst3_buses_latency_and_sidechain_delivery() {
     let _serial = lock();
     let plugin = load();
     // One sidechain in VST3 (nice-plug 0.4.2 drops the second; see plugin/src/lib.rs).
-    assert_eq!(bus_names(&plugin, BusDirections_::kInput as i32), vec![("Input".to_string(), 2), ("Sidechain 1".to_string(), 2)]);
-    assert_eq!(bus_names(&plugin, BusDirections_::kOutput as i32), vec![("Output".to_string(), 2)]);
+    let stereo = |name: &str| (name.to_string(), 2);
+    assert_eq!(bus_names(&plugin, BusDirections_::kInput as i32), vec![stereo("Input"), stereo("Sidechain 1"), stereo("Sidechain 2")]);
+    let mut outputs = vec![stereo("Output")];
+    outputs.extend((1..=8).map(|n| stereo(&format!("Bus {n}"))));
+    assert_eq!(bus_names(&plugin, BusDirections_::kOutput as i32), outputs);
 
     let frames = 16_384;
     let out = run(&plugin, &silence(frames), &silence(frames), &[]);
@@ -42,13 +45,19 @@ fn vst3_buses_latency_and_sidechain_delivery() {
 fn vst3_parameters_have_stable_ids_ranges_and_text() {
     let _serial = lock();
     let plugin = load();
-    let params = parameters(&plugin);
+    let all = parameters(&plugin);
+    // MIDI controllers reach a VST3 plugin as parameters (IMidiMapping), which
+    // the VST3 documentation says must be exported like any other: 130 per
+    // channel (128 CCs, channel pressure, pitch bend) in the top 2080 ids.
+    let midi_base = (1u32 << 31) - 16 * 130;
+    let (midi, params): (Vec<_>, Vec<_>) = all.into_iter().partition(|p| p.0 >= midi_base);
+    assert_eq!(midi.len(), 16 * 130, "one parameter per channel and controller");
     assert_eq!(params.len(), 1 + 16 * 4 + 8 + 4 + 8 + 1, "bus slots, master, ducker slots, scene controls, macros, the edit flag");
     let mut ids: Vec<u32> = params.iter().map(|p| p.0).collect();
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), params.len(), "ids are unique");
-    let again = parameters(&load());
+    let again: Vec<_> = parameters(&load()).into_iter().filter(|p| p.0 < midi_base).collect();
     assert_eq!(params, again, "a second instance has the same ids, titles and defaults");
 
     let find = |title: &str| params.iter().find(|p| p.1 == title).unwrap_or_else(|| panic!("no {title}")).clone();
