@@ -41,7 +41,7 @@ pub fn default_state() -> Arc<EguiEditorState> {
 pub fn create(shared: EditorShared, state: Arc<EguiEditorState>) -> Option<EguiEditor<MamEditor>> {
     let settings = EguiNiceSettings {
         title: "MAM Session".to_string(),
-        resize_hint: ResizeHint { can_resize: true, ..Default::default() },
+        resize_hint: ResizeHint { can_resize: true, can_resize_horizontally: true, can_resize_vertically: true, ..Default::default() },
         ..Default::default()
     };
     create_egui_editor(state, Default::default(), settings, MamEditor::new(shared))
