@@ -308,9 +308,13 @@ impl MamAudio {
     ///
     /// # Safety
     /// Every non-null pointer in `buffers` must be valid for `buffers.frames`
-    /// samples (reads for inputs, writes for outputs) for the whole call, and
-    /// no two output pointers may overlap. Inputs may alias outputs.
+    /// samples (reads for inputs, writes for outputs) for the whole call.
+    /// Inputs may alias outputs, and outputs each other: an output channel
+    /// whose memory overlaps an earlier one (main output first, then stems
+    /// in order) is not written, since hosts may hand one scratch buffer to
+    /// every output they ignore.
     pub unsafe fn process(&mut self, buffers: &HostBuffers, events: &[Event], transport: &Transport) {
+        let buffers = &distinct_outputs(buffers);
         self.midi_out.clear();
         if let Some(bpm) = transport.tempo.filter(|t| t.is_finite() && *t > 0.0) {
             self.audio.set_tempo(bpm);
@@ -395,8 +399,14 @@ impl MamAudio {
         let mut stem_channels: [[&mut [f32]; 2]; NUM_STEMS] = std::array::from_fn(|_| [&mut [][..], &mut [][..]]);
         let mut widths = [0usize; NUM_STEMS];
         for (k, port) in buffers.stems.iter().enumerate() {
-            // A stem is written only when the host passed both channels.
-            if port.iter().all(|p| !p.is_null()) {
+            // A stem is written only when the host passed both channels; a
+            // lone channel gets silence rather than whatever it held.
+            if port.iter().any(|p| p.is_null()) {
+                for ptr in port.iter().filter(|p| !p.is_null()) {
+                    // SAFETY: as for the main output.
+                    unsafe { std::slice::from_raw_parts_mut(ptr.add(start), len) }.fill(0.0);
+                }
+            } else {
                 for (c, ptr) in port.iter().enumerate() {
                     // SAFETY: as for the main output.
                     stem_channels[k][c] = unsafe { std::slice::from_raw_parts_mut(ptr.add(start), len) };
@@ -483,6 +493,34 @@ impl MamAudio {
         }
         self.sent_controls = Some(now);
     }
+}
+
+/// `buffers` with every output channel whose memory overlaps an earlier
+/// output channel's (main L, main R, then each stem's L and R) set to null,
+/// so no two `&mut` slices of the host's memory can coexist.
+/// Audio thread: a fixed 18 × 18 comparison, no allocation.
+fn distinct_outputs(buffers: &HostBuffers) -> HostBuffers {
+    let mut out = *buffers;
+    let bytes = buffers.frames.max(1) * std::mem::size_of::<f32>();
+    let overlaps = |a: *mut f32, b: *mut f32| {
+        let (a, b) = (a as usize, b as usize);
+        a < b.saturating_add(bytes) && b < a.saturating_add(bytes)
+    };
+    let mut kept: [*mut f32; 2 + 2 * NUM_STEMS] = [std::ptr::null_mut(); 2 + 2 * NUM_STEMS];
+    let mut count = 0;
+    let channels = out.main_out.iter_mut().chain(out.stems.iter_mut().flatten());
+    for ptr in channels {
+        if ptr.is_null() {
+            continue;
+        }
+        if kept[..count].iter().any(|&k| overlaps(k, *ptr)) {
+            *ptr = std::ptr::null_mut();
+        } else {
+            kept[count] = *ptr;
+            count += 1;
+        }
+    }
+    out
 }
 
 /// Publishes the running session's scene names for the scene parameters' text.
@@ -583,6 +621,31 @@ mod tests {
         let out = run(&mut moved, &main, None, &[Event::Param { time: 200, hash: master, normalized: silence }]);
         let first_change = (0..512).find(|&i| out[0][i] != reference[0][i]);
         assert_eq!(first_change, Some(200), "the trim starts moving on the event's sample, not at a chunk edge");
+    }
+
+    #[test]
+    fn outputs_sharing_memory_are_written_once() {
+        let main = [signal(11, 256), signal(12, 256)];
+        let expected = run(&mut audio(SUM, 64), &main, None, &[]);
+        // A host handing one scratch buffer to both stems 1 and 2 and the
+        // main right channel to stem 3's left: only the first user writes.
+        let mut out = [vec![0.0f32; 256], vec![0.0f32; 256]];
+        let mut scratch = vec![7.0f32; 256];
+        let mut lone = vec![7.0f32; 256];
+        let mut buffers = HostBuffers::empty(256);
+        buffers.main_in = [main[0].as_ptr(), main[1].as_ptr()];
+        buffers.main_out = [out[0].as_mut_ptr(), out[1].as_mut_ptr()];
+        buffers.stems[0] = [scratch.as_mut_ptr(), scratch.as_mut_ptr()];
+        buffers.stems[1] = [scratch.as_mut_ptr(), scratch.as_mut_ptr()];
+        buffers.stems[2] = [out[1].as_mut_ptr(), lone.as_mut_ptr()];
+        // SAFETY: every pointer is valid for 256 samples; overlaps are the point.
+        unsafe { audio(SUM, 64).process(&buffers, &[], &Transport::default()) };
+        assert_eq!(out, expected, "the main output is untouched by the stems sharing its memory");
+        // Stem 1 got the scratch buffer's left channel; its right (the same
+        // memory) and stem 2 were dropped, so stem 1 is a lone channel: silence.
+        assert!(scratch.iter().all(|&s| s == 0.0));
+        // Stem 3 kept only its right channel: a lone channel, silenced.
+        assert!(lone.iter().all(|&s| s == 0.0));
     }
 
     #[test]
