@@ -5,11 +5,12 @@ use std::sync::{Arc, Mutex};
 
 use crate::graph::adopt::{AdoptPlan, ScheduleLayout};
 use crate::graph::compile::{compile_with_displays, CompileError, CompileInfo, CompileOptions, Compiled, MAX_PORTS};
-use crate::graph::controls::{HostControl, HostControls};
+use crate::graph::controls::{Armed, HostControl, HostControls, SceneStatus, MAX_SCENE_STACK};
 use crate::graph::schedule::{Schedule, StripControl};
-use crate::session::slots::MAX_BUS_SLOTS;
 use crate::meters::{loudness_meter, BusMeter, LoudnessMeter, LoudnessReading, LoudnessTap, MeterReading, SpectrumDisplay};
-use crate::session::Session;
+use crate::session::slots::MAX_BUS_SLOTS;
+use crate::session::{Quantize, Session, Transition};
+use crate::transport::Transport;
 
 /// Schedules that can wait in each direction. While this many are queued
 /// for the audio thread, a newly compiled one waits on the control side
@@ -34,6 +35,8 @@ pub struct Engine {
     /// A compiled schedule waiting for room in the queue, with its ids; a
     /// newer session replaces it (edits coalesce to the newest, none is lost).
     pending: Option<(Box<Schedule>, ScheduleLayout)>,
+    /// Armed, current and pushed scenes, as the audio thread last wrote them.
+    scene_status: Arc<SceneStatus>,
 }
 
 /// Audio side: runs the current schedule and swaps in new ones between blocks.
@@ -52,6 +55,38 @@ pub struct AudioProcessor {
     /// Whether any audio has been processed; until then host controls jump
     /// instead of ramping (a fresh instance starts at its scene).
     started: bool,
+    /// The host's transport at the first sample of its current block.
+    transport: Transport,
+    /// Frames processed since [`Self::set_transport`]: where a request
+    /// arriving now stands in the host's block.
+    transport_frames: u64,
+    /// The scene action waiting for its quantize boundary (one at a time).
+    scene_request: Option<SceneRequest>,
+    /// What the editor reads: the armed request, current scene, stack depth.
+    scene_status: Arc<SceneStatus>,
+}
+
+/// A scene recall, push or pop waiting for its boundary.
+#[derive(Clone, Copy, Debug)]
+struct SceneRequest {
+    /// `Scene`, `Push` or `Pop`.
+    action: HostControl,
+    /// A recall's transition in place of the scene's own.
+    transition: Option<Transition>,
+    quantize: Quantize,
+    /// When it starts, in frames since the last `set_transport`.
+    fire_at: u64,
+}
+
+impl SceneRequest {
+    fn armed(&self) -> Armed {
+        match self.action {
+            HostControl::Push(n) => Armed::Push(n),
+            HostControl::Pop => Armed::Pop,
+            HostControl::Scene(n) => Armed::Scene(n),
+            _ => unreachable!("only scene actions wait for a boundary"),
+        }
+    }
 }
 
 /// The host's current controls of one slot.
@@ -127,8 +162,22 @@ impl Engine {
         let (loudness, tap) = loudness_meter(session.channels, options.sample_rate as u32);
         let layout = ScheduleLayout::of(&compiled.schedule);
         let loudness_channels = session.channels;
-        let engine = Engine { compiler, to_audio, from_audio, loudness, loudness_channels, session, info: compiled.info, layout, pending: None };
-        let audio = AudioProcessor { schedule: compiled.schedule, from_control, to_control, loudness: tap, host_tempo: None, host_strips: Default::default(), host_controls: HostControls::default(), started: false };
+        let scene_status = Arc::new(SceneStatus::default());
+        let engine = Engine { compiler, to_audio, from_audio, loudness, loudness_channels, session, info: compiled.info, layout, pending: None, scene_status: scene_status.clone() };
+        let audio = AudioProcessor {
+            schedule: compiled.schedule,
+            from_control,
+            to_control,
+            loudness: tap,
+            host_tempo: None,
+            host_strips: Default::default(),
+            host_controls: HostControls::default(),
+            started: false,
+            transport: Transport::default(),
+            transport_frames: 0,
+            scene_request: None,
+            scene_status,
+        };
         Ok((engine, audio))
     }
 
@@ -254,6 +303,13 @@ impl Engine {
     pub fn loudness_mut(&mut self) -> &mut LoudnessMeter {
         &mut self.loudness
     }
+
+    /// The scene recall waiting for its quantize boundary ("armed"), the
+    /// current scene and the scene stack's depth, as the audio thread last
+    /// set them (atomics: an editor reads them at any time, lock-free).
+    pub fn scene_status(&self) -> Arc<SceneStatus> {
+        self.scene_status.clone()
+    }
 }
 
 impl AudioProcessor {
@@ -283,14 +339,140 @@ impl AudioProcessor {
         self.schedule.control(slot, control);
     }
 
-    /// Applies a host scene, morph, macro or ducker control from the next
-    /// processed sample on (a scene change runs the scene's transition); it
-    /// persists across session edits. Before any audio has been processed
-    /// the change takes effect at once.
+    /// Applies a host scene, morph, macro or ducker control, or a scene
+    /// push or pop, from the next processed sample on; it persists across
+    /// session edits. Before any audio has been processed the change takes
+    /// effect at once.
+    ///
+    /// Scene recalls, pushes and pops start on their quantize boundary
+    /// while the transport plays ([`Self::set_transport`]; docs/ARCHITECTURE.md
+    /// §8): the scene's `quantize` (a pop: the pushed scene's). One waits
+    /// at a time, shown as armed in [`Engine::scene_status`]; a newer
+    /// request replaces it, a recall of the current scene cancels a waiting
+    /// recall, and a pop cancels a waiting push.
     /// Runs on the audio thread: no allocation, no locks.
     pub fn set_control(&mut self, control: HostControl) {
-        self.host_controls.apply(control);
-        self.schedule.set_control(control, !self.started);
+        match control {
+            HostControl::Scene(_) | HostControl::Push(_) | HostControl::Pop => self.request_scene(control, None),
+            _ => {
+                self.host_controls.apply(control);
+                self.schedule.set_control(control, !self.started);
+            }
+        }
+    }
+
+    /// Recalls scene `n` as [`Self::set_control`] with `HostControl::Scene`
+    /// does, moving by `transition` instead of the scene's own transition
+    /// when given (a timeline's policy override).
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn recall_scene(&mut self, n: usize, transition: Option<Transition>) {
+        self.request_scene(HostControl::Scene(n), transition);
+    }
+
+    /// Follows the host's transport: call once per host block, before
+    /// processing it, with the transport at the block's first sample. Sets
+    /// the tempo as [`Self::set_tempo`] does, and places a waiting scene
+    /// request again from the new position — a tempo change or a loop's
+    /// jump back moves it; with the transport stopped it starts at once.
+    /// Until a transport is set, scene requests start at once.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn set_transport(&mut self, transport: &Transport) {
+        self.transport = *transport;
+        self.transport_frames = 0;
+        if let Some(bpm) = transport.bpm() {
+            self.set_tempo(bpm);
+        }
+        let sample_rate = self.schedule.sample_rate() as f64;
+        if let Some(request) = &mut self.scene_request {
+            request.fire_at = transport.frames_to_boundary(request.quantize, sample_rate, 0).unwrap_or(0);
+        }
+    }
+
+    /// The transport last set, and the frames processed since.
+    pub fn transport(&self) -> (&Transport, u64) {
+        (&self.transport, self.transport_frames)
+    }
+
+    /// Starts a scene action now or arms it for its boundary.
+    /// Runs on the audio thread: no allocation, no locks.
+    fn request_scene(&mut self, action: HostControl, transition: Option<Transition>) {
+        let schedule = &self.schedule;
+        let quantize = match action {
+            HostControl::Scene(n) => {
+                let current = self.host_controls.scene;
+                let Some(q) = schedule.scene_quantize(n) else {
+                    // Not in this session: remembered, so a session edit
+                    // that brings the scene recalls it (set_all_controls).
+                    self.host_controls.scene = n;
+                    return;
+                };
+                if n == current {
+                    // Back to the current scene: a waiting recall is called off.
+                    if matches!(self.scene_request, Some(SceneRequest { action: HostControl::Scene(_), .. })) {
+                        self.disarm();
+                    }
+                    return;
+                }
+                q
+            }
+            HostControl::Push(n) => {
+                if schedule.stack_depth() == MAX_SCENE_STACK {
+                    return;
+                }
+                let Some(q) = schedule.scene_quantize(n) else { return };
+                q
+            }
+            HostControl::Pop => {
+                if matches!(self.scene_request, Some(SceneRequest { action: HostControl::Push(_), .. })) {
+                    // Released before it landed: the push never happens.
+                    self.disarm();
+                    return;
+                }
+                let Some(pushed) = schedule.top_pushed() else { return };
+                schedule.scene_quantize(pushed).unwrap_or_default()
+            }
+            _ => return,
+        };
+        let sample_rate = schedule.sample_rate() as f64;
+        let at = self.transport_frames;
+        match self.transport.frames_to_boundary(quantize, sample_rate, at).filter(|_| self.started) {
+            Some(fire_at) if fire_at > at => {
+                let request = SceneRequest { action, transition, quantize, fire_at };
+                self.scene_status.set_armed(Some(request.armed()));
+                self.scene_request = Some(request);
+            }
+            _ => {
+                self.disarm();
+                self.start_scene(action, transition);
+            }
+        }
+    }
+
+    /// Runs on the audio thread: no allocation, no locks.
+    fn disarm(&mut self) {
+        self.scene_request = None;
+        self.scene_status.set_armed(None);
+    }
+
+    /// Runs a scene action on the running schedule and publishes the result.
+    /// Runs on the audio thread: no allocation, no locks.
+    fn start_scene(&mut self, action: HostControl, transition: Option<Transition>) {
+        self.schedule.set_control_with(action, transition, !self.started);
+        self.host_controls.scene = self.schedule.host_controls().scene;
+        self.scene_status.set_scene(self.host_controls.scene, self.schedule.stack_depth());
+    }
+
+    /// Starts the waiting scene request if its boundary is here, and returns
+    /// the frames until it is due (unbounded when none waits).
+    /// Runs on the audio thread: no allocation, no locks.
+    fn fire_due_scene(&mut self) -> usize {
+        let Some(request) = self.scene_request else { return usize::MAX };
+        if request.fire_at > self.transport_frames {
+            return (request.fire_at - self.transport_frames).try_into().unwrap_or(usize::MAX);
+        }
+        self.disarm();
+        self.start_scene(request.action, request.transition);
+        usize::MAX
     }
 
     /// Clears every tail, delay line and envelope of the running schedule.
@@ -333,6 +515,7 @@ impl AudioProcessor {
                 }
             }
             next.set_all_controls(&self.host_controls);
+            next.take_scene_stack(&self.schedule);
             if !self.started {
                 next.settle();
             }
@@ -340,6 +523,9 @@ impl AudioProcessor {
             // Cannot fail: checked for room above, and only this thread pushes.
             let _ = self.to_control.push(old);
             switched = true;
+        }
+        if switched {
+            self.scene_status.set_scene(self.schedule.host_controls().scene, self.schedule.stack_depth());
         }
         switched
     }
@@ -359,6 +545,21 @@ impl AudioProcessor {
     /// [`Schedule::write_stems`]).
     /// Runs on the audio thread: no allocation, no locks.
     pub fn process_with_stems(&mut self, inputs: &[&[&[f32]]], outputs: &mut [&mut [f32]], stems: &mut [&mut [&mut [f32]]], frames: usize) {
+        self.process_slices(inputs, outputs, stems, frames, &mut |_, _| {});
+    }
+
+    /// [`Self::process`], calling `observe(schedule, slice)` after each slice
+    /// the engine runs on its own (it splits a call at `max_block`, control
+    /// steps and scene starts), with the slice's frames within this call;
+    /// meanwhile [`Schedule::bus_outputs`] hold that slice's audio, from
+    /// frame 0. The offline renderer captures bus outputs this way.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn process_observed(&mut self, inputs: &[&[&[f32]]], outputs: &mut [&mut [f32]], frames: usize, observe: &mut dyn FnMut(&Schedule, std::ops::Range<usize>)) {
+        self.process_slices(inputs, outputs, &mut [], frames, observe);
+    }
+
+    /// Runs on the audio thread: no allocation, no locks.
+    fn process_slices(&mut self, inputs: &[&[&[f32]]], outputs: &mut [&mut [f32]], stems: &mut [&mut [&mut [f32]]], frames: usize, observe: &mut dyn FnMut(&Schedule, std::ops::Range<usize>)) {
         self.poll_schedule();
         if !self.started {
             self.schedule.settle();
@@ -369,7 +570,9 @@ impl AudioProcessor {
         // Up to MAX_PORTS ports (the compiler refuses more) of up to 2
         // channels re-sliced per chunk, on the stack.
         while start < frames {
-            let len = (frames - start).min(self.schedule.next_block_limit());
+            // A scene request starts on its sample: the block splits there.
+            let until_scene = self.fire_due_scene();
+            let len = (frames - start).min(self.schedule.next_block_limit()).min(until_scene);
             let mut channel_slices: [[&[f32]; 2]; MAX_PORTS] = [[&[]; 2]; MAX_PORTS];
             let ports = inputs.len().min(MAX_PORTS);
             for (p, port) in inputs.iter().take(ports).enumerate() {
@@ -413,6 +616,8 @@ impl AudioProcessor {
                 let master: [&[f32]; 2] = [&out_slices[0][..], if n_out > 1 { &out_slices[1][..] } else { &[] }];
                 self.loudness.push(&master[..self.schedule.channels().min(n_out.max(1))], if n_out > 0 { len } else { 0 });
             }
+            observe(&self.schedule, start..start + len);
+            self.transport_frames += len as u64;
             start += len;
         }
     }

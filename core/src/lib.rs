@@ -17,3 +17,4 @@ pub mod reference;
 pub mod render;
 pub mod session;
 pub mod source;
+pub mod transport;

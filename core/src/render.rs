@@ -13,6 +13,7 @@ use crate::graph::compile::{CompileError, CompileInfo, CompileOptions, PortBindi
 use crate::graph::controls::{HostControl, HostControls};
 use crate::meters::LoudnessReading;
 use crate::session::Session;
+use crate::transport::Transport;
 
 /// Audio for one rack, `[channel][frame]` (1 or 2 channels), starting at the
 /// rack's own time 0 (its `startOffsetFrames` is applied by [`render`]).
@@ -71,6 +72,10 @@ impl RenderChunk {
 /// calls of a fixed size, with the latency trimmed off every output stream
 /// and the master's loudness measured as it goes.
 ///
+/// The engine plays to a transport that rolls from frame 0 at the session's
+/// `tempo` and `timeSignature` (bar 1 at frame 0), so quantized scene
+/// recalls land where they would in a host playing from its start.
+///
 /// The timeline has [`Self::total_frames`] engine frames (the output length
 /// plus the latency when trimming). Feed them in order, any number per
 /// [`Self::process`] call; for output that is bit-identical to [`render`],
@@ -96,6 +101,16 @@ pub struct Renderer {
     stem_skip: Vec<usize>,
     /// One process call of master output, `[channel][frame]`, `step` long.
     scratch: Vec<Vec<f32>>,
+    /// One process call of every bus's output, `[bus][channel][frame]`,
+    /// `step` long, buses in processing order (empty without stems). Filled
+    /// slice by slice: the engine splits a call at control steps and scene
+    /// starts, and a bus's own buffer holds only the last slice.
+    bus_scratch: Vec<Vec<Vec<f32>>>,
+    /// The transport the engine plays to: from frame 0 at the session's
+    /// `tempo` and `timeSignature`, never stopping.
+    sample_rate: f64,
+    tempo: f64,
+    time_signature: (u32, u32),
 }
 
 /// Where the master's loudness is analysed.
@@ -160,6 +175,7 @@ impl Renderer {
             Vec::new()
         };
         let channels = session.channels;
+        let info_buses = info.buses.len();
         Ok(Self {
             audio,
             loudness: LoudnessSide::Inline(Box::new(engine)),
@@ -173,7 +189,25 @@ impl Renderer {
             master_skip: latency,
             stem_skip,
             scratch: vec![vec![0.0; step]; channels],
+            bus_scratch: if options.stems { vec![vec![vec![0.0; step]; channels]; info_buses] } else { Vec::new() },
+            sample_rate: session.sample_rate as f64,
+            tempo: session.tempo,
+            time_signature: session.time_signature,
         })
+    }
+
+    /// Applies a host control (a scene recall, push or pop, a macro, …) at
+    /// engine frame [`Self::done_frames`], as a host would between two
+    /// blocks: a quantized scene recall waits for its boundary on the
+    /// renderer's transport.
+    pub fn set_control(&mut self, control: HostControl) {
+        self.audio.set_control(control);
+    }
+
+    /// The processor the render drives, for what [`Self::set_control`] does
+    /// not cover (a recall with another transition, say).
+    pub fn audio_mut(&mut self) -> &mut AudioProcessor {
+        &mut self.audio
     }
 
     pub fn info(&self) -> &CompileInfo {
@@ -253,15 +287,23 @@ impl Renderer {
             let port_slices: Vec<Vec<&[f32]>> = inputs.iter().map(|p| p.iter().map(|c| &c[at..at + n]).collect()).collect();
             let port_refs: Vec<&[&[f32]]> = port_slices.iter().map(Vec::as_slice).collect();
             let mut outs: Vec<&mut [f32]> = self.scratch.iter_mut().map(|c| &mut c[..n]).collect();
-            self.audio.process(&port_refs, &mut outs, n);
+            self.audio.set_transport(&Transport::rolling(self.done as u64, self.sample_rate, self.tempo, self.time_signature));
+            let bus_scratch = &mut self.bus_scratch;
+            self.audio.process_observed(&port_refs, &mut outs, n, &mut |schedule, slice| {
+                for (bus, (_, buf, _)) in bus_scratch.iter_mut().zip(schedule.bus_outputs()) {
+                    for (ch, dst) in bus.iter_mut().enumerate() {
+                        dst[slice.clone()].copy_from_slice(&buf.channel(ch)[..slice.len()]);
+                    }
+                }
+            });
             let kept = self.kept(self.master_skip, n);
             for (dst, src) in out.master.iter_mut().zip(&self.scratch) {
                 dst.extend_from_slice(&src[kept.clone()]);
             }
-            for ((stem, &skip), (_, buf, _)) in out.stems.iter_mut().zip(&self.stem_skip).zip(self.audio.schedule().bus_outputs()) {
+            for ((stem, &skip), bus) in out.stems.iter_mut().zip(&self.stem_skip).zip(&self.bus_scratch) {
                 let kept = self.kept(skip, n);
-                for (ch, dst) in stem.iter_mut().enumerate() {
-                    dst.extend_from_slice(&buf.channel(ch)[kept.clone()]);
+                for (dst, src) in stem.iter_mut().zip(bus) {
+                    dst.extend_from_slice(&src[kept.clone()]);
                 }
             }
             if let LoudnessSide::Inline(engine) = &mut self.loudness {

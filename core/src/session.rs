@@ -22,8 +22,14 @@ pub struct Session {
     /// Channels of the session's main input/output (1 or 2).
     pub channels: usize,
     pub pan_law: PanLaw,
-    /// Tempo in BPM, for tempo-synced inserts when no host tempo is known.
+    /// Tempo in BPM, for tempo-synced inserts when no host tempo is known,
+    /// and the tempo `mam render` plays its transport at.
     pub tempo: f64,
+    /// `(numerator, denominator)` of the renderer's transport (bars for
+    /// quantized scene recalls); the plugin follows the host's instead.
+    pub time_signature: (u32, u32),
+    /// Where recalls of scenes without their own `quantize` start.
+    pub scene_quantize: Quantize,
     pub racks: Vec<Rack>,
     /// Buses in file order; the master is always present (added if missing).
     pub buses: Vec<Bus>,
@@ -46,6 +52,8 @@ impl Session {
             channels: 2,
             pan_law: PanLaw::Balance,
             tempo: 120.0,
+            time_signature: DEFAULT_TIME_SIGNATURE,
+            scene_quantize: Quantize::None,
             racks: Vec::new(),
             buses: vec![Bus::new(MASTER_ID)],
             routes: Vec::new(),
@@ -305,12 +313,18 @@ pub const MAX_SCENES: usize = 16;
 /// Most macros a session may define (the plugin's `macro1`…`macro8`).
 pub const MAX_MACROS: usize = 8;
 
+/// The time signature a session without `timeSignature` has.
+pub const DEFAULT_TIME_SIGNATURE: (u32, u32) = (4, 4);
+
 /// A snapshot of mix values, addressed by parameter path (see [`path`]).
 /// Anything a scene does not name keeps the session's own value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scene {
     pub name: String,
     pub transition: Transition,
+    /// Where a recall starts while the transport plays; `None` takes the
+    /// session's `scene_quantize`.
+    pub quantize: Option<Quantize>,
     /// Values by parameter path, in the units the session file uses (dB for
     /// levels, −1…1 for pans, booleans for mutes, an insert's own units).
     pub values: BTreeMap<String, ParamValue>,
@@ -323,6 +337,41 @@ pub enum Transition {
     Instant,
     /// Every value ramps from where it stands to the scene's over `ms`.
     Morph { ms: f64 },
+    /// Over `ms`, levels (bus gains, send levels) move on an equal-power
+    /// curve, switches flip half-way, other values ramp as in a morph.
+    Crossfade { ms: f64 },
+}
+
+/// The grid a scene recall waits for while the host's transport plays
+/// (docs/ARCHITECTURE.md §8): it starts on the first sample at or after the
+/// next boundary. A beat is one note of the time signature's denominator,
+/// a bar is `numerator` beats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Quantize {
+    /// At once, on the sample the request arrives.
+    #[default]
+    None,
+    Beat,
+    Bar,
+    /// The next bar whose number (counted from beat 0) is even.
+    TwoBars,
+    /// The next bar whose number (counted from beat 0) is a multiple of 4.
+    FourBars,
+}
+
+impl Quantize {
+    pub const ALL: [Quantize; 5] = [Quantize::None, Quantize::Beat, Quantize::Bar, Quantize::TwoBars, Quantize::FourBars];
+
+    /// The session file's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Quantize::None => "none",
+            Quantize::Beat => "beat",
+            Quantize::Bar => "bar",
+            Quantize::TwoBars => "2bars",
+            Quantize::FourBars => "4bars",
+        }
+    }
 }
 
 /// A macro: one host knob (0…1) moving any number of parameters.

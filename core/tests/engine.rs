@@ -13,6 +13,7 @@ mod engine {
     pub mod live_swap;
     pub mod nan;
     pub mod properties;
+    pub mod quantize;
     pub mod rfc;
     pub mod scenes;
     pub mod session_files;

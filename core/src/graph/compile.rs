@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::controls::{Controls, Dest, MacroRoute, Target};
+use super::controls::{Controls, Dest, MacroRoute, SceneTiming, Target};
 use super::schedule::*;
 use super::sort::{bus_order, SortError};
 use crate::audio_buf::AudioBuf;
@@ -12,7 +12,7 @@ use crate::dsp::smoother::Smoother;
 use crate::insert::registry;
 use crate::meters::{BusMeter, MeterState, SpectrumDisplay};
 use crate::session::slots::{self, MAX_DUCKER_SLOTS};
-use crate::session::{path, InsertDesc, PanLaw, RackKind, Session, Tap, Transition, MAX_MACROS};
+use crate::session::{path, InsertDesc, PanLaw, RackKind, Session, Tap, MAX_MACROS};
 use crate::source::GeneratorState;
 
 /// Length of the declicking ramp for faders, pans, mutes, solos and feed gains.
@@ -496,20 +496,15 @@ fn build_controls(session: &Session, position: &[usize], buses: &[BusNode], samp
     }
     let n = targets.len();
     let mut rows: Vec<f32> = resolved.iter().map(|r| r.session_value as f32).collect();
-    let mut ramp_samples = vec![Smoother::ramp_len(GAIN_RAMP_MS, sample_rate)];
-    for (scene, values) in session.scenes.iter().zip(&scene_values) {
+    for values in &scene_values {
         let start = rows.len();
         rows.extend_from_within(..n);
         for &(t, v) in values {
             rows[start + t] = v;
         }
-        let ms = match scene.transition {
-            Transition::Instant => GAIN_RAMP_MS as f64,
-            Transition::Morph { ms } => ms,
-        };
-        ramp_samples.push(Smoother::ramp_len(ms as f32, sample_rate));
     }
-    Ok(Controls::new(targets, rows, ramp_samples, macros, duckers))
+    let timing = SceneTiming::rows(&session.scenes, session.scene_quantize, sample_rate);
+    Ok(Controls::new(targets, rows, timing, sample_rate, macros, duckers))
 }
 
 /// Per-output-channel pan gains for a bus at `pan` (see [`PanLaw`]); in a

@@ -8,21 +8,33 @@
 //! value        = clamp(scene value + Σ macro offsets + host trim, range) × host scale
 //! ```
 //!
+//! A scene transition moves the recalled values from where they stand to its
+//! destination — a scene's row, or the values a pop returns to — by its
+//! policy (docs/ARCHITECTURE.md §8): linearly (`instant`, `morph`), or with
+//! levels on an equal-power curve (`crossfade`); switches flip half-way.
+//!
 //! Host trims exist for the ducker slots (depth trim in dB, mix as a scale);
 //! bus faders, pans and mutes compose with the host's strip controls in
 //! [`super::schedule::Strip`] instead, so a scene's level and the host's
 //! fader trim stay separate there too.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use super::schedule::Schedule;
-use crate::insert::db_to_gain;
+use crate::dsp::smoother::Smoother;
+use crate::insert::{db_to_gain, gain_to_db, SILENCE_DB};
 use crate::session::slots::MAX_DUCKER_SLOTS;
-use crate::session::MAX_MACROS;
+use crate::session::{Quantize, Scene, Transition, MAX_MACROS};
 
 /// While a scene transition runs, controlled values move in steps of this
 /// many samples (counted from the transition's start, so the result does not
 /// depend on the host's block size); gains between steps are smoothed by the
 /// strip's own 10 ms ramps.
 pub const CONTROL_STEP: usize = 32;
+
+/// Most scenes pushed at once ([`HostControl::Push`]); a push onto a full
+/// stack is ignored.
+pub const MAX_SCENE_STACK: usize = 8;
 
 /// The host's scene, morph, macro and ducker controls (the plugin's
 /// parameters of the same names).
@@ -58,10 +70,12 @@ impl Default for HostControls {
 }
 
 impl HostControls {
-    /// Records one change, clamping values to their ranges.
+    /// Records one change, clamping values to their ranges. `Push` and
+    /// `Pop` change no field: the scene stack lives in the engine.
     pub fn apply(&mut self, control: HostControl) {
         match control {
             HostControl::Scene(n) => self.scene = n,
+            HostControl::Push(_) | HostControl::Pop => {}
             HostControl::MorphA(n) => self.morph_a = n,
             HostControl::MorphB(n) => self.morph_b = n,
             HostControl::Morph(x) => self.morph = x.clamp(0.0, 1.0),
@@ -84,10 +98,20 @@ impl HostControls {
     }
 }
 
-/// One change of a [`HostControls`] field.
+/// One change of a [`HostControls`] field, or a scene stack operation.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum HostControl {
+    /// Recall scene n (0 = the session's own values) with its transition,
+    /// on its quantize boundary while the transport plays.
     Scene(usize),
+    /// Push scene n as momentary: the recalled values as they stand (and
+    /// which scene was current) are saved on the scene stack, then scene n
+    /// comes in with its transition. Ignored when [`MAX_SCENE_STACK`]
+    /// scenes are pushed already.
+    Push(usize),
+    /// Pop the last push: back to exactly the saved values, with the pushed
+    /// scene's transition. Ignored with nothing pushed.
+    Pop,
     MorphA(usize),
     MorphB(usize),
     Morph(f32),
@@ -122,6 +146,132 @@ pub(crate) struct Target {
     pub time: bool,
 }
 
+impl Target {
+    /// A level in dB (bus gain, send level): what a crossfade moves on its
+    /// equal-power curve.
+    fn is_level(&self) -> bool {
+        matches!(self.dest, Dest::BusGainDb(_) | Dest::SendDb { .. })
+    }
+}
+
+/// How a transition moves continuous values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Policy {
+    /// Every continuous value linearly in its own units (dB for levels).
+    Linear,
+    /// Levels keep the summed power of the two ends constant:
+    /// g = √((1 − p)·a² + p·b²) in linear gain; other values linearly.
+    EqualPower,
+}
+
+/// How the mix moves into one row (the session's own values or a scene).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct SceneTiming {
+    /// Transition length in samples.
+    pub ramp_samples: u32,
+    pub policy: Policy,
+    pub quantize: Quantize,
+}
+
+impl SceneTiming {
+    /// The timing of a transition, at `sample_rate`.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(crate) fn of(transition: Transition, quantize: Quantize, sample_rate: f32) -> Self {
+        let (ms, policy) = match transition {
+            Transition::Instant => (super::compile::GAIN_RAMP_MS as f64, Policy::Linear),
+            Transition::Morph { ms } => (ms, Policy::Linear),
+            Transition::Crossfade { ms } => (ms, Policy::EqualPower),
+        };
+        Self { ramp_samples: Smoother::ramp_len(ms as f32, sample_rate), policy, quantize }
+    }
+
+    /// One timing per row: row 0 (the session's own values) comes in with
+    /// the declick and the session's quantize, row n as scene n says.
+    /// Control side.
+    pub(crate) fn rows(scenes: &[Scene], session_quantize: Quantize, sample_rate: f32) -> Vec<Self> {
+        std::iter::once(Self::of(Transition::Instant, session_quantize, sample_rate))
+            .chain(scenes.iter().map(|s| Self::of(s.transition, s.quantize.unwrap_or(session_quantize), sample_rate)))
+            .collect()
+    }
+}
+
+/// One pushed scene: what a pop goes back to.
+#[derive(Clone, Copy, Debug, Default)]
+struct StackEntry {
+    /// The scene current before the push.
+    scene: usize,
+    /// The scene pushed (its transition and quantize are the pop's).
+    pushed: usize,
+}
+
+/// What the editor reads about scene recalls (atomics; the audio thread
+/// writes them). See [`crate::engine::Engine::scene_status`].
+#[derive(Debug, Default)]
+pub struct SceneStatus {
+    /// [`Armed`] packed by [`Armed::pack`]; 0 = nothing waiting.
+    armed: AtomicU32,
+    current: AtomicU32,
+    depth: AtomicU32,
+}
+
+/// A scene action waiting for its quantize boundary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Armed {
+    Scene(usize),
+    Push(usize),
+    Pop,
+}
+
+impl Armed {
+    fn pack(armed: Option<Armed>) -> u32 {
+        match armed {
+            None => 0,
+            Some(Armed::Scene(n)) => (1 << 16) | (n as u32 & 0xffff),
+            Some(Armed::Push(n)) => (2 << 16) | (n as u32 & 0xffff),
+            Some(Armed::Pop) => 3 << 16,
+        }
+    }
+
+    fn unpack(bits: u32) -> Option<Armed> {
+        let n = (bits & 0xffff) as usize;
+        match bits >> 16 {
+            1 => Some(Armed::Scene(n)),
+            2 => Some(Armed::Push(n)),
+            3 => Some(Armed::Pop),
+            _ => None,
+        }
+    }
+}
+
+impl SceneStatus {
+    /// The scene action waiting for its boundary, if any ("armed").
+    pub fn armed(&self) -> Option<Armed> {
+        Armed::unpack(self.armed.load(Ordering::Relaxed))
+    }
+
+    /// The scene recalled last (0 = the session's own values); during a
+    /// push, the pushed scene.
+    pub fn current(&self) -> usize {
+        self.current.load(Ordering::Relaxed) as usize
+    }
+
+    /// How many scenes are pushed.
+    pub fn stack_depth(&self) -> usize {
+        self.depth.load(Ordering::Relaxed) as usize
+    }
+
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(crate) fn set_armed(&self, armed: Option<Armed>) {
+        self.armed.store(Armed::pack(armed), Ordering::Relaxed);
+    }
+
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(crate) fn set_scene(&self, current: usize, depth: usize) {
+        self.current.store(current as u32, Ordering::Relaxed);
+        self.depth.store(depth as u32, Ordering::Relaxed);
+    }
+}
+
 /// One macro → target mapping.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct MacroRoute {
@@ -138,8 +288,10 @@ pub(crate) struct Controls {
     targets: Vec<Target>,
     /// `[row][target]`: row 0 holds the session's values, row n scene n's.
     rows: Vec<f32>,
-    /// Transition length into each row, in samples.
-    ramp_samples: Vec<u32>,
+    /// Per row: how a transition into it runs.
+    timing: Vec<SceneTiming>,
+    /// For transitions given in ms at recall time.
+    sample_rate: f32,
     macros: Vec<MacroRoute>,
     /// Per ducker slot: its (depth, mix) targets.
     duckers: [Option<(usize, usize)>; MAX_DUCKER_SLOTS],
@@ -148,11 +300,19 @@ pub(crate) struct Controls {
     recalled: Vec<f32>,
     /// `[target]`: where the running transition started.
     from: Vec<f32>,
-    /// Row the running transition goes to.
-    to_row: usize,
+    /// `[target]`: where the running transition goes.
+    to: Vec<f32>,
+    /// How the running transition moves.
+    policy: Policy,
     /// Length of the running transition (0 = none) and samples done.
     ramp_len: u32,
     ramp_done: u32,
+    /// `[entry][target]`, [`MAX_SCENE_STACK`] entries: the recalled values
+    /// each push saved.
+    stack_values: Vec<f32>,
+    stack: [StackEntry; MAX_SCENE_STACK],
+    /// Entries in use.
+    depth: usize,
     /// `[target]`: macro offsets, recomputed on each evaluation.
     offsets: Vec<f32>,
     /// `[target]`: the value last applied to the schedule.
@@ -162,29 +322,35 @@ pub(crate) struct Controls {
 
 impl Controls {
     /// Built by the compiler: `rows` holds `targets.len()` values per row,
-    /// row 0 being what the schedule already runs.
+    /// row 0 being what the schedule already runs; one `timing` per row.
     pub(crate) fn new(
         targets: Vec<Target>,
         rows: Vec<f32>,
-        ramp_samples: Vec<u32>,
+        timing: Vec<SceneTiming>,
+        sample_rate: f32,
         macros: Vec<MacroRoute>,
         duckers: [Option<(usize, usize)>; MAX_DUCKER_SLOTS],
     ) -> Self {
         let n = targets.len();
-        debug_assert_eq!(rows.len(), n * ramp_samples.len());
+        debug_assert_eq!(rows.len(), n * timing.len());
         let session_values = rows[..n].to_vec();
         Self {
             targets,
             rows,
-            ramp_samples,
+            timing,
+            sample_rate,
             macros,
             duckers,
             host: HostControls::default(),
             recalled: session_values.clone(),
             from: session_values.clone(),
-            to_row: 0,
+            to: session_values.clone(),
+            policy: Policy::Linear,
             ramp_len: 0,
             ramp_done: 0,
+            stack_values: vec![0.0; n * MAX_SCENE_STACK],
+            stack: [StackEntry::default(); MAX_SCENE_STACK],
+            depth: 0,
             offsets: vec![0.0; n],
             applied: session_values,
             dirty: false,
@@ -212,24 +378,80 @@ impl Controls {
 
     /// Number of scenes (rows after the session's).
     pub(crate) fn num_scenes(&self) -> usize {
-        self.ramp_samples.len() - 1
+        self.timing.len() - 1
+    }
+
+    /// Where a recall of scene `row` starts (its quantize); `None` for a
+    /// scene this schedule does not have.
+    pub(crate) fn quantize_of(&self, row: usize) -> Option<Quantize> {
+        self.timing.get(row).map(|t| t.quantize)
+    }
+
+    /// The scene the last push brought in, if any.
+    pub(crate) fn top_pushed(&self) -> Option<usize> {
+        self.depth.checked_sub(1).map(|top| self.stack[top].pushed)
+    }
+
+    /// Scenes pushed.
+    pub(crate) fn stack_depth(&self) -> usize {
+        self.depth
     }
 
     /// Applies a host control. A scene change starts the scene's transition
-    /// from where the values stand, unless `jump` (nothing has played yet).
-    /// Scene numbers beyond the session's scenes are ignored.
+    /// from where the values stand (or `transition` in its place), unless
+    /// `jump` (nothing has played yet). Scene numbers beyond the session's
+    /// scenes are ignored, as are a push onto a full stack and a pop of an
+    /// empty one.
     /// Runs on the audio thread: no allocation, no locks.
     pub(crate) fn set(&mut self, control: HostControl, jump: bool) {
-        if let HostControl::Scene(n) = control {
-            if n == self.host.scene || n > self.num_scenes() {
-                return;
+        self.set_with(control, None, jump);
+    }
+
+    /// [`Self::set`], a scene recall taking `transition` in place of the
+    /// scene's own when given.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(crate) fn set_with(&mut self, control: HostControl, transition: Option<Transition>, jump: bool) {
+        let n = self.targets.len();
+        match control {
+            HostControl::Scene(row) => {
+                if row == self.host.scene || row > self.num_scenes() {
+                    return;
+                }
+                self.host.scene = row;
+                self.to.copy_from_slice(&self.rows[row * n..(row + 1) * n]);
+                let timing = match transition {
+                    Some(t) => SceneTiming::of(t, Quantize::None, self.sample_rate),
+                    None => self.timing[row],
+                };
+                self.begin(timing, jump);
             }
-            self.host.scene = n;
-            self.start_transition(n, jump);
-            return;
+            HostControl::Push(row) => {
+                if row > self.num_scenes() || self.depth == MAX_SCENE_STACK {
+                    return;
+                }
+                let top = self.depth;
+                self.stack[top] = StackEntry { scene: self.host.scene, pushed: row };
+                self.stack_values[top * n..(top + 1) * n].copy_from_slice(&self.recalled);
+                self.depth += 1;
+                self.host.scene = row;
+                self.to.copy_from_slice(&self.rows[row * n..(row + 1) * n]);
+                self.begin(self.timing[row], jump);
+            }
+            HostControl::Pop => {
+                let Some(top) = self.depth.checked_sub(1) else { return };
+                self.depth = top;
+                let entry = self.stack[top];
+                self.host.scene = entry.scene;
+                self.to.copy_from_slice(&self.stack_values[top * n..(top + 1) * n]);
+                // Back with the pushed scene's transition.
+                let timing = self.timing.get(entry.pushed).copied().unwrap_or(self.timing[0]);
+                self.begin(timing, jump);
+            }
+            other => {
+                self.host.apply(other);
+                self.dirty = true;
+            }
         }
-        self.host.apply(control);
-        self.dirty = true;
     }
 
     /// Takes over every host control at once with no transition (a new
@@ -238,22 +460,47 @@ impl Controls {
     pub(crate) fn set_all(&mut self, host: &HostControls) {
         let scene = if host.scene <= self.num_scenes() { host.scene } else { 0 };
         self.host = HostControls { scene, ..*host };
-        self.start_transition(scene, true);
+        let n = self.targets.len();
+        self.to.copy_from_slice(&self.rows[scene * n..(scene + 1) * n]);
+        self.begin(self.timing[scene], true);
         self.dirty = true;
+    }
+
+    /// Takes over the scene stack of the schedule this one replaces: the
+    /// same scene numbers; the saved values themselves when both schedules
+    /// control the same values, else the saved scene's values in this
+    /// schedule (a pop then returns to that scene as edited).
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(crate) fn take_stack(&mut self, old: &Controls) {
+        let n = self.targets.len();
+        let same = old.targets.len() == n && old.targets.iter().zip(&self.targets).all(|(a, b)| a.dest == b.dest);
+        self.depth = 0;
+        for (k, entry) in old.stack[..old.depth].iter().enumerate() {
+            let scene = if entry.scene <= self.num_scenes() { entry.scene } else { 0 };
+            let pushed = if entry.pushed <= self.num_scenes() { entry.pushed } else { 0 };
+            self.stack[k] = StackEntry { scene, pushed };
+            let values = &mut self.stack_values[k * n..(k + 1) * n];
+            if same {
+                values.copy_from_slice(&old.stack_values[k * n..(k + 1) * n]);
+            } else {
+                values.copy_from_slice(&self.rows[scene * n..(scene + 1) * n]);
+            }
+            self.depth = k + 1;
+        }
     }
 
     pub(crate) fn host(&self) -> &HostControls {
         &self.host
     }
 
+    /// Starts a transition from the recalled values to `self.to`.
     /// Runs on the audio thread: no allocation, no locks.
-    fn start_transition(&mut self, row: usize, jump: bool) {
-        self.to_row = row;
+    fn begin(&mut self, timing: SceneTiming, jump: bool) {
         self.ramp_done = 0;
-        self.ramp_len = if jump { 0 } else { self.ramp_samples[row] };
+        self.policy = timing.policy;
+        self.ramp_len = if jump { 0 } else { timing.ramp_samples };
         if self.ramp_len == 0 {
-            let n = self.targets.len();
-            self.recalled.copy_from_slice(&self.rows[row * n..(row + 1) * n]);
+            self.recalled.copy_from_slice(&self.to);
         } else {
             self.from.copy_from_slice(&self.recalled);
             self.step_values();
@@ -264,15 +511,18 @@ impl Controls {
     /// Sets the recalled values to where the transition stands at the end
     /// of the control step that starts now, so the strip's ramps glide
     /// towards them during the step (the first step moves on the
-    /// transition's first sample).
+    /// transition's first sample). The last step lands on the destination
+    /// exactly, so a pop returns bit for bit to what was saved.
     /// Runs on the audio thread: no allocation, no locks.
     fn step_values(&mut self) {
         let end = (self.ramp_done as usize + CONTROL_STEP).min(self.ramp_len as usize);
+        if end == self.ramp_len as usize {
+            self.recalled.copy_from_slice(&self.to);
+            return;
+        }
         let p = end as f32 / self.ramp_len as f32;
-        let n = self.targets.len();
-        for t in 0..n {
-            let to = self.rows[self.to_row * n + t];
-            self.recalled[t] = blend(&self.targets[t], self.from[t], to, p);
+        for t in 0..self.targets.len() {
+            self.recalled[t] = blend(&self.targets[t], self.from[t], self.to[t], p, self.policy);
         }
     }
 
@@ -326,7 +576,7 @@ impl Controls {
             let current = self.recalled[t];
             let a = a_row.map_or(current, |r| self.rows[r * n + t]);
             let b = b_row.map_or(current, |r| self.rows[r * n + t]);
-            let mut value = blend(target, a, b, self.host.morph);
+            let mut value = blend(target, a, b, self.host.morph, Policy::Linear);
             if !(target.time && value < 0.0) {
                 value += self.offsets[t];
                 for (k, slot) in self.duckers.iter().enumerate() {
@@ -354,15 +604,20 @@ impl Controls {
     }
 }
 
-/// The value `p` of the way from `a` to `b`: linear for continuous values,
-/// a switch half-way for stepped ones and between a note and milliseconds.
-fn blend(target: &Target, a: f32, b: f32, p: f32) -> f32 {
+/// The value `p` of the way from `a` to `b`: a switch half-way for stepped
+/// values and between a note and milliseconds; levels on the equal-power
+/// curve under [`Policy::EqualPower`]; linear otherwise.
+fn blend(target: &Target, a: f32, b: f32, p: f32, policy: Policy) -> f32 {
     if target.stepped || (target.time && (a < 0.0) != (b < 0.0)) {
         if p < 0.5 {
             a
         } else {
             b
         }
+    } else if policy == Policy::EqualPower && target.is_level() {
+        let (ga, gb, p) = (db_to_gain(a as f64), db_to_gain(b as f64), p as f64);
+        let g = ((1.0 - p) * ga * ga + p * gb * gb).sqrt();
+        gain_to_db(g).max(SILENCE_DB) as f32
     } else {
         a + (b - a) * p
     }
@@ -374,6 +629,35 @@ impl Schedule {
     /// Runs on the audio thread: no allocation, no locks.
     pub fn set_control(&mut self, control: HostControl, jump: bool) {
         self.controls.set(control, jump);
+    }
+
+    /// [`Self::set_control`], a scene recall (`HostControl::Scene`) taking
+    /// `transition` in place of the scene's own.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn set_control_with(&mut self, control: HostControl, transition: Option<Transition>, jump: bool) {
+        self.controls.set_with(control, transition, jump);
+    }
+
+    /// Where a recall of scene `n` starts, or `None` for a scene this
+    /// schedule does not have.
+    pub fn scene_quantize(&self, n: usize) -> Option<Quantize> {
+        self.controls.quantize_of(n)
+    }
+
+    /// The scene the last push brought in, if any is pushed.
+    pub fn top_pushed(&self) -> Option<usize> {
+        self.controls.top_pushed()
+    }
+
+    /// Scenes pushed (at most [`MAX_SCENE_STACK`]).
+    pub fn stack_depth(&self) -> usize {
+        self.controls.stack_depth()
+    }
+
+    /// Takes over the scene stack of `old`, the schedule this one replaces.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(crate) fn take_scene_stack(&mut self, old: &Schedule) {
+        self.controls.take_stack(&old.controls);
     }
 
     /// Takes over all host controls with no transition.

@@ -266,6 +266,60 @@ impl<'a> Obj<'a> {
     }
 }
 
+impl Obj<'_> {
+    /// A [`Quantize`] by its session-file name.
+    fn quantize(&self, cx: &mut Cx, key: &str) -> Option<Quantize> {
+        let table: Vec<(&str, Quantize)> = Quantize::ALL.iter().map(|q| (q.name(), *q)).collect();
+        self.choice(cx, key, &table)
+    }
+}
+
+/// Largest time-signature numerator (beats in a bar).
+const MAX_BEATS_PER_BAR: u64 = 32;
+/// Time-signature denominators: the note values a beat may be.
+const BEAT_NOTES: [u64; 6] = [1, 2, 4, 8, 16, 32];
+
+/// `timeSignature`: `[numerator, denominator]`, the numerator 1…32 and the
+/// denominator a note value (1, 2, 4, 8, 16, 32).
+fn read_time_signature(cx: &mut Cx, root: &Obj) -> Option<(u32, u32)> {
+    let items = root.array(cx, "timeSignature")?;
+    let at = root.at("timeSignature");
+    if items.len() != 2 {
+        cx.error(at, format!("expected [numerator, denominator], found {} numbers", items.len()));
+        return None;
+    }
+    let whole = |cx: &mut Cx, i: usize| -> Option<u64> {
+        let v = &items[i];
+        match v.as_f64() {
+            Some(x) if x.fract() == 0.0 && x >= 1.0 => Some(x as u64),
+            Some(x) => {
+                cx.error(format!("{at}[{i}]"), format!("expected a whole number of at least 1, found {}", fmt_num(x)));
+                None
+            }
+            None => {
+                cx.error(format!("{at}[{i}]"), format!("expected a whole number, found {}", kind_of(v)));
+                None
+            }
+        }
+    };
+    let (num, den) = (whole(cx, 0), whole(cx, 1));
+    let num = num.filter(|&n| {
+        let ok = n <= MAX_BEATS_PER_BAR;
+        if !ok {
+            cx.error(format!("{at}[0]"), format!("{n} beats in a bar is out of range 1..{MAX_BEATS_PER_BAR}"));
+        }
+        ok
+    });
+    let den = den.filter(|d| {
+        let ok = BEAT_NOTES.contains(d);
+        if !ok {
+            cx.error(format!("{at}[1]"), format!("{d} is not a note value (expected one of: 1, 2, 4, 8, 16, 32)"));
+        }
+        ok
+    });
+    Some((num? as u32, den? as u32))
+}
+
 fn unit_suffix(unit: &str) -> String {
     if unit.is_empty() {
         String::new()
@@ -284,8 +338,8 @@ fn read_session(cx: &mut Cx, value: &Value) -> Option<Session> {
     root.unknown_fields(
         cx,
         &[
-            "version", "sampleRate", "channels", "panLaw", "tempo", "racks", "buses", "routes", "scenes",
-            "macros", "mappings",
+            "version", "sampleRate", "channels", "panLaw", "tempo", "timeSignature", "sceneQuantize", "racks",
+            "buses", "routes", "scenes", "macros", "mappings",
         ],
     );
     let mut session = Session::empty();
@@ -319,6 +373,12 @@ fn read_session(cx: &mut Cx, value: &Value) -> Option<Session> {
     }
     if let Some(tempo) = root.number_in(cx, "tempo", 20.0, 999.0, "BPM") {
         session.tempo = tempo;
+    }
+    if let Some(signature) = read_time_signature(cx, &root) {
+        session.time_signature = signature;
+    }
+    if let Some(q) = root.quantize(cx, "sceneQuantize") {
+        session.scene_quantize = q;
     }
     if let Some(items) = root.array(cx, "mappings") {
         session.mappings = items.clone();
@@ -661,24 +721,34 @@ const MAX_MORPH_MS: f64 = 60_000.0;
 
 fn read_scene(cx: &mut Cx, value: &Value, path: String, index: usize) -> Option<Scene> {
     let o = Obj::new(cx, value, path)?;
-    o.unknown_fields(cx, &["name", "transition", "morphMs", "values"]);
+    o.unknown_fields(cx, &["name", "transition", "morphMs", "quantize", "values"]);
     let name = o.str(cx, "name").map_or_else(|| format!("Scene {}", index + 1), str::to_string);
-    let transition = match o.choice(cx, "transition", &[("instant", false), ("morph", true)]) {
-        Some(true) => match o.number_in(cx, "morphMs", 0.0, MAX_MORPH_MS, "ms") {
-            Some(ms) => Transition::Morph { ms },
+    #[derive(Clone, Copy)]
+    enum Kind {
+        Instant,
+        Morph,
+        Crossfade,
+    }
+    let kind = o.choice(cx, "transition", &[("instant", Kind::Instant), ("morph", Kind::Morph), ("crossfade", Kind::Crossfade)]);
+    let transition = match kind {
+        Some(kind @ (Kind::Morph | Kind::Crossfade)) => match o.number_in(cx, "morphMs", 0.0, MAX_MORPH_MS, "ms") {
+            Some(ms) if matches!(kind, Kind::Morph) => Transition::Morph { ms },
+            Some(ms) => Transition::Crossfade { ms },
             None if !o.has("morphMs") => {
-                cx.error(o.at("morphMs"), "a morph transition needs 'morphMs'");
+                let name = if matches!(kind, Kind::Morph) { "morph" } else { "crossfade" };
+                cx.error(o.at("morphMs"), format!("a {name} transition needs 'morphMs'"));
                 return None;
             }
             None => return None,
         },
         _ => {
             if o.has("morphMs") && !o.has("transition") {
-                cx.warn(o.at("morphMs"), "'morphMs' is ignored without \"transition\": \"morph\"");
+                cx.warn(o.at("morphMs"), "'morphMs' is ignored without \"transition\": \"morph\" or \"crossfade\"");
             }
             Transition::Instant
         }
     };
+    let quantize = o.quantize(cx, "quantize");
     let mut values = BTreeMap::new();
     if let Some(v) = o.map.get("values") {
         let map = Obj::new(cx, v, o.at("values"))?;
@@ -695,7 +765,7 @@ fn read_scene(cx: &mut Cx, value: &Value, path: String, index: usize) -> Option<
             values.insert(key.clone(), value);
         }
     }
-    Some(Scene { name, transition, values })
+    Some(Scene { name, transition, quantize, values })
 }
 
 /// The JSON path of a value keyed by a parameter path (which has dots).

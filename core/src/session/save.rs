@@ -14,6 +14,12 @@ pub fn to_value(s: &Session) -> Value {
     root.insert("channels".into(), json!(s.channels));
     root.insert("panLaw".into(), json!(s.pan_law.name()));
     root.insert("tempo".into(), json!(s.tempo));
+    if s.time_signature != DEFAULT_TIME_SIGNATURE {
+        root.insert("timeSignature".into(), json!([s.time_signature.0, s.time_signature.1]));
+    }
+    if s.scene_quantize != Quantize::None {
+        root.insert("sceneQuantize".into(), json!(s.scene_quantize.name()));
+    }
     root.insert("racks".into(), Value::Array(s.racks.iter().map(rack).collect()));
     root.insert("buses".into(), Value::Array(s.buses.iter().map(bus).collect()));
     root.insert("routes".into(), Value::Array(s.routes.iter().map(route).collect()));
@@ -143,7 +149,14 @@ fn scene(s: &Scene) -> Value {
             m.insert("transition".into(), json!("morph"));
             m.insert("morphMs".into(), json!(ms))
         }
+        Transition::Crossfade { ms } => {
+            m.insert("transition".into(), json!("crossfade"));
+            m.insert("morphMs".into(), json!(ms))
+        }
     };
+    if let Some(q) = s.quantize {
+        m.insert("quantize".into(), json!(q.name()));
+    }
     m.insert("values".into(), param_map(&s.values));
     Value::Object(m)
 }

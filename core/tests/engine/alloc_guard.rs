@@ -50,7 +50,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// Runs `f` and returns how many allocator calls it made on this thread.
-fn allocations_in(f: impl FnOnce()) -> usize {
+pub fn allocations_in(f: impl FnOnce()) -> usize {
     CALLS.with(|c| c.set(0));
     ARMED.with(|a| a.set(true));
     f();
@@ -279,6 +279,7 @@ fn scene_transitions_morphs_macros_and_stems_never_allocate() {
     let scene = |name: &str, gain: f64, transition| Scene {
         name: name.into(),
         transition,
+        quantize: None,
         values: bus_paths
             .iter()
             .map(|p| {
