@@ -3,7 +3,8 @@
 //! gets silence for the missing inputs and a correct main output — with the
 //! host's port arrays, channel-pointer arrays and samples ending on guard
 //! pages, so any access past them faults — no restart request at first
-//! activation, and MIDI passed through on its sample.
+//! activation, a latency change that asked for a restart reported at the
+//! re-activation, and MIDI passed through on its sample.
 
 use std::time::Duration;
 
@@ -161,6 +162,57 @@ fn clap_first_activation_requests_no_restart() {
     run_guarded(&mut reloaded, &inputs_with(&[0, 1, 2], 3), 1, FRAMES, &[]);
     settle(&mut reloaded);
     assert_eq!(restart_flags(&mut reloaded), (false, false), "(request_restart, latency.changed) after a state load and the first activation");
+}
+
+/// A restart for a latency change is honoured: a state whose session has
+/// another latency, restored while processing, makes the plugin ask for a
+/// restart (not report the latency: CLAP lets it change only inside
+/// `activate`); the re-activation then calls `latency.changed` and `get`
+/// answers the new latency. A later activation with the same latency
+/// reports nothing.
+#[test]
+fn clap_a_restart_for_a_latency_change_reports_it_at_reactivation() {
+    use clack_extensions::latency::PluginLatency;
+    use clack_extensions::state::PluginState;
+    use clack_host::prelude::PluginAudioConfiguration;
+    use std::sync::atomic::Ordering;
+    let _serial = lock();
+    // The default session with a 1024-point ducker: latency 1024 + 240
+    // instead of 2048 + 240.
+    let default = include_str!("../../plugin/src/default_session.json");
+    let other = default.replace(r#""depthDb": 9,"#, r#""depthDb": 9, "fftSize": 1024,"#);
+    assert_ne!(other, default);
+    let mut saved = Vec::new();
+    {
+        let mut donor = load_with_session(&other);
+        let mut handle = donor.instance.plugin_handle();
+        let state: PluginState = handle.get_extension().unwrap();
+        state.save(&mut handle, &mut saved).unwrap();
+    }
+
+    let mut live = load_unlocked();
+    load_state_while_processing(&mut live, &saved, 0.25);
+    settle(&mut live);
+    assert_eq!(restart_flags(&mut live), (true, false), "(request_restart, latency.changed) after the restore while active");
+
+    // The host restarts the plugin: deactivated above, activated again.
+    let config = PluginAudioConfiguration { sample_rate: RATE, min_frames_count: 1, max_frames_count: BLOCK };
+    let latency_of = |loaded: &mut Loaded| {
+        let handle = loaded.instance.plugin_handle();
+        let latency: PluginLatency = handle.get_extension().expect("latency extension");
+        latency.get(&handle)
+    };
+    let stopped = live.instance.activate(|_, _| (), config).expect("activates");
+    assert!(restart_flags(&mut live).1, "latency.changed is called from the re-activation");
+    assert_eq!(latency_of(&mut live), 1024 + 240, "the new latency while active");
+    live.instance.deactivate(stopped);
+
+    // Once reported, the same latency is not reported again.
+    live.instance.access_handler(|m| m.latency_changed.store(false, Ordering::SeqCst));
+    let stopped = live.instance.activate(|_, _| (), config).expect("activates");
+    assert_eq!(latency_of(&mut live), 1024 + 240);
+    live.instance.deactivate(stopped);
+    assert!(!restart_flags(&mut live).1, "an unchanged latency is not reported");
 }
 
 /// A note-on and a controller change at sample 200 of a 512-frame block

@@ -11,8 +11,9 @@
 //!
 //! Written to the CLAP 1.2 headers (clap-sys 0.5), not to what one host
 //! tolerates: nothing outside the arrays a host passes is read or written,
-//! the latency is reported as changed only from `activate`, and a restart is
-//! requested only when a session change altered the latency while active.
+//! the latency is reported as changed only from `activate` (whenever it
+//! differs from the one the host last heard), and a restart is requested
+//! only when a session change altered the latency while active.
 
 mod gui;
 mod host_state;
@@ -29,7 +30,7 @@ use clack_extensions::latency::{HostLatency, PluginLatency};
 use clack_extensions::note_ports::PluginNotePorts;
 use clack_extensions::params::{HostParams, PluginParams};
 use clack_extensions::remote_controls::PluginRemoteControls;
-use clack_extensions::state::PluginState;
+use clack_extensions::state::{HostState, PluginState};
 use clack_plugin::events::event_types::{MidiEvent as ClapMidiEvent, TransportEvent, TransportFlags};
 use clack_plugin::events::spaces::CoreEventSpace;
 use clack_plugin::prelude::*;
@@ -103,19 +104,28 @@ pub struct ClapMain<'a> {
     /// Set when the host destroyed the GUI from inside one of our calls into
     /// it (`gui.closed`), while the window was borrowed; done afterwards.
     gui_destroy_pending: Cell<bool>,
+    /// Set while the editor window's messages are passed to the host (see
+    /// `gui::on_main_thread`).
+    window_callback_running: Cell<bool>,
     host: HostMainThreadHandle<'a>,
     session: RefCell<MamSession>,
     table: Arc<ParamTable>,
     host_params: Option<HostParams>,
     host_latency: Option<HostLatency>,
     host_gui: Option<HostGui>,
+    host_state: Option<HostState>,
     /// The audio-ports configuration hosts selected (inactive only).
     config: Cell<PortConfig>,
-    /// The latency `clap_plugin_latency.get` answers: the estimate until the
-    /// first activation, then each activation's. CLAP lets it change only
-    /// inside `activate` (which tells the host when it did); while inactive
-    /// after a session change altered it, the new one (what the next
-    /// activation will confirm).
+    /// The latency the host last heard: the estimate until the first
+    /// activation, then each activation's. Set only in `activate`, the one
+    /// place CLAP lets the latency change (latency.h), so the next
+    /// activation compares against what the host really knows.
+    reported_latency: Cell<u32>,
+    /// What `clap_plugin_latency.get` answers: [`Self::reported_latency`],
+    /// except while inactive after a session change altered the latency
+    /// while active (the host was asked to restart): then the new one, which
+    /// the next activation will report. CLAP hosts read it only while
+    /// (being) active; an inactive answer is a courtesy.
     latency: Cell<u32>,
     /// Whether the plugin was activated before: CLAP hosts read the latency
     /// only from activation on, so a first activation has nothing to change.
@@ -145,13 +155,16 @@ impl<'a> ClapMain<'a> {
         Self {
             gui: RefCell::new(None),
             gui_destroy_pending: Cell::new(false),
+            window_callback_running: Cell::new(false),
             host_latency: host.get_extension(),
             host_gui: host.get_extension(),
+            host_state: host.get_extension(),
             host,
             session: RefCell::new(session),
             table,
             host_params,
             config: Cell::new(PortConfig::Plain),
+            reported_latency: Cell::new(latency),
             latency: Cell::new(latency),
             activated_before: Cell::new(false),
             gui_events: RefCell::new(Some(consumer)),
@@ -171,7 +184,8 @@ impl<'a> ClapMain<'a> {
 
 impl<'a> PluginMainThread<'a, ()> for ClapMain<'a> {
     /// The host's answer to `request_callback`: the editor window's pending
-    /// host calls (resize, closed), and a state the editor asked to load.
+    /// host calls (resize, closed), a state the editor asked to load, and a
+    /// session edit the host must hear of as a dirty state.
     fn on_main_thread(&self) {
         gui::on_main_thread(self);
         if let Some(bytes) = self.bridge.take_pending_state() {
@@ -179,6 +193,14 @@ impl<'a> PluginMainThread<'a, ()> for ClapMain<'a> {
             match loaded {
                 Ok(()) => self.rescan_values(),
                 Err(e) => crate::log!("MAM Session: the editor's state was not loaded: {e}"),
+            }
+        }
+        // The `session_edit` flip already tells hosts that watch parameter
+        // changes; `clap_host_state.mark_dirty` [main-thread] tells the rest
+        // that the session (saved in the state, not in a parameter) changed.
+        if self.bridge.take_session_edited() {
+            if let Some(host_state) = &self.host_state {
+                host_state.mark_dirty(&self.host);
             }
         }
     }
@@ -198,8 +220,9 @@ pub struct ClapAudio<'a> {
     /// Stem outputs of the configuration active at activation (0 or 8).
     num_stems: usize,
     /// A latency a session change brought while active (the host was asked
-    /// to restart for it), reported from `deactivate` on.
-    changed_latency: Option<u32>,
+    /// to restart for it). Only for `latency.get`'s answer while inactive:
+    /// what the host is told is decided in the next `activate`.
+    restart_latency: Option<u32>,
 }
 
 impl<'a> PluginAudioProcessor<'a, (), ClapMain<'a>> for ClapAudio<'a> {
@@ -208,11 +231,14 @@ impl<'a> PluginAudioProcessor<'a, (), ClapMain<'a>> for ClapAudio<'a> {
         let audio = main.session.borrow_mut().activate(config.sample_rate, max_block).map_err(|e| PluginError::Error(e.into()))?;
         let latency = main.session.borrow().latency();
         // CLAP lets the latency change only inside activate, and the host
-        // must hear of it here; an unchanged latency is not reported, nor a
-        // first activation's (no host could read the estimate before it). No
-        // borrow is held: the host may call `latency.get` from `changed`.
+        // must hear of it here: whenever it differs from what the host last
+        // heard (a restart for a session change, another sample rate), but
+        // not at a first activation (no host could read the estimate before
+        // it). Both cells are set first, and no borrow is held: the host may
+        // call `latency.get` from `changed`.
         let first = !main.activated_before.replace(true);
-        if main.latency.replace(latency) != latency && !first {
+        main.latency.set(latency);
+        if main.reported_latency.replace(latency) != latency && !first {
             if let Some(host_latency) = &main.host_latency {
                 host_latency.changed(&main.host);
             }
@@ -225,7 +251,7 @@ impl<'a> PluginAudioProcessor<'a, (), ClapMain<'a>> for ClapAudio<'a> {
             gui_events: main.gui_events.borrow_mut().take(),
             sample_rate: config.sample_rate,
             num_stems: main.config.get().num_stems(),
-            changed_latency: None,
+            restart_latency: None,
         })
     }
 
@@ -259,14 +285,16 @@ impl<'a> PluginAudioProcessor<'a, (), ClapMain<'a>> for ClapAudio<'a> {
             // A session change (a state restored while active, an editor
             // edit) altered the latency: CLAP lets it change only across a
             // re-activation, so ask for one.
-            self.changed_latency = Some(latency);
+            self.restart_latency = Some(latency);
             self.host.request_restart();
         }
         Ok(ProcessStatus::Continue)
     }
 
     fn deactivate(self, main: &ClapMain<'a>) {
-        if let Some(latency) = self.changed_latency {
+        // Only `get`'s inactive answer: `reported_latency` keeps what the
+        // host heard, so the next activation reports the change.
+        if let Some(latency) = self.restart_latency {
             main.latency.set(latency);
         }
         *main.gui_events.borrow_mut() = self.gui_events;
@@ -426,12 +454,17 @@ fn translate(event: &UnknownEvent, table: &ParamTable) -> Option<(u32, Incoming)
         }
         CoreEventSpace::Midi(e) if e.port_index() == 0 => Incoming::Midi(e.data()),
         CoreEventSpace::NoteOn(e) => {
-            // MIDI velocity 0 would mean note off: a note on keeps at least 1.
-            let velocity = (e.velocity() * 127.0).round().clamp(1.0, 127.0) as u8;
+            // CLAP's events.h: "A NOTE_ON with a velocity of 0 is valid and
+            // should not be interpreted as a NOTE_OFF" — but MIDI 1.0 would
+            // read velocity 0 as one, so a note on keeps at least 1 (the
+            // saturating cast also turns NaN into 0, then 1). A MIDI
+            // message 0x9n with velocity 0 (`CLAP_EVENT_MIDI` above) passes
+            // unchanged: in MIDI it already is a note off.
+            let velocity = ((e.velocity() * 127.0).round() as u8).clamp(1, 127);
             Incoming::Midi(note_message(0x90, e.pckn(), velocity)?)
         }
         CoreEventSpace::NoteOff(e) => {
-            let velocity = (e.velocity() * 127.0).round().clamp(0.0, 127.0) as u8;
+            let velocity = ((e.velocity() * 127.0).round() as u8).min(127);
             Incoming::Midi(note_message(0x80, e.pckn(), velocity)?)
         }
         _ => return None,
@@ -528,9 +561,17 @@ mod tests {
         let table = table();
         let on = NoteOnEvent::new(5, Pckn::new(0u16, 2u16, 60u16, Match::All), 1.0);
         assert!(matches!(translate(on.as_unknown(), &table), Some((5, Incoming::Midi([0x92, 60, 127])))));
-        // Velocity 0 would read as a note off in MIDI.
-        let silent = NoteOnEvent::new(0, Pckn::new(0u16, 0u16, 60u16, Match::All), 0.0);
-        assert!(matches!(translate(silent.as_unknown(), &table), Some((0, Incoming::Midi([0x90, 60, 1])))));
+        // A CLAP note on of velocity 0 (or NaN) stays a note on (events.h);
+        // MIDI would read velocity 0 as a note off.
+        for velocity in [0.0, 0.001, f64::NAN, -1.0] {
+            let silent = NoteOnEvent::new(0, Pckn::new(0u16, 0u16, 60u16, Match::All), velocity);
+            assert!(matches!(translate(silent.as_unknown(), &table), Some((0, Incoming::Midi([0x90, 60, 1])))), "velocity {velocity}");
+        }
+        let loud = NoteOnEvent::new(0, Pckn::new(0u16, 0u16, 60u16, Match::All), 2.0);
+        assert!(matches!(translate(loud.as_unknown(), &table), Some((0, Incoming::Midi([0x90, 60, 127])))));
+        // A MIDI note on of velocity 0 is MIDI's note off and passes as is.
+        let midi_off = ClapMidiEvent::new(3, 0, [0x91, 60, 0]);
+        assert!(matches!(translate(midi_off.as_unknown(), &table), Some((3, Incoming::Midi([0x91, 60, 0])))));
         let off = NoteOffEvent::new(9, Pckn::new(0u16, 15u16, 127u16, Match::All), 0.5);
         assert!(matches!(translate(off.as_unknown(), &table), Some((9, Incoming::Midi([0x8F, 127, 64])))));
         // Wildcards and other note ports have no MIDI form.
