@@ -60,8 +60,8 @@ pub struct AudioProcessor {
     /// Frames processed since [`Self::set_transport`]: where a request
     /// arriving now stands in the host's block.
     transport_frames: u64,
-    /// The scene action waiting for its quantize boundary (one at a time).
-    scene_request: Option<SceneRequest>,
+    /// Scene actions waiting for their quantize boundaries, in request order.
+    scene_queue: SceneQueue,
     /// What the editor reads: the armed request, current scene, stack depth.
     scene_status: Arc<SceneStatus>,
 }
@@ -74,17 +74,88 @@ struct SceneRequest {
     /// A recall's transition in place of the scene's own.
     transition: Option<Transition>,
     quantize: Quantize,
-    /// When it starts, in frames since the last `set_transport`.
+    /// Its boundary, in frames since the last `set_transport`.
     fire_at: u64,
 }
 
 impl SceneRequest {
+    const NONE: SceneRequest = SceneRequest { action: HostControl::Pop, transition: None, quantize: Quantize::None, fire_at: 0 };
+
     fn armed(&self) -> Armed {
         match self.action {
             HostControl::Push(n) => Armed::Push(n),
             HostControl::Pop => Armed::Pop,
             HostControl::Scene(n) => Armed::Scene(n),
             _ => unreachable!("only scene actions wait for a boundary"),
+        }
+    }
+
+    fn is_recall(&self) -> bool {
+        matches!(self.action, HostControl::Scene(_))
+    }
+}
+
+/// Most scene actions that wait at once; more are ignored. Pushes and pops
+/// beyond the stack's depth are refused before they queue, so this is only
+/// reached by pushes and pops alternating faster than their boundaries.
+const MAX_WAITING_SCENES: usize = 2 * MAX_SCENE_STACK;
+
+/// Scene actions waiting for their boundaries, preallocated, in request
+/// order. Only the first may start: a later one starts on its own boundary
+/// or with the one before it, whichever is later, so a pop and the push
+/// after it (a held scene changed) keep their order.
+struct SceneQueue {
+    items: [SceneRequest; MAX_WAITING_SCENES],
+    len: usize,
+}
+
+impl SceneQueue {
+    fn new() -> Self {
+        Self { items: [SceneRequest::NONE; MAX_WAITING_SCENES], len: 0 }
+    }
+
+    fn as_slice(&self) -> &[SceneRequest] {
+        &self.items[..self.len]
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [SceneRequest] {
+        &mut self.items[..self.len]
+    }
+
+    fn first(&self) -> Option<&SceneRequest> {
+        self.as_slice().first()
+    }
+
+    fn last(&self) -> Option<&SceneRequest> {
+        self.as_slice().last()
+    }
+
+    /// Runs on the audio thread: no allocation, no locks.
+    fn push(&mut self, request: SceneRequest) {
+        if self.len < MAX_WAITING_SCENES {
+            self.items[self.len] = request;
+            self.len += 1;
+        }
+    }
+
+    /// Runs on the audio thread: no allocation, no locks.
+    fn remove(&mut self, index: usize) {
+        if index < self.len {
+            self.items.copy_within(index + 1..self.len, index);
+            self.len -= 1;
+        }
+    }
+
+    /// Drops every waiting request `drop` picks.
+    /// Runs on the audio thread: no allocation, no locks.
+    fn remove_where(&mut self, drop: impl Fn(&SceneRequest) -> bool) {
+        let mut i = 0;
+        while i < self.len {
+            if drop(&self.items[i]) {
+                self.remove(i);
+            } else {
+                i += 1;
+            }
         }
     }
 }
@@ -175,7 +246,7 @@ impl Engine {
             started: false,
             transport: Transport::default(),
             transport_frames: 0,
-            scene_request: None,
+            scene_queue: SceneQueue::new(),
             scene_status,
         };
         Ok((engine, audio))
@@ -346,10 +417,12 @@ impl AudioProcessor {
     ///
     /// Scene recalls, pushes and pops start on their quantize boundary
     /// while the transport plays ([`Self::set_transport`]; docs/ARCHITECTURE.md
-    /// §8): the scene's `quantize` (a pop: the pushed scene's). One waits
-    /// at a time, shown as armed in [`Engine::scene_status`]; a newer
-    /// request replaces it, a recall of the current scene cancels a waiting
-    /// recall, and a pop cancels a waiting push.
+    /// §8): the scene's `quantize` (a pop: the pushed scene's). Waiting
+    /// requests are shown as armed in [`Engine::scene_status`] and start in
+    /// the order they came. A recall replaces a waiting recall (a recall of
+    /// the current scene just calls it off); a pop calls off a push still
+    /// waiting, as a pad released before its boundary; a push onto a full
+    /// stack and a pop of an empty one are ignored.
     /// Runs on the audio thread: no allocation, no locks.
     pub fn set_control(&mut self, control: HostControl) {
         match control {
@@ -371,9 +444,9 @@ impl AudioProcessor {
 
     /// Follows the host's transport: call once per host block, before
     /// processing it, with the transport at the block's first sample. Sets
-    /// the tempo as [`Self::set_tempo`] does, and places a waiting scene
-    /// request again from the new position — a tempo change or a loop's
-    /// jump back moves it; with the transport stopped it starts at once.
+    /// the tempo as [`Self::set_tempo`] does, and places waiting scene
+    /// requests again from the new position — a tempo change or a loop's
+    /// jump back moves them; with the transport stopped they start at once.
     /// Until a transport is set, scene requests start at once.
     /// Runs on the audio thread: no allocation, no locks.
     pub fn set_transport(&mut self, transport: &Transport) {
@@ -383,7 +456,7 @@ impl AudioProcessor {
             self.set_tempo(bpm);
         }
         let sample_rate = self.schedule.sample_rate() as f64;
-        if let Some(request) = &mut self.scene_request {
+        for request in self.scene_queue.as_mut_slice() {
             request.fire_at = transport.frames_to_boundary(request.quantize, sample_rate, 0).unwrap_or(0);
         }
     }
@@ -393,65 +466,80 @@ impl AudioProcessor {
         (&self.transport, self.transport_frames)
     }
 
-    /// Starts a scene action now or arms it for its boundary.
+    /// Starts a scene action now or queues it for its boundary.
     /// Runs on the audio thread: no allocation, no locks.
     fn request_scene(&mut self, action: HostControl, transition: Option<Transition>) {
-        let schedule = &self.schedule;
         let quantize = match action {
             HostControl::Scene(n) => {
-                let current = self.host_controls.scene;
-                let Some(q) = schedule.scene_quantize(n) else {
+                let Some(q) = self.schedule.scene_quantize(n) else {
                     // Not in this session: remembered, so a session edit
                     // that brings the scene recalls it (set_all_controls).
                     self.host_controls.scene = n;
                     return;
                 };
-                if n == current {
-                    // Back to the current scene: a waiting recall is called off.
-                    if matches!(self.scene_request, Some(SceneRequest { action: HostControl::Scene(_), .. })) {
-                        self.disarm();
-                    }
+                // The newest recall wins; back to the current scene is none.
+                self.scene_queue.remove_where(SceneRequest::is_recall);
+                if n == self.host_controls.scene {
+                    self.publish_armed();
                     return;
                 }
                 q
             }
             HostControl::Push(n) => {
-                if schedule.stack_depth() == MAX_SCENE_STACK {
+                let Some(q) = self.schedule.scene_quantize(n) else { return };
+                if self.projected_stack().0 == MAX_SCENE_STACK {
                     return;
                 }
-                let Some(q) = schedule.scene_quantize(n) else { return };
                 q
             }
             HostControl::Pop => {
-                if matches!(self.scene_request, Some(SceneRequest { action: HostControl::Push(_), .. })) {
+                if self.scene_queue.last().is_some_and(|r| matches!(r.action, HostControl::Push(_))) {
                     // Released before it landed: the push never happens.
-                    self.disarm();
+                    self.scene_queue.remove(self.scene_queue.len - 1);
+                    self.publish_armed();
                     return;
                 }
-                let Some(pushed) = schedule.top_pushed() else { return };
-                schedule.scene_quantize(pushed).unwrap_or_default()
+                let Some(pushed) = self.projected_stack().1 else { return };
+                self.schedule.scene_quantize(pushed).unwrap_or_default()
             }
             _ => return,
         };
-        let sample_rate = schedule.sample_rate() as f64;
+        let sample_rate = self.schedule.sample_rate() as f64;
         let at = self.transport_frames;
-        match self.transport.frames_to_boundary(quantize, sample_rate, at).filter(|_| self.started) {
-            Some(fire_at) if fire_at > at => {
-                let request = SceneRequest { action, transition, quantize, fire_at };
-                self.scene_status.set_armed(Some(request.armed()));
-                self.scene_request = Some(request);
-            }
-            _ => {
-                self.disarm();
-                self.start_scene(action, transition);
-            }
+        let fire_at = self.transport.frames_to_boundary(quantize, sample_rate, at).unwrap_or(at);
+        if self.scene_queue.len == 0 && (fire_at <= at || !self.started) {
+            self.start_scene(action, transition);
+        } else {
+            self.scene_queue.push(SceneRequest { action, transition, quantize, fire_at });
+            self.publish_armed();
         }
     }
 
+    /// The stack's depth and top pushed scene once every waiting push and
+    /// pop has run.
     /// Runs on the audio thread: no allocation, no locks.
-    fn disarm(&mut self) {
-        self.scene_request = None;
-        self.scene_status.set_armed(None);
+    fn projected_stack(&self) -> (usize, Option<usize>) {
+        let mut pushed = [0usize; MAX_SCENE_STACK];
+        let mut depth = self.schedule.stack_depth();
+        for (level, slot) in pushed.iter_mut().enumerate().take(depth) {
+            *slot = self.schedule.pushed_scene(level).unwrap_or(0);
+        }
+        for request in self.scene_queue.as_slice() {
+            match request.action {
+                HostControl::Push(n) if depth < MAX_SCENE_STACK => {
+                    pushed[depth] = n;
+                    depth += 1;
+                }
+                HostControl::Pop => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        (depth, depth.checked_sub(1).map(|top| pushed[top]))
+    }
+
+    /// Runs on the audio thread: no allocation, no locks.
+    fn publish_armed(&self) {
+        self.scene_status.set_armed(self.scene_queue.first().map(SceneRequest::armed));
     }
 
     /// Runs a scene action on the running schedule and publishes the result.
@@ -462,16 +550,19 @@ impl AudioProcessor {
         self.scene_status.set_scene(self.host_controls.scene, self.schedule.stack_depth());
     }
 
-    /// Starts the waiting scene request if its boundary is here, and returns
-    /// the frames until it is due (unbounded when none waits).
+    /// Starts the waiting scene requests whose boundary is here (in order,
+    /// each no earlier than the one before), and returns the frames until
+    /// the next is due (unbounded when none waits).
     /// Runs on the audio thread: no allocation, no locks.
-    fn fire_due_scene(&mut self) -> usize {
-        let Some(request) = self.scene_request else { return usize::MAX };
-        if request.fire_at > self.transport_frames {
-            return (request.fire_at - self.transport_frames).try_into().unwrap_or(usize::MAX);
+    fn fire_due_scenes(&mut self) -> usize {
+        while let Some(&request) = self.scene_queue.first() {
+            if request.fire_at > self.transport_frames {
+                return (request.fire_at - self.transport_frames).try_into().unwrap_or(usize::MAX);
+            }
+            self.scene_queue.remove(0);
+            self.start_scene(request.action, request.transition);
+            self.publish_armed();
         }
-        self.disarm();
-        self.start_scene(request.action, request.transition);
         usize::MAX
     }
 
@@ -570,8 +661,8 @@ impl AudioProcessor {
         // Up to MAX_PORTS ports (the compiler refuses more) of up to 2
         // channels re-sliced per chunk, on the stack.
         while start < frames {
-            // A scene request starts on its sample: the block splits there.
-            let until_scene = self.fire_due_scene();
+            // Scene requests start on their sample: the block splits there.
+            let until_scene = self.fire_due_scenes();
             let len = (frames - start).min(self.schedule.next_block_limit()).min(until_scene);
             let mut channel_slices: [[&[f32]; 2]; MAX_PORTS] = [[&[]; 2]; MAX_PORTS];
             let ports = inputs.len().min(MAX_PORTS);

@@ -387,14 +387,14 @@ impl Controls {
         self.timing.get(row).map(|t| t.quantize)
     }
 
-    /// The scene the last push brought in, if any.
-    pub(crate) fn top_pushed(&self) -> Option<usize> {
-        self.depth.checked_sub(1).map(|top| self.stack[top].pushed)
-    }
-
     /// Scenes pushed.
     pub(crate) fn stack_depth(&self) -> usize {
         self.depth
+    }
+
+    /// The scene pushed at stack level `level` (0 = the first push).
+    pub(crate) fn pushed_scene(&self, level: usize) -> Option<usize> {
+        self.stack[..self.depth].get(level).map(|e| e.pushed)
     }
 
     /// Applies a host control. A scene change starts the scene's transition
@@ -644,14 +644,14 @@ impl Schedule {
         self.controls.quantize_of(n)
     }
 
-    /// The scene the last push brought in, if any is pushed.
-    pub fn top_pushed(&self) -> Option<usize> {
-        self.controls.top_pushed()
-    }
-
     /// Scenes pushed (at most [`MAX_SCENE_STACK`]).
     pub fn stack_depth(&self) -> usize {
         self.controls.stack_depth()
+    }
+
+    /// The scene pushed at stack level `level` (0 = the first push).
+    pub fn pushed_scene(&self, level: usize) -> Option<usize> {
+        self.controls.pushed_scene(level)
     }
 
     /// Takes over the scene stack of `old`, the schedule this one replaces.

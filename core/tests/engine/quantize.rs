@@ -405,6 +405,36 @@ fn a_pop_before_its_push_lands_calls_the_push_off() {
 }
 
 #[test]
+fn a_held_scene_changed_before_its_boundary_pops_then_pushes_in_order() {
+    // A hold pad moves from scene 2 to scene 1 at beat 4.5 (a pop and a
+    // push in the same breath): the pop waits for scene 2's beat (5), the
+    // push for scene 1's bar (8), and they run in that order — one scene
+    // held, not two.
+    let (engine, mut audio) = engine(quantized());
+    let status = engine.scene_status();
+    let events = [(2 * BEAT, HostControl::Push(2)), (9 * BEAT / 2, HostControl::Pop), (9 * BEAT / 2, HostControl::Push(1))];
+    let out = play(&mut audio, &dc(9 * BEAT as usize, 1.0), &mut fixed(512), &playing, &events);
+    assert_eq!(first_change(&out, 1.0), Some(2 * BEAT as usize), "the first push on beat 2");
+    assert_eq!(status.armed(), None);
+    assert_eq!((status.current(), status.stack_depth()), (1, 1), "scene 1 held, scene 2 popped");
+    // Between beat 5 and beat 8 the session's own level is back.
+    close(out[8 * BEAT as usize - 1], 1.0, 0.0, "popped to 0 dB before the bar");
+    close(out[9 * BEAT as usize - 1], 10f32.powf(-6.0 / 20.0), 1e-6, "scene 1 from the bar");
+}
+
+#[test]
+fn a_newer_recall_replaces_a_waiting_one() {
+    // Scene 1 (bar) armed at beat 1, then scene 2 (beat) at beat 1.5: only
+    // scene 2 starts, on beat 2.
+    let (engine, mut audio) = engine(quantized());
+    let status = engine.scene_status();
+    let out = play(&mut audio, &dc(5 * BEAT as usize, 1.0), &mut fixed(512), &playing, &[(BEAT, HostControl::Scene(1)), (3 * BEAT / 2, HostControl::Scene(2))]);
+    assert_eq!(first_change(&out, 1.0), Some(2 * BEAT as usize));
+    assert_eq!(status.current(), 2);
+    close(out[5 * BEAT as usize - 1], 10f32.powf(-12.0 / 20.0), 1e-6, "scene 2, never scene 1");
+}
+
+#[test]
 fn the_scene_stack_survives_a_session_edit() {
     let (mut engine, mut audio) = engine(quantized());
     let status = engine.scene_status();
