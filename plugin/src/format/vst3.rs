@@ -7,6 +7,7 @@
 //! - [`buses`]: main in/out, Sidechain 1–2, stems Bus 1–8, MIDI in/out;
 //! - [`process`]: the audio thread's translation of `ProcessData`;
 //! - [`midi`]: notes, and MIDI controllers as hidden parameters;
+//! - [`units`]: parameter groups as IUnitInfo units;
 //! - [`main_thread`]: host calls the spec wants on the UI thread;
 //! - [`view`]: the editor in the host's window.
 //!
@@ -25,6 +26,7 @@ mod main_thread;
 mod midi;
 mod process;
 mod strings;
+mod units;
 mod view;
 
 use std::ffi::c_void;

@@ -1,19 +1,20 @@
 //! The COM object hosts create: component, audio processor and edit
-//! controller at once (a single-component effect), plus MIDI mapping and
-//! process-context requirements. Each call is translated to [`Instance`].
+//! controller at once (a single-component effect), plus MIDI mapping,
+//! parameter units and process-context requirements. Each call is
+//! translated to [`Instance`].
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
 use nice_plug::params::ParamFlags;
 use vst3::Steinberg::Vst::{
     IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentHandler, IComponentTrait, IEditController, IEditControllerTrait, IMidiMapping,
     IMidiMappingTrait, IProcessContextRequirements, IProcessContextRequirementsTrait, IProcessContextRequirements_::Flags_ as ContextFlags,
-    ParameterInfo, ParameterInfo_::ParameterFlags_, ProcessData, ProcessSetup, RestartFlags_, RoutingInfo, SpeakerArrangement, String128,
-    SymbolicSampleSizes_, TChar, kInfiniteTail, kRootUnitId,
+    IUnitInfo, IUnitInfoTrait, ParameterInfo, ParameterInfo_::ParameterFlags_, ProcessData, ProcessSetup, ProgramListID, ProgramListInfo,
+    RestartFlags_, RoutingInfo, SpeakerArrangement, String128, SymbolicSampleSizes_, TChar, UnitID, UnitInfo, kInfiniteTail, kRootUnitId,
 };
 use vst3::Steinberg::{
-    kInvalidArgument, kNotImplemented, kResultFalse, kResultOk, kResultTrue, tresult, FIDString, FUnknown, IBStream, IPlugView,
+    int16, kInvalidArgument, kNotImplemented, kResultFalse, kResultOk, kResultTrue, tresult, FIDString, FUnknown, IBStream, IPlugView,
     IPluginBaseTrait, TBool, TUID,
 };
 use vst3::{Class, ComPtr, ComRef};
@@ -26,11 +27,14 @@ use crate::format::ParamEntry;
 
 pub(super) struct Component {
     instance: Arc<Instance>,
+    /// The unit the host selected (IUnitInfo::selectUnit), for
+    /// getSelectedUnit; the plugin itself has no use for it.
+    selected_unit: AtomicI32,
 }
 
 impl Component {
     pub fn new(factory_context: Option<ComPtr<FUnknown>>) -> Self {
-        Self { instance: Instance::new(factory_context) }
+        Self { instance: Instance::new(factory_context), selected_unit: AtomicI32::new(kRootUnitId) }
     }
 
     fn entry(&self, id: u32) -> Option<&ParamEntry> {
@@ -39,7 +43,7 @@ impl Component {
 }
 
 impl Class for Component {
-    type Interfaces = (IComponent, IAudioProcessor, IEditController, IMidiMapping, IProcessContextRequirements);
+    type Interfaces = (IComponent, IAudioProcessor, IEditController, IMidiMapping, IUnitInfo, IProcessContextRequirements);
 }
 
 /// `count` host values at `ptr`, or `None` for a null pointer with a count.
@@ -58,13 +62,11 @@ unsafe fn host_slice<'a, T>(ptr: *const T, count: i32) -> Option<&'a [T]> {
 impl IPluginBaseTrait for Component {
     unsafe fn initialize(&self, context: *mut FUnknown) -> tresult {
         // SAFETY: the host's context, null or valid.
-        unsafe { self.instance.initialize(context) };
-        kResultOk
+        unsafe { self.instance.initialize(context) }
     }
 
     unsafe fn terminate(&self) -> tresult {
-        self.instance.terminate();
-        kResultOk
+        self.instance.terminate()
     }
 }
 
@@ -113,24 +115,24 @@ impl IComponentTrait for Component {
     }
 
     unsafe fn setActive(&self, state: TBool) -> tresult {
+        self.instance.pump();
         self.instance.set_active(state != 0)
     }
 
     unsafe fn setState(&self, state: *mut IBStream) -> tresult {
+        self.instance.pump();
         // SAFETY: the host's stream, null or valid.
         let result = unsafe { self.instance.load_state(state) };
         if result == kResultOk {
-            // setState comes on the UI thread: the host may re-read the
-            // parameter values right away.
-            if let Some(handler) = self.instance.main.handler() {
-                // SAFETY: the host's valid handler, on the UI thread.
-                unsafe { vst3::Steinberg::Vst::IComponentHandlerTrait::restartComponent(&handler, RestartFlags_::kParamValuesChanged) };
-            }
+            // The host re-reads the parameter values when told; told from
+            // the next pump, not from inside its own setState call.
+            self.instance.main.request_restart(RestartFlags_::kParamValuesChanged);
         }
         result
     }
 
     unsafe fn getState(&self, state: *mut IBStream) -> tresult {
+        self.instance.pump();
         // SAFETY: the host's stream, null or valid.
         unsafe { self.instance.save_state(state) }
     }
@@ -142,9 +144,8 @@ impl IAudioProcessorTrait for Component {
         let (Some(inputs), Some(outputs)) = (unsafe { host_slice(inputs, num_ins) }, unsafe { host_slice(outputs, num_outs) }) else {
             return kInvalidArgument;
         };
-        // Only while inactive (the spec's "Setup Done" at the latest); a
-        // slot the audio thread holds is an active plugin.
-        if self.instance.audio.try_lock().is_none_or(|a| a.is_some()) {
+        // Only while inactive (the spec's "Setup Done" at the latest).
+        if self.instance.is_active() {
             return kResultFalse;
         }
         if self.instance.buses.arrange(inputs, outputs) {
@@ -174,7 +175,7 @@ impl IAudioProcessorTrait for Component {
     }
 
     unsafe fn getLatencySamples(&self) -> u32 {
-        self.instance.latency.load(Ordering::Relaxed)
+        self.instance.report_latency()
     }
 
     unsafe fn setupProcessing(&self, setup: *mut ProcessSetup) -> tresult {
@@ -244,11 +245,11 @@ impl IEditControllerTrait for Component {
         let (Ok(index), Some(info)) = (usize::try_from(index), unsafe { info.as_mut() }) else { return kInvalidArgument };
         // SAFETY: ParameterInfo is plain data; all-zero is a valid value of it.
         let mut out: ParameterInfo = unsafe { std::mem::zeroed() };
-        out.unitId = kRootUnitId;
         let entries = self.instance.table.entries();
         match entries.get(index) {
             Some(entry) => {
                 out.id = entry.hash;
+                out.unitId = self.instance.units.of_entry(index);
                 copy_utf16(&mut out.title, entry.name());
                 copy_utf16(&mut out.shortTitle, entry.name());
                 copy_utf16(&mut out.units, entry.unit());
@@ -273,6 +274,7 @@ impl IEditControllerTrait for Component {
                 let id = midi::CONTROLLER_PARAMS_START + id;
                 let Some((channel, controller)) = midi::param_controller(id) else { return kInvalidArgument };
                 out.id = id;
+                out.unitId = self.instance.units.midi();
                 let title = midi::controller_title(channel, controller);
                 copy_utf16(&mut out.title, &title);
                 copy_utf16(&mut out.shortTitle, &title);
@@ -320,10 +322,13 @@ impl IEditControllerTrait for Component {
         self.entry(id).map_or(plain, |e| f64::from(e.normalized_of(plain as f32)))
     }
 
+    /// The controller's view (see `Instance::shadow`): the last value the
+    /// host, the editor, a state or the automation gave the parameter, even
+    /// before the processor reaches it.
     unsafe fn getParamNormalized(&self, id: u32) -> f64 {
         self.instance.pump_without_timer();
-        if let Some(entry) = self.entry(id) {
-            return f64::from(entry.normalized());
+        if let Some(index) = self.instance.table.index_of(id) {
+            return self.instance.shadow(index);
         }
         match midi::param_controller(id) {
             Some(_) => f64::from(f32::from_bits(self.instance.controller_values[(id - midi::CONTROLLER_PARAMS_START) as usize].load(Ordering::Relaxed))),
@@ -332,19 +337,22 @@ impl IEditControllerTrait for Component {
     }
 
     /// Hosts mirror every value they send the processor here, for the
-    /// controller's display. Processor and controller share the values, so
-    /// while processing the change is left to process, which applies it at
-    /// its sample (setting it here too would apply it early, out of order
-    /// with the automation); while not processing it applies now.
+    /// controller's display: it goes to the controller's view, which
+    /// getParamNormalized reads at once. Processor and controller share the
+    /// parameters themselves, so while processing those are left to
+    /// process, which applies the host's `IParameterChanges` at their
+    /// sample (setting them here too would apply the value early, out of
+    /// order with the automation); while not processing it applies now.
     unsafe fn setParamNormalized(&self, id: u32, value: f64) -> tresult {
         self.instance.pump_without_timer();
         if !value.is_finite() {
             return kInvalidArgument;
         }
         let processing = self.instance.processing.load(Ordering::Acquire);
-        if let Some(entry) = self.entry(id) {
+        if let Some(index) = self.instance.table.index_of(id) {
+            self.instance.set_shadow(index, value);
             if !processing {
-                entry.set_normalized(value as f32);
+                self.instance.table.entries()[index].set_normalized(value as f32);
             }
             return kResultOk;
         }
@@ -361,6 +369,8 @@ impl IEditControllerTrait for Component {
         // SAFETY: null or the host's handler; we keep our own reference.
         let handler = unsafe { ComRef::from_raw(handler) }.map(|h| h.to_com_ptr());
         self.instance.main.set_handler(handler);
+        // What waited for a handler goes to the new one.
+        self.instance.pump();
         kResultOk
     }
 
@@ -391,6 +401,70 @@ impl IMidiMappingTrait for Component {
     }
 }
 
+/// Units group the parameter list (see units.rs); no program lists.
+impl IUnitInfoTrait for Component {
+    unsafe fn getUnitCount(&self) -> i32 {
+        self.instance.units.count() as i32
+    }
+
+    unsafe fn getUnitInfo(&self, index: i32, info: *mut UnitInfo) -> tresult {
+        // SAFETY: null or the host's struct.
+        let (Ok(index), Some(out)) = (usize::try_from(index), unsafe { info.as_mut() }) else { return kInvalidArgument };
+        match self.instance.units.info(index) {
+            Some(unit) => {
+                *out = unit;
+                kResultOk
+            }
+            None => kInvalidArgument,
+        }
+    }
+
+    unsafe fn getProgramListCount(&self) -> i32 {
+        0
+    }
+
+    unsafe fn getProgramListInfo(&self, _index: i32, _info: *mut ProgramListInfo) -> tresult {
+        kInvalidArgument
+    }
+
+    unsafe fn getProgramName(&self, _list: ProgramListID, _program: i32, _name: *mut String128) -> tresult {
+        kInvalidArgument
+    }
+
+    unsafe fn getProgramInfo(&self, _list: ProgramListID, _program: i32, _attribute: vst3::Steinberg::Vst::CString, _value: *mut String128) -> tresult {
+        kInvalidArgument
+    }
+
+    unsafe fn hasProgramPitchNames(&self, _list: ProgramListID, _program: i32) -> tresult {
+        kResultFalse
+    }
+
+    unsafe fn getProgramPitchName(&self, _list: ProgramListID, _program: i32, _pitch: int16, _name: *mut String128) -> tresult {
+        kResultFalse
+    }
+
+    unsafe fn getSelectedUnit(&self) -> UnitID {
+        self.selected_unit.load(Ordering::Relaxed)
+    }
+
+    unsafe fn selectUnit(&self, id: UnitID) -> tresult {
+        if !self.instance.units.exists(id) {
+            return kInvalidArgument;
+        }
+        self.selected_unit.store(id, Ordering::Relaxed);
+        kResultTrue
+    }
+
+    /// No unit belongs to a bus.
+    unsafe fn getUnitByBus(&self, _media: i32, _direction: i32, _bus: i32, _channel: i32, _unit: *mut UnitID) -> tresult {
+        kResultFalse
+    }
+
+    unsafe fn setUnitProgramData(&self, _list_or_unit: i32, _program: i32, _data: *mut IBStream) -> tresult {
+        kNotImplemented
+    }
+}
+
 impl IProcessContextRequirementsTrait for Component {
     /// What [`crate::format::Transport`] carries.
     unsafe fn getProcessContextRequirements(&self) -> u32 {
@@ -400,5 +474,55 @@ impl IProcessContextRequirementsTrait for Component {
             | ContextFlags::kNeedBarPositionMusic
             | ContextFlags::kNeedTimeSignature
             | ContextFlags::kNeedCycleMusic
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_life_cycle_refuses_what_the_sdk_does_and_accepts_what_its_validator_needs() {
+        let component = Component::new(None);
+        let null = std::ptr::null_mut();
+        // SAFETY: a null context (no run loop); no streams or buffers.
+        unsafe {
+            assert_eq!(component.setActive(1), kResultFalse, "before initialize");
+            assert_eq!(component.initialize(null), kResultOk);
+            assert_eq!(component.initialize(null), kResultFalse, "a second initialize");
+            assert_eq!(component.setActive(0), kResultOk, "deactivating while inactive (the validator's teardown does)");
+            assert_eq!(component.setActive(1), kResultOk, "activating without setupProcessing");
+            assert_eq!(component.setActive(0), kResultOk);
+            assert_eq!(component.terminate(), kResultOk);
+            assert_eq!(component.terminate(), kResultFalse, "a second terminate");
+            assert_eq!(component.setActive(1), kResultFalse, "after terminate");
+            assert_eq!(component.initialize(null), kResultOk, "again after terminate");
+            assert_eq!(component.setActive(1), kResultOk);
+            assert_eq!(component.terminate(), kResultOk, "terminate deactivates a host's forgotten activation");
+            assert!(!component.instance.is_active());
+        }
+    }
+
+    #[test]
+    fn the_controller_shows_the_hosts_value_at_once_and_the_processor_takes_it_from_process() {
+        let component = Component::new(None);
+        let entry = component.instance.table.by_id("bus1_gain").expect("bus1_gain");
+        let (id, before) = (entry.hash, entry.normalized());
+        // SAFETY: a null context; valid values only.
+        unsafe {
+            assert_eq!(component.initialize(std::ptr::null_mut()), kResultOk);
+            assert_eq!(component.setActive(1), kResultOk);
+            assert_eq!(component.setProcessing(1), kResultOk);
+            assert_eq!(component.setParamNormalized(id, 0.25), kResultOk);
+            assert_eq!(component.getParamNormalized(id), 0.25, "the controller's view");
+            assert_eq!(entry.normalized(), before, "the processor's value waits for the host's IParameterChanges");
+            assert_eq!(component.setProcessing(0), kResultOk);
+            assert_eq!(component.setParamNormalized(id, 0.5), kResultOk);
+            assert_eq!(component.getParamNormalized(id), 0.5);
+            // The parameter rounds through its plain value (dB): 1e-4 is
+            // far below one step of any host's fader and far above that.
+            assert!((entry.normalized() - 0.5).abs() < 1e-4, "not processing: the processor's value too ({})", entry.normalized());
+            assert_eq!(component.terminate(), kResultOk);
+        }
     }
 }

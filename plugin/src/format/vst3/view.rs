@@ -58,6 +58,9 @@ struct Slot {
     view: ViewPtr,
     /// The host's content scale (setContentScaleFactor), for windows opened later.
     scale: Option<f32>,
+    /// The size the host last gave the view (onSize), or the window's size
+    /// when it opened: what a resize the host refuses goes back to.
+    host_size: Option<NativeSize<u32>>,
 }
 
 /// The instance's editor: at most one window open at a time.
@@ -81,6 +84,7 @@ impl EditorState {
                 frame_owner: ViewPtr(std::ptr::null_mut()),
                 view: ViewPtr(std::ptr::null_mut()),
                 scale: None,
+                host_size: None,
             }),
             callback_requested: AtomicBool::new(false),
             pending_resize: Mutex::new(None),
@@ -113,6 +117,13 @@ impl Instance {
 
     /// The window the editor asked for a UI-thread callback and any resize
     /// it then asked for. UI thread (the pump).
+    ///
+    /// The spec has the host resize the view (onSize) in answer to
+    /// `IPlugFrame::resizeView`, but baseview has already resized its window
+    /// when the editor asks (a drag of the editor's resize corner). So when
+    /// the host refuses, or has no frame to ask, the window goes back to
+    /// the size the host last gave it, and the view stays what the host
+    /// thinks it is.
     pub(super) fn pump_editor(&self) {
         if self.editor.callback_requested.swap(false, Ordering::AcqRel) {
             let slot = lock(&self.editor.slot);
@@ -125,12 +136,22 @@ impl Instance {
             let slot = lock(&self.editor.slot);
             (slot.frame.clone(), slot.view.0)
         };
-        if let (Some(frame), false) = (frame, view.is_null()) {
+        if view.is_null() {
+            return;
+        }
+        let accepted = frame.is_some_and(|frame| {
             let mut rect = ViewRect { left: 0, top: 0, right: size.width as i32, bottom: size.height as i32 };
             // SAFETY: the host's frame and our attached view; the host
             // answers with onSize, which locks the slot (unlocked here).
-            if unsafe { frame.resizeView(view, &mut rect) } != kResultOk {
-                log!("MAM Session (VST3): the host refused to resize the editor to {}×{}", size.width, size.height);
+            unsafe { frame.resizeView(view, &mut rect) == kResultOk }
+        });
+        if !accepted {
+            log!("MAM Session (VST3): the host did not resize the editor to {}×{}; back to its size", size.width, size.height);
+            let slot = lock(&self.editor.slot);
+            if let (Some(UiThreadOnly(window)), Some(previous)) = (&slot.window, slot.host_size) {
+                if let Err(e) = window.handle.set_size(previous, &window.window) {
+                    log!("MAM Session (VST3): cannot size the editor back to {}×{}: {e}", previous.width, previous.height);
+                }
             }
         }
     }
@@ -181,10 +202,8 @@ impl Drop for View {
             (window, frame)
         };
         drop(window);
-        if frame.is_some() {
-            drop(frame);
-            self.instance.main.frame_gone();
-        }
+        // A run loop found in the frame keeps its timer (main_thread.rs).
+        drop(frame);
     }
 }
 
@@ -221,6 +240,7 @@ impl IPlugViewTrait for View {
         let host = HostMethods { callbacks: Box::new(WindowRequests { instance: weak.clone() }), main_thread_caller: Box::new(CallbackRequest { instance: weak }) };
         // An X11 window id travels in the pointer.
         let parent = ParentWindowHandle::XlibWindow(parent as usize as c_ulong);
+        let opened_at = model.size();
         match model.spawn(Some(parent), false, slot.scale.map(f64::from), context, Some(host)) {
             Ok(window) => {
                 if let Err(e) = window.handle.show(&window.window) {
@@ -228,6 +248,7 @@ impl IPlugViewTrait for View {
                 }
                 slot.window = Some(UiThreadOnly(window));
                 slot.view = ViewPtr(self.this.load(Ordering::Acquire));
+                slot.host_size = Some(opened_at);
                 kResultOk
             }
             Err(e) => {
@@ -237,10 +258,17 @@ impl IPlugViewTrait for View {
         }
     }
 
+    /// Closes the window if it is this view's: a host may keep a second
+    /// view whose window never opened (attached refused it) and remove that.
     unsafe fn removed(&self) -> tresult {
+        let this = self.this.load(Ordering::Acquire);
         let window = {
             let mut slot = lock(&self.instance.editor.slot);
+            if slot.view.0 != this {
+                return kResultOk;
+            }
             slot.view = ViewPtr(std::ptr::null_mut());
+            slot.host_size = None;
             slot.window.take()
         };
         *lock(&self.instance.editor.pending_resize) = None;
@@ -278,10 +306,14 @@ impl IPlugViewTrait for View {
         if width <= 0 || height <= 0 {
             return kInvalidArgument;
         }
-        let slot = lock(&self.instance.editor.slot);
+        let mut slot = lock(&self.instance.editor.slot);
+        let size = NativeSize::new(width as u32, height as u32);
         match &slot.window {
-            Some(UiThreadOnly(window)) => match window.handle.set_size(NativeSize::new(width as u32, height as u32), &window.window) {
-                Ok(()) => kResultOk,
+            Some(UiThreadOnly(window)) => match window.handle.set_size(size, &window.window) {
+                Ok(()) => {
+                    slot.host_size = Some(size);
+                    kResultOk
+                }
                 Err(e) => {
                     log!("MAM Session (VST3): cannot resize the editor to {width}×{height}: {e}");
                     kResultFalse
@@ -299,14 +331,10 @@ impl IPlugViewTrait for View {
     unsafe fn setFrame(&self, frame: *mut IPlugFrame) -> tresult {
         // SAFETY: null or the host's frame.
         let frame = unsafe { ComRef::from_raw(frame) }.map(|f| f.to_com_ptr());
-        match &frame {
-            // Linux hosts offer their run loop here too.
-            Some(frame) => {
-                if let Some(run_loop) = frame.cast::<IRunLoop>() {
-                    self.instance.main.start_timer(&self.instance, run_loop, true);
-                }
-            }
-            None => self.instance.main.frame_gone(),
+        // Linux hosts offer their run loop here too. Its timer stays when
+        // the frame goes (main_thread.rs), until terminate.
+        if let Some(run_loop) = frame.as_ref().and_then(|f| f.cast::<IRunLoop>()).filter(|_| self.instance.is_initialized()) {
+            self.instance.main.start_timer(&self.instance, run_loop);
         }
         let old = {
             let mut slot = lock(&self.instance.editor.slot);
@@ -426,10 +454,12 @@ impl GuiContextInner for GuiBridge {
 
     unsafe fn raw_set_parameter_normalized(&self, param: ParamPtr, normalized: f32) {
         let Some(instance) = self.instance.upgrade() else { return };
-        if let Some(entry) = instance.table.entries().iter().find(|e| e.ptr == param) {
-            // The editor sees its own move at once; the host's performEdit
-            // brings the same value to process at the block it chooses.
+        if let Some((index, entry)) = instance.table.entries().iter().enumerate().find(|(_, e)| e.ptr == param) {
+            // The editor sees its own move at once, and so does the host's
+            // getParamNormalized; the host's performEdit brings the same
+            // value to process at the block it chooses.
             entry.set_normalized(normalized);
+            instance.set_shadow(index, f64::from(normalized));
             instance.main.gui_edit(GuiEdit::Perform(entry.hash, f64::from(normalized)));
         }
     }
@@ -451,7 +481,10 @@ impl GuiContextInner for GuiBridge {
         let Some(instance) = self.instance.upgrade() else { return };
         let loaded = serde_json::to_vec(&state).map_err(|e| e.to_string()).and_then(|bytes| lock(&instance.session).load_state(&bytes));
         match loaded {
-            Ok(()) => instance.main.request_restart(RestartFlags_::kParamValuesChanged),
+            Ok(()) => {
+                instance.refresh_shadow();
+                instance.main.request_restart(RestartFlags_::kParamValuesChanged);
+            }
             Err(e) => log!("MAM Session (VST3): the editor's state did not load: {e}"),
         }
     }
