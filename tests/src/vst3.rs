@@ -704,11 +704,19 @@ pub struct Vst3Run {
     pub outputs: Vec<[Vec<f32>; 2]>,
     /// The plugin's output events, `sampleOffset` made absolute.
     pub events: Vec<Event>,
+    /// Every passed output bus's `silenceFlags` after each call,
+    /// `[block][bus]`; [`UNWRITTEN_FLAGS`] where the plugin left them.
+    pub silence_flags: Vec<Vec<u64>>,
 }
 
 /// What the host puts in output buffers before each call, so a bus the
 /// plugin leaves unwritten shows.
 pub const UNWRITTEN: f32 = 7.0;
+
+/// What the host puts in every output bus's `silenceFlags` before each
+/// call, so flags the plugin leaves alone show (it claims 64 silent
+/// channels, which no stereo bus of the plugin's can mean).
+pub const UNWRITTEN_FLAGS: u64 = u64::MAX;
 
 /// One process call's audio buses, laid out so any access past what the
 /// host passed faults: the `AudioBusBuffers` arrays, each bus's
@@ -771,6 +779,7 @@ pub fn run_guarded_with(
     assert_eq!(inputs.len(), layout.inputs.len(), "one signal per passed input bus");
     let mut outputs: Vec<[Vec<f32>; 2]> = layout.outputs.iter().map(|_| [vec![0.0; frames], vec![0.0; frames]]).collect();
     let mut events_out = Vec::new();
+    let mut silence_flags = Vec::new();
     // SAFETY: the call sequence follows the VST3 processing life cycle; all
     // buffers and COM objects outlive the process calls that point at them.
     unsafe {
@@ -808,6 +817,9 @@ pub fn run_guarded_with(
                     stereo.channels[ch].as_mut_slice().fill(UNWRITTEN);
                 }
             }
+            for bus in block.outputs.as_mut_slice() {
+                bus.silenceFlags = UNWRITTEN_FLAGS;
+            }
             let param_changes = block_changes(changes, at, len);
             let param_ptr = param_changes.to_com_ptr::<IParameterChanges>().unwrap();
             let block_events: Vec<Event> = events
@@ -834,6 +846,7 @@ pub fn run_guarded_with(
                 processContext: ptr::null_mut(),
             };
             assert_eq!(plugin.processor.process(&mut data), kResultOk, "process");
+            silence_flags.push(block.outputs.as_slice().iter().map(|bus| bus.silenceFlags).collect());
             for (out, (stereo, _)) in outputs.iter_mut().zip(&block.out_data) {
                 for ch in 0..2 {
                     match stereo {
@@ -849,7 +862,7 @@ pub fn run_guarded_with(
         }
         stop(plugin);
     }
-    Vst3Run { outputs, events: events_out }
+    Vst3Run { outputs, events: events_out, silence_flags }
 }
 
 /// A note-on on event bus 0 at absolute frame `at`.

@@ -4,16 +4,23 @@
 //! channel memory gets silence for those inputs, nothing written to those
 //! outputs and a correct main output — with the host's `AudioBusBuffers`
 //! arrays, channel-pointer arrays and samples ending on guard pages, so any
-//! access past them faults; no `kLatencyChanged` restart at first
-//! activation; notes pass through on their sample, and controllers go in
-//! through `IMidiMapping` and come out as `kLegacyMIDICCOutEvent`.
+//! access past them faults; every output bus the plugin writes has its
+//! `silenceFlags` cleared; no `kLatencyChanged` restart at first
+//! activation, but one when an activation arrives at another latency than
+//! the host read before; notes pass through on their sample, and
+//! controllers go in through `IMidiMapping` and come out as
+//! `kLegacyMIDICCOutEvent`; parameters are grouped in `IUnitInfo` units.
 
 use std::time::Duration;
 
 use mam_tests::ports::*;
 use mam_tests::vst3::*;
 use vst3::Steinberg::Vst::Event_::EventTypes_;
-use vst3::Steinberg::Vst::{BusDirections_, BusInfo_::BusFlags_, BusTypes_, IAudioProcessorTrait, MediaTypes_, RestartFlags_};
+use vst3::Steinberg::Vst::{
+    kNoParentUnitId, kRootUnitId, BusDirections_, BusInfo_::BusFlags_, BusTypes_, IAudioProcessorTrait, IComponentTrait, IEditControllerTrait,
+    IUnitInfo, IUnitInfoTrait, MediaTypes_, ParameterInfo, ProcessModes_, ProcessSetup, RestartFlags_, SymbolicSampleSizes_, UnitInfo,
+};
+use vst3::Steinberg::kResultOk;
 
 /// The plugin's built-in session (the bundle embeds the same file).
 const DEFAULT_SESSION: &str = include_str!("../../plugin/src/default_session.json");
@@ -146,6 +153,29 @@ fn vst3_inactive_missing_or_memoryless_buses_are_silence_and_left_alone() {
     assert_close(&run.outputs[0], &main_only, TOLERANCE, "Sidechain 1 without memory, Sidechain 2 inactive");
 }
 
+/// Every output bus the plugin writes leaves the call with `silenceFlags`
+/// 0: a set bit tells the host that channel is all zeros, and a host may
+/// skip such a bus (the host here puts all ones in before each call, as
+/// stale flags). The buses it does not write — inactive (Bus 8), or passed
+/// without channel memory (Bus 7) — keep what the host put there.
+#[test]
+fn vst3_written_output_buses_have_their_silence_flags_cleared() {
+    let _serial = lock();
+    let plugin = load_with_session(THREE_PORTS_TO_STEMS);
+    let mut layout = HostLayout::full(&plugin);
+    layout.outputs[7] = Pass::NullArray;
+    layout.active_outputs[8] = false;
+    let run = run_guarded(&plugin, &layout, &inputs_with(&[0, 1, 2], 3), FRAMES, &[], &[]);
+    assert_eq!(run.silence_flags.len(), FRAMES / BLOCK);
+    for (block, flags) in run.silence_flags.iter().enumerate() {
+        let mut expected = vec![0u64; 9];
+        expected[7] = UNWRITTEN_FLAGS;
+        expected[8] = UNWRITTEN_FLAGS;
+        assert_eq!(*flags, expected, "silenceFlags of Output, Bus 1..8 after block {block}");
+    }
+    assert!(run.outputs[8].iter().flatten().all(|&s| s == UNWRITTEN), "the inactive Bus 8 was written");
+}
+
 /// Restart flags asking the host to re-read the latency.
 fn latency_restarts(log: &RestartLog) -> Vec<i32> {
     log.requests().into_iter().filter(|f| f & RestartFlags_::kLatencyChanged as i32 != 0).collect()
@@ -221,6 +251,56 @@ fn vst3_a_latency_change_while_active_requests_a_restart() {
     assert_eq!(unsafe { plugin.processor.getLatencySamples() }, 1024 + 240, "the restored session's latency");
 }
 
+/// A host that read the latency before activating (the spec allows it) and
+/// then restores, still inactive, a state whose session has another
+/// latency (a 1024-point ducker: 1024 + 240 instead of 2288) must hear of
+/// it: the activation asks for `kLatencyChanged`, through the run loop,
+/// before any process call. The control: the same host without the state
+/// hears nothing.
+#[test]
+fn vst3_an_activation_at_another_latency_than_the_host_read_requests_a_restart() {
+    let _serial = lock();
+    let other = DEFAULT_SESSION.replace(r#""depthDb": 9,"#, r#""depthDb": 9, "fftSize": 1024,"#);
+    assert_ne!(other, DEFAULT_SESSION);
+    let state = save_state(&load_with_session(&other));
+    for restore in [false, true] {
+        let plugin = load();
+        let log = watch_restarts(&plugin);
+        // SAFETY: valid processor.
+        assert_eq!(unsafe { plugin.processor.getLatencySamples() }, 2048 + 240, "the estimate before activation");
+        if restore {
+            load_state(&plugin, &state);
+        }
+        settle(&plugin);
+        assert_eq!(latency_restarts(&log), Vec::<i32>::new(), "nothing before activation (restore: {restore})");
+        // Activation alone, no process call: only the activation can have
+        // found the change.
+        let mut setup = ProcessSetup {
+            processMode: ProcessModes_::kRealtime as i32,
+            symbolicSampleSize: SymbolicSampleSizes_::kSample32 as i32,
+            maxSamplesPerBlock: BLOCK as i32,
+            sampleRate: RATE,
+        };
+        // SAFETY: valid component and processor, inactive; `setup` outlives the call.
+        unsafe {
+            assert_eq!(plugin.processor.setupProcessing(&mut setup), kResultOk);
+            assert_eq!(plugin.component.setActive(1), kResultOk);
+        }
+        settle(&plugin);
+        // SAFETY: valid processor.
+        let latency = unsafe { plugin.processor.getLatencySamples() };
+        // SAFETY: valid component, active.
+        assert_eq!(unsafe { plugin.component.setActive(0) }, kResultOk);
+        if restore {
+            assert_eq!(latency, 1024 + 240, "the restored session's latency");
+            assert!(!latency_restarts(&log).is_empty(), "kLatencyChanged asked for; restartComponent calls: {:?}", log.requests());
+        } else {
+            assert_eq!(latency, 2048 + 240);
+            assert_eq!(latency_restarts(&log), Vec::<i32>::new(), "restartComponent calls: {:?}", log.requests());
+        }
+    }
+}
+
 /// A note-on at sample 200 of a 512-frame block leaves as a note-on at
 /// sample 200 with the same channel, pitch and velocity; controller 7 moved
 /// to 64 at sample 200 through the parameter `IMidiMapping` names leaves as
@@ -256,4 +336,57 @@ fn vst3_notes_and_controllers_pass_through_on_their_sample() {
     // The two come from different host queues; their order on one sample is free.
     described.sort();
     assert_eq!(described, ["bus 0 @200: cc 7 ch 0 value 64 value2 0", "bus 0 @200: note-on ch 0 pitch 60 velocity 100"]);
+}
+
+/// The unit (`ParameterInfo::unitId`) of the parameter titled `title`.
+fn unit_of(plugin: &Vst3, title: &str) -> i32 {
+    // SAFETY: valid controller; ParameterInfo is plain data the call fills in.
+    unsafe {
+        (0..plugin.controller.getParameterCount())
+            .map(|i| {
+                let mut info: ParameterInfo = std::mem::zeroed();
+                assert_eq!(plugin.controller.getParameterInfo(i, &mut info), kResultOk);
+                info
+            })
+            .find(|info| utf16(&info.title) == title)
+            .unwrap_or_else(|| panic!("no parameter {title}"))
+            .unitId
+    }
+}
+
+fn utf16(text: &[u16]) -> String {
+    let len = text.iter().position(|&c| c == 0).unwrap_or(text.len());
+    String::from_utf16_lossy(&text[..len])
+}
+
+/// The parameter list is grouped as the parameters' groups are: a root
+/// unit, then one unit per bus slot and per ducker slot (and one for the
+/// hidden MIDI controller parameters), each a child of the root with a
+/// distinct id; "Bus 3 Gain" sits in "Bus 3", "Ducker 2 Mix" in "Ducker 2",
+/// "Master Gain" in the root.
+#[test]
+fn vst3_parameters_are_grouped_in_one_unit_per_bus_and_ducker_slot() {
+    let _serial = lock();
+    let plugin = load();
+    let units = plugin.controller.cast::<IUnitInfo>().expect("IUnitInfo");
+    // SAFETY: valid IUnitInfo; UnitInfo is plain data the call fills in.
+    let listed: Vec<(i32, i32, String)> = unsafe {
+        (0..units.getUnitCount())
+            .map(|i| {
+                let mut info: UnitInfo = std::mem::zeroed();
+                assert_eq!(units.getUnitInfo(i, &mut info), kResultOk, "getUnitInfo({i})");
+                (info.id, info.parentUnitId, utf16(&info.name))
+            })
+            .collect()
+    };
+    let mut expected = vec![(kRootUnitId, kNoParentUnitId, "Root".to_string())];
+    let children = (1..=16).map(|n| format!("Bus {n}")).chain((1..=4).map(|n| format!("Ducker {n}"))).chain(["MIDI CC".to_string()]);
+    expected.extend(children.enumerate().map(|(i, name)| (i as i32 + 1, kRootUnitId, name)));
+    assert_eq!(listed, expected);
+    let id_of = |name: &str| listed.iter().find(|u| u.2 == name).unwrap().0;
+    assert_eq!(unit_of(&plugin, "Bus 3 Gain"), id_of("Bus 3"));
+    assert_eq!(unit_of(&plugin, "Bus 16 Solo"), id_of("Bus 16"));
+    assert_eq!(unit_of(&plugin, "Ducker 2 Mix"), id_of("Ducker 2"));
+    assert_eq!(unit_of(&plugin, "Master Gain"), kRootUnitId);
+    assert_eq!(unit_of(&plugin, "MIDI Ch. 1 CC 7"), id_of("MIDI CC"));
 }
