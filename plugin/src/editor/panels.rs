@@ -151,7 +151,7 @@ fn store_scene(ed: &mut MamEditor) {
     }
     let name = if ed.new_scene_name.trim().is_empty() { format!("Scene {}", ed.session.scenes.len() + 1) } else { ed.new_scene_name.trim().to_string() };
     let mut edited = ed.session.clone();
-    edited.scenes.push(Scene { name: name.clone(), transition: Transition::Instant, values });
+    edited.scenes.push(Scene { name: name.clone(), transition: Transition::Instant, quantize: None, values });
     ed.new_scene_name.clear();
     ed.apply(edited, &format!("scene '{name}' stored"));
 }
