@@ -16,7 +16,7 @@
 //! change), [`MamAudio`] the audio-thread half a format creates at activation.
 //! Host parameters (`bus{n}_gain`, `bus{n}_pan`, `bus{n}_mute`,
 //! `bus{n}_solo`, `master_gain`, `duck{n}_depth`, `duck{n}_mix`, `scene`,
-//! `scene_morph_a`, `scene_morph_b`, `scene_morph`, `macro{n}`) reach the
+//! `scene_morph_a`, `scene_morph_b`, `scene_morph`, `scene_hold`, `macro{n}`) reach the
 //! engine at the sample they change on; the session itself (with its scenes
 //! and macro mappings) is persisted as JSON in the state.
 //!
@@ -222,7 +222,7 @@ impl MamSession {
             page("Buses", "Mutes 1-8", &bus("mute", 1)),
             page("Buses", "Solos 1-8", &bus("solo", 1)),
             page("Master", "Master", &["master_gain".to_string()]),
-            page("Scenes", "Scenes", &["scene", "scene_morph_a", "scene_morph_b", "scene_morph"].map(String::from)),
+            page("Scenes", "Scenes", &["scene", "scene_morph_a", "scene_morph_b", "scene_morph", "scene_hold"].map(String::from)),
             page("Macros", "Macros", &(1..=MAX_MACROS).map(|n| format!("macro{n}")).collect::<Vec<_>>()),
             page("Duckers", "Duckers", &(1..=MAX_DUCKER_SLOTS).flat_map(|n| [format!("duck{n}_depth"), format!("duck{n}_mix")]).collect::<Vec<_>>()),
         ]
@@ -249,6 +249,8 @@ pub struct MamAudio {
     sent: [(f32, f32, bool, bool); SLOTS + 1],
     /// Scene, morph, macro and ducker values last sent (`None`: send all).
     sent_controls: Option<HostControls>,
+    /// The `scene_hold` value last acted on (0 = nothing held).
+    sent_hold: usize,
     /// MIDI of the last block, sorted by time (capacity [`MAX_MIDI_OUT`]).
     midi_out: Vec<MidiEvent>,
     midi_dropped: u64,
@@ -268,6 +270,7 @@ impl MamAudio {
             discard: [buffer(), buffer()],
             sent: [(f32::NAN, f32::NAN, false, false); SLOTS + 1],
             sent_controls: None,
+            sent_hold: 0,
             midi_out: Vec::with_capacity(MAX_MIDI_OUT),
             midi_dropped: 0,
             reported_latency: latency,
@@ -316,9 +319,9 @@ impl MamAudio {
     pub unsafe fn process(&mut self, buffers: &HostBuffers, events: &[Event], transport: &Transport) {
         let buffers = &distinct_outputs(buffers);
         self.midi_out.clear();
-        if let Some(bpm) = transport.tempo.filter(|t| t.is_finite() && *t > 0.0) {
-            self.audio.set_tempo(bpm);
-        }
+        // The transport at this call's first sample: tempo-synced inserts
+        // follow it and quantized scene recalls are placed from it.
+        self.audio.set_transport(transport);
         let frames = buffers.frames;
         let mut next_event = 0;
         let mut start = 0;
@@ -492,6 +495,18 @@ impl MamAudio {
             audio.set_control(HostControl::Scene(now.scene));
         }
         self.sent_controls = Some(now);
+        // A held scene: N pushes scene N, back to 0 pops to the mix before
+        // the push; N → M pops N, then pushes M (quantized like a recall).
+        let hold = self.params.scene_hold.value().max(0) as usize;
+        if hold != self.sent_hold {
+            if self.sent_hold != 0 {
+                self.audio.set_control(HostControl::Pop);
+            }
+            if hold != 0 {
+                self.audio.set_control(HostControl::Push(hold));
+            }
+            self.sent_hold = hold;
+        }
     }
 }
 

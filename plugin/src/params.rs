@@ -143,6 +143,11 @@ pub struct MamParams {
     pub scene_morph_b: IntParam,
     #[id = "scene_morph"]
     pub scene_morph: FloatParam,
+    /// Holds scene n while the value stays n (a momentary "drop" from a pad
+    /// or automation): pushed with its transition, popped back to exactly
+    /// the mix before when the value returns to 0 ("None").
+    #[id = "scene_hold"]
+    pub scene_hold: IntParam,
     #[id = "macro1"]
     pub macro1: FloatParam,
     #[id = "macro2"]
@@ -224,6 +229,7 @@ impl MamParams {
             scene_morph_a: scene_param("Scene Morph A", "Current", &scene_names),
             scene_morph_b: scene_param("Scene Morph B", "Current", &scene_names),
             scene_morph: percent("Scene Morph".to_string(), 0.0),
+            scene_hold: scene_param("Scene Hold", "None", &scene_names),
             macro1: percent("Macro 1".to_string(), 0.0),
             macro2: percent("Macro 2".to_string(), 0.0),
             macro3: percent("Macro 3".to_string(), 0.0),

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clack_extensions::gui::{GuiSize, HostGui, HostGuiImpl};
 use clack_extensions::latency::{HostLatency, HostLatencyImpl};
 use clack_extensions::note_ports::{NoteDialect, NoteDialects};
-use clack_host::events::event_types::ParamValueEvent;
+use clack_host::events::event_types::{ParamValueEvent, TransportEvent};
 use clack_host::prelude::*;
 
 /// What the plugin asked of the host, from any thread.
@@ -152,6 +152,19 @@ pub fn run_sliced(
     events: &[ParamValueEvent],
     next_block: &mut dyn FnMut(usize) -> usize,
 ) -> [Vec<f32>; 2] {
+    run_with_transport(loaded, main, side, events, next_block, &mut |_| None)
+}
+
+/// [`run_sliced`] with the host's transport at each block's first frame
+/// from `transport(frame)` (`None`: the host sends none).
+pub fn run_with_transport(
+    loaded: &mut Loaded,
+    main: &[Vec<f32>; 2],
+    side: &[Vec<f32>; 4],
+    events: &[ParamValueEvent],
+    next_block: &mut dyn FnMut(usize) -> usize,
+    transport: &mut dyn FnMut(usize) -> Option<TransportEvent>,
+) -> [Vec<f32>; 2] {
     let config = PluginAudioConfiguration { sample_rate: RATE, min_frames_count: 1, max_frames_count: BLOCK };
     let stopped = loaded.instance.activate(|_, _| (), config).expect("activates");
     let mut processor = stopped.start_processing().expect("starts");
@@ -185,7 +198,8 @@ pub fn run_sliced(
             latency: 0,
             channels: AudioPortBufferType::f32_output_only(out_block.iter_mut().map(|b| b.as_mut_slice())),
         }]);
-        processor.process(&input_audio, &mut output_audio, &input_events, &mut output_events, None, None).expect("processes");
+        let block_transport = transport(start);
+        processor.process(&input_audio, &mut output_audio, &input_events, &mut output_events, None, block_transport.as_ref()).expect("processes");
         for ch in 0..2 {
             out[ch][start..start + len].copy_from_slice(&out_block[ch]);
         }

@@ -74,8 +74,8 @@ fn parameters_cover_sixteen_bus_slots_and_the_master_with_db_text() {
         }
         names.push(name);
     }
-    // 16 slots × 4 + master + 4 ducker slots × 2 + 4 scene controls + 8 macros + the editor's edit flag.
-    assert_eq!(names.len(), 1 + 16 * 4 + 8 + 4 + 8 + 1, "{names:?}");
+    // 16 slots × 4 + master + 4 ducker slots × 2 + 5 scene controls + 8 macros + the editor's edit flag.
+    assert_eq!(names.len(), 1 + 16 * 4 + 8 + 5 + 8 + 1, "{names:?}");
     for n in 1..=16 {
         for what in ["Gain", "Pan", "Mute", "Solo"] {
             assert!(names.contains(&format!("Bus {n} {what}")), "missing Bus {n} {what}");
@@ -281,7 +281,7 @@ fn remote_control_pages_group_faders_pans_mutes_solos_and_master() {
     assert_eq!(seen[0].1, (1..=8).map(|n| format!("Bus {n} Gain")).collect::<Vec<_>>());
     assert_eq!(seen[1].1[7], "Bus 16 Gain");
     assert_eq!(seen[5].1, vec!["Master Gain".to_string()]);
-    assert_eq!(seen[6].1, ["Scene", "Scene Morph A", "Scene Morph B", "Scene Morph"]);
+    assert_eq!(seen[6].1, ["Scene", "Scene Morph A", "Scene Morph B", "Scene Morph", "Scene Hold"]);
     assert_eq!(seen[7].1, (1..=8).map(|n| format!("Macro {n}")).collect::<Vec<_>>());
     assert_eq!(seen[8].1[0..2], ["Ducker 1 Depth".to_string(), "Ducker 1 Mix".to_string()]);
 }

@@ -215,22 +215,10 @@ impl HostBuffers {
     }
 }
 
-/// The host's transport for one block, as far as the host tells it.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Transport {
-    pub playing: bool,
-    /// Beats per minute.
-    pub tempo: Option<f64>,
-    /// Position of the block's first sample, in samples and in quarter-note beats.
-    pub position_samples: Option<i64>,
-    pub position_beats: Option<f64>,
-    /// Start of the bar the block begins in, in beats.
-    pub bar_start_beats: Option<f64>,
-    /// Time signature (numerator, denominator).
-    pub time_signature: Option<(u32, u32)>,
-    /// Loop range in beats, when looping.
-    pub loop_beats: Option<(f64, f64)>,
-}
+/// The host's transport for one block, as far as the host tells it: the
+/// engine's own type, filled by each format from its host's process context
+/// (the engine places quantized scene recalls with it, docs/ARCHITECTURE.md §8).
+pub use mam_core::transport::Transport;
 
 /// A CLAP remote-control page: eight parameter slots (numeric ids).
 #[derive(Clone, Debug, PartialEq)]
