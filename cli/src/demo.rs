@@ -42,7 +42,7 @@ pub fn run(out: &Path, algorithm: Algorithm) -> Result<(), CliError> {
     let session = demo_session_with(algorithm.name()).map_err(|e| CliError::Usage(format!("--algorithm {}: the demo session does not load: {e}", algorithm.name())))?;
     let sr = session.sample_rate as f32;
     let frames = (SECONDS * sr as f64) as usize;
-    let options = RenderOptions { block: 512, frames, trim_latency: true, stems: true, controls: Default::default() };
+    let options = RenderOptions { block: 512, frames, trim_latency: true, stems: true, controls: Default::default(), timeline: None };
     let started = Instant::now();
     let ducked = render(&session, &[], &options, &mut |_, _| {})?;
     let mut bypassed_session = session.clone();

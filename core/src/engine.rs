@@ -4,12 +4,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::graph::adopt::{AdoptPlan, ScheduleLayout};
-use crate::graph::compile::{compile_with_displays, CompileError, CompileInfo, CompileOptions, Compiled, MAX_PORTS};
+use crate::graph::compile::{compile_with_timeline, CompileError, CompileInfo, CompileOptions, Compiled, MAX_PORTS};
 use crate::graph::controls::{Armed, HostControl, HostControls, SceneStatus, MAX_SCENE_STACK};
 use crate::graph::schedule::{Schedule, StripControl};
 use crate::meters::{loudness_meter, BusMeter, LoudnessMeter, LoudnessReading, LoudnessTap, MeterReading, SpectrumDisplay};
 use crate::session::slots::MAX_BUS_SLOTS;
 use crate::session::{Quantize, Session, Transition};
+use crate::timeline::playback::CueAction;
+use crate::timeline::Timeline;
 use crate::transport::Transport;
 
 /// Schedules that can wait in each direction. While this many are queued
@@ -185,6 +187,8 @@ pub struct Compiler {
     /// id), kept across recompiles so readers keep their handles. Locked only
     /// to look an entry up or add one.
     registry: Arc<Mutex<Registry>>,
+    /// The timeline every schedule plays (docs/ARCHITECTURE.md §8.1).
+    timeline: Option<Arc<Timeline>>,
 }
 
 #[derive(Default)]
@@ -201,9 +205,10 @@ impl Compiler {
     /// [`CompileError`] for a session that does not compile.
     pub fn compile(&self, session: &Session) -> Result<Compiled, CompileError> {
         let registry = &self.registry;
-        compile_with_displays(
+        compile_with_timeline(
             session,
             &self.options,
+            self.timeline.as_deref(),
             &mut |id| lock(registry).meters.entry(id.to_string()).or_default().clone(),
             &mut |bus, insert, fresh| lock(registry).displays.entry((bus.to_string(), insert.to_string())).or_insert(fresh).clone(),
         )
@@ -211,6 +216,16 @@ impl Compiler {
 
     pub fn options(&self) -> &CompileOptions {
         &self.options
+    }
+
+    /// Whether `self` and `other` compile alike (the same engine's handles,
+    /// with the same timeline).
+    fn same_as(&self, other: &Compiler) -> bool {
+        let same_timeline = match (&self.timeline, &other.timeline) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        Arc::ptr_eq(&self.registry, &other.registry) && same_timeline
     }
 }
 
@@ -225,7 +240,16 @@ impl Engine {
     /// # Errors
     /// If the session does not compile.
     pub fn new(session: Session, options: CompileOptions) -> Result<(Engine, AudioProcessor), CompileError> {
-        let compiler = Compiler { options, registry: Default::default() };
+        Self::with_timeline(session, options, None)
+    }
+
+    /// [`Self::new`], every schedule also playing `timeline` with the
+    /// transport ([`AudioProcessor::set_transport`]; docs/ARCHITECTURE.md §8.1).
+    ///
+    /// # Errors
+    /// If the session does not compile.
+    pub fn with_timeline(session: Session, options: CompileOptions, timeline: Option<Arc<Timeline>>) -> Result<(Engine, AudioProcessor), CompileError> {
+        let compiler = Compiler { options, registry: Default::default(), timeline };
         let compiled = compiler.compile(&session)?;
         let options = &compiler.options;
         let (to_audio, from_control) = rtrb::RingBuffer::new(QUEUE_DEPTH);
@@ -270,6 +294,18 @@ impl Engine {
         self.queue(session, compiled, &compiler)
     }
 
+    /// Plays `timeline` (or none) from now on: the running session is
+    /// compiled again with it and queued as [`Self::load`] does; the
+    /// playhead carries over.
+    ///
+    /// # Errors
+    /// [`CompileError`] if the session does not compile (it ran before, so
+    /// only for a schedule that cannot be built at all).
+    pub fn set_timeline(&mut self, timeline: Option<Arc<Timeline>>) -> Result<&CompileInfo, CompileError> {
+        self.compiler.timeline = timeline;
+        self.load(self.session.clone())
+    }
+
     /// A handle that compiles for this engine without its lock (see
     /// [`Compiler`]); hand the result to [`Self::queue`].
     pub fn compiler(&self) -> Compiler {
@@ -284,7 +320,7 @@ impl Engine {
     /// # Errors
     /// [`CompileError`] if compiling again fails.
     pub fn queue(&mut self, session: Session, compiled: Compiled, compiler: &Compiler) -> Result<&CompileInfo, CompileError> {
-        let mut compiled = if Arc::ptr_eq(&compiler.registry, &self.compiler.registry) { compiled } else { self.compiler.compile(&session)? };
+        let mut compiled = if compiler.same_as(&self.compiler) { compiled } else { self.compiler.compile(&session)? };
         self.collect_garbage();
         let schedule = &mut compiled.schedule;
         schedule.generation = self.layout.generation + 1;
@@ -459,6 +495,10 @@ impl AudioProcessor {
         for request in self.scene_queue.as_mut_slice() {
             request.fire_at = transport.frames_to_boundary(request.quantize, sample_rate, 0).unwrap_or(0);
         }
+        // The timeline's playhead: at the host's sample position (a jump or a
+        // loop's wrap seeks), counting on by itself when the host gives none.
+        let timeline = &mut self.schedule.timeline;
+        timeline.locate(transport.position_samples.unwrap_or(timeline.position()), transport.playing);
     }
 
     /// The transport last set, and the frames processed since.
@@ -566,6 +606,24 @@ impl AudioProcessor {
         usize::MAX
     }
 
+    /// Applies the timeline's cues due on the next frame, in order, and
+    /// returns the frames until the next one (unbounded when none is
+    /// coming). A `scene`, `push` or `pop` starts on its own sample, not on
+    /// its scene's quantize boundary: the timeline already placed it.
+    /// Runs on the audio thread: no allocation, no locks.
+    fn play_timeline(&mut self) -> usize {
+        while let Some(cue) = self.schedule.timeline.next_due() {
+            match cue.action {
+                CueAction::Set { target, value, ramp_samples } => self.schedule.set_timeline_value(target, value, ramp_samples),
+                CueAction::Scene { scene, transition } => self.start_scene(HostControl::Scene(scene), transition),
+                CueAction::Push(scene) => self.start_scene(HostControl::Push(scene), None),
+                CueAction::Pop => self.start_scene(HostControl::Pop, None),
+                CueAction::Macro { index, value } => self.set_control(HostControl::Macro(index, value)),
+            }
+        }
+        self.schedule.timeline.frames_to_next_cue()
+    }
+
     /// Clears every tail, delay line and envelope of the running schedule.
     /// Runs on the audio thread: no allocation, no locks.
     pub fn reset(&mut self) {
@@ -607,6 +665,7 @@ impl AudioProcessor {
             }
             next.set_all_controls(&self.host_controls);
             next.take_scene_stack(&self.schedule);
+            next.take_timeline(&self.schedule);
             if !self.started {
                 next.settle();
             }
@@ -661,9 +720,12 @@ impl AudioProcessor {
         // Up to MAX_PORTS ports (the compiler refuses more) of up to 2
         // channels re-sliced per chunk, on the stack.
         while start < frames {
-            // Scene requests start on their sample: the block splits there.
+            // Timeline cues and scene requests start on their sample: the
+            // block splits there (the timeline's first, so at one sample its
+            // events land before a host's quantized recall).
+            let until_cue = self.play_timeline();
             let until_scene = self.fire_due_scenes();
-            let len = (frames - start).min(self.schedule.next_block_limit()).min(until_scene);
+            let len = (frames - start).min(self.schedule.next_block_limit()).min(until_scene).min(until_cue);
             let mut channel_slices: [[&[f32]; 2]; MAX_PORTS] = [[&[]; 2]; MAX_PORTS];
             let ports = inputs.len().min(MAX_PORTS);
             for (p, port) in inputs.iter().take(ports).enumerate() {
@@ -709,6 +771,7 @@ impl AudioProcessor {
             }
             observe(&self.schedule, start..start + len);
             self.transport_frames += len as u64;
+            self.schedule.timeline.advance(len);
             start += len;
         }
     }

@@ -17,4 +17,5 @@ pub mod reference;
 pub mod render;
 pub mod session;
 pub mod source;
+pub mod timeline;
 pub mod transport;

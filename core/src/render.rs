@@ -13,6 +13,7 @@ use crate::graph::compile::{CompileError, CompileInfo, CompileOptions, PortBindi
 use crate::graph::controls::{HostControl, HostControls};
 use crate::meters::LoudnessReading;
 use crate::session::Session;
+use crate::timeline::Timeline;
 use crate::transport::Transport;
 
 /// Audio for one rack, `[channel][frame]` (1 or 2 channels), starting at the
@@ -37,6 +38,9 @@ pub struct RenderOptions {
     /// Scene, morph and macro positions held for the whole render (what
     /// the plugin's parameters would be set to).
     pub controls: HostControls,
+    /// A timeline played from the render's first engine frame (timeline t 0
+    /// = frame 0, before any latency trim), on the renderer's transport.
+    pub timeline: Option<Arc<Timeline>>,
 }
 
 /// Rendered audio, `[channel][frame]`.
@@ -156,7 +160,7 @@ impl Renderer {
             max_block: block,
             ports: port_ids.iter().map(|&id| PortBinding::source(id)).collect(),
         };
-        let (mut engine, mut audio) = Engine::new(session.clone(), compile_options)?;
+        let (mut engine, mut audio) = Engine::with_timeline(session.clone(), compile_options, options.timeline.clone())?;
         // The loudness ring must take a whole process call: a longer one is split.
         let step = block.min(engine.loudness_mut().capacity_frames() / 2).max(1);
         let c = &options.controls;

@@ -20,4 +20,5 @@ mod engine {
     pub mod stems;
     pub mod strip;
     pub mod support;
+    pub mod timeline;
 }

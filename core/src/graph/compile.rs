@@ -14,6 +14,8 @@ use crate::meters::{BusMeter, MeterState, SpectrumDisplay};
 use crate::session::slots::{self, MAX_DUCKER_SLOTS};
 use crate::session::{path, InsertDesc, PanLaw, RackKind, Session, Tap, MAX_MACROS};
 use crate::source::GeneratorState;
+use crate::timeline::playback::Playback;
+use crate::timeline::Timeline;
 
 /// Length of the declicking ramp for faders, pans, mutes, solos and feed gains.
 pub const GAIN_RAMP_MS: f32 = 10.0;
@@ -122,6 +124,24 @@ pub fn compile(
 pub fn compile_with_displays(
     session: &Session,
     options: &CompileOptions,
+    meter_for: &mut dyn FnMut(&str) -> Arc<BusMeter>,
+    display_for: &mut dyn FnMut(&str, &str, Arc<SpectrumDisplay>) -> Arc<SpectrumDisplay>,
+) -> Result<Compiled, CompileError> {
+    compile_with_timeline(session, options, None, meter_for, display_for)
+}
+
+/// [`compile_with_displays`], with `timeline` compiled into the schedule's
+/// cues: every path its `set` events name becomes a controlled value
+/// (docs/ARCHITECTURE.md §8.1). Events the session cannot play are left out
+/// with a warning in [`CompileInfo::warnings`]; the timeline never makes a
+/// compile fail.
+///
+/// # Errors
+/// As [`compile`].
+pub fn compile_with_timeline(
+    session: &Session,
+    options: &CompileOptions,
+    timeline: Option<&Timeline>,
     meter_for: &mut dyn FnMut(&str) -> Arc<BusMeter>,
     display_for: &mut dyn FnMut(&str, &str, Arc<SpectrumDisplay>) -> Arc<SpectrumDisplay>,
 ) -> Result<Compiled, CompileError> {
@@ -374,8 +394,8 @@ pub fn compile_with_displays(
         });
     }
 
-    // Pass 6: scenes, macros and ducker slots as controlled values.
-    let controls = build_controls(session, &position, &buses, sr)?;
+    // Pass 6: scenes, macros, ducker slots and timeline sets as controlled values.
+    let (controls, timeline) = build_controls(session, &position, &buses, sr, timeline, &mut warnings)?;
 
     let latency = out_lat[master];
     // Pass 7: stem taps, every slotted bus aligned with the main output.
@@ -405,7 +425,7 @@ pub fn compile_with_displays(
         warnings,
     };
     // The solo graph keeps file-order bus indices; `bus_order` maps them.
-    let schedule = Box::new(Schedule { sample_rate: sr, max_block, channels, racks, buses, latency, tempo: session.tempo, solo, bus_order: order.clone(), controls, stems, generation: 0, plan: Default::default(), loudness: None });
+    let schedule = Box::new(Schedule { sample_rate: sr, max_block, channels, racks, buses, latency, tempo: session.tempo, solo, bus_order: order.clone(), controls, timeline, stems, generation: 0, plan: Default::default(), loudness: None });
     Ok(Compiled { schedule, info })
 }
 
@@ -435,9 +455,17 @@ fn instantiate(
     Ok((insert, values))
 }
 
-/// Resolves every path the scenes, macros and ducker slots name into a
-/// controlled value of the schedule, with one row of values per scene.
-fn build_controls(session: &Session, position: &[usize], buses: &[BusNode], sample_rate: f32) -> Result<Controls, CompileError> {
+/// Resolves every path the scenes, macros, ducker slots and timeline `set`
+/// events name into a controlled value of the schedule, with one row of
+/// values per scene; and the timeline's cues.
+fn build_controls(
+    session: &Session,
+    position: &[usize],
+    buses: &[BusNode],
+    sample_rate: f32,
+    timeline: Option<&Timeline>,
+    warnings: &mut Vec<String>,
+) -> Result<(Controls, Playback), CompileError> {
     let invalid = |e: String| CompileError::Invalid(e);
     let mut resolved: Vec<path::Resolved> = Vec::new();
     let index_of = |r: path::Resolved, resolved: &mut Vec<path::Resolved>| -> usize {
@@ -474,6 +502,10 @@ fn build_controls(session: &Session, position: &[usize], buses: &[BusNode], samp
             macros.push(MacroRoute { macro_idx: m, target, min: t.min as f32, max: t.max as f32, exponent: t.curve.exponent() as f32 });
         }
     }
+    let playback = match timeline {
+        Some(timeline) => Playback::compile(timeline, session, sample_rate, &mut |r| index_of(r, &mut resolved), &mut |w| warnings.push(w)),
+        None => Playback::default(),
+    };
 
     let mut targets = Vec::new();
     for r in &resolved {
@@ -504,7 +536,7 @@ fn build_controls(session: &Session, position: &[usize], buses: &[BusNode], samp
         }
     }
     let timing = SceneTiming::rows(&session.scenes, session.scene_quantize, sample_rate);
-    Ok(Controls::new(targets, rows, timing, sample_rate, macros, duckers))
+    Ok((Controls::new(targets, rows, timing, sample_rate, macros, duckers), playback))
 }
 
 /// Per-output-channel pan gains for a bus at `pan` (see [`PanLaw`]); in a

@@ -3,7 +3,9 @@
 //! Composition (docs/ARCHITECTURE.md §7), per controlled value:
 //!
 //! ```text
-//! scene value  = the recalled scene's value (ramping during a transition),
+//! scene value  = the timeline's value where a `set` event holds one (until
+//!                the next scene recall, docs/ARCHITECTURE.md §8.1), else the
+//!                recalled scene's value (ramping during a transition),
 //!                or, while scene_morph_a/b are set, A…B interpolated at scene_morph
 //! value        = clamp(scene value + Σ macro offsets + host trim, range) × host scale
 //! ```
@@ -25,6 +27,7 @@ use crate::dsp::smoother::Smoother;
 use crate::insert::{db_to_gain, gain_to_db, SILENCE_DB};
 use crate::session::slots::MAX_DUCKER_SLOTS;
 use crate::session::{Quantize, Scene, Transition, MAX_MACROS};
+use crate::timeline::playback::Layer;
 
 /// While a scene transition runs, controlled values move in steps of this
 /// many samples (counted from the transition's start, so the result does not
@@ -317,6 +320,8 @@ pub(crate) struct Controls {
     offsets: Vec<f32>,
     /// `[target]`: the value last applied to the schedule.
     applied: Vec<f32>,
+    /// Values the timeline's `set` events hold in place of the recalled ones.
+    timeline: Layer,
     dirty: bool,
 }
 
@@ -353,6 +358,7 @@ impl Controls {
             depth: 0,
             offsets: vec![0.0; n],
             applied: session_values,
+            timeline: Layer::new(n),
             dirty: false,
         }
     }
@@ -418,6 +424,7 @@ impl Controls {
                     return;
                 }
                 self.host.scene = row;
+                self.release_timeline();
                 self.to.copy_from_slice(&self.rows[row * n..(row + 1) * n]);
                 let timing = match transition {
                     Some(t) => SceneTiming::of(t, Quantize::None, self.sample_rate),
@@ -430,6 +437,7 @@ impl Controls {
                     return;
                 }
                 let top = self.depth;
+                self.release_timeline();
                 self.stack[top] = StackEntry { scene: self.host.scene, pushed: row };
                 self.stack_values[top * n..(top + 1) * n].copy_from_slice(&self.recalled);
                 self.depth += 1;
@@ -439,6 +447,7 @@ impl Controls {
             }
             HostControl::Pop => {
                 let Some(top) = self.depth.checked_sub(1) else { return };
+                self.release_timeline();
                 self.depth = top;
                 let entry = self.stack[top];
                 self.host.scene = entry.scene;
@@ -493,6 +502,43 @@ impl Controls {
         &self.host
     }
 
+    /// A timeline `set` event: target `t` moves from where it stands to
+    /// `value` over `ramp` samples and holds there until the next scene
+    /// recall, push or pop.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(crate) fn set_timeline(&mut self, t: usize, value: f32, ramp: u32) {
+        let Some(target) = self.targets.get(t) else { return };
+        let from = self.timeline.get(t).unwrap_or(self.recalled[t]);
+        self.timeline.set(t, target, from, value, ramp);
+        self.dirty = true;
+    }
+
+    /// A scene recall takes over from the timeline: the values it holds
+    /// become the recalled ones (where a transition starts, what a push
+    /// saves), and it lets go of them.
+    /// Runs on the audio thread: no allocation, no locks.
+    fn release_timeline(&mut self) {
+        for (t, recalled) in self.recalled.iter_mut().enumerate() {
+            if let Some(v) = self.timeline.get(t) {
+                *recalled = v;
+            }
+        }
+        self.timeline.release_all();
+    }
+
+    /// Takes over the values the timeline holds in the schedule this one
+    /// replaces, for every value both control (matched by destination).
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(crate) fn take_timeline(&mut self, old: &Controls) {
+        for (t, target) in self.targets.iter().enumerate() {
+            let held = old.targets.iter().position(|o| o.dest == target.dest).and_then(|o| old.timeline.get(o));
+            if let Some(v) = held {
+                self.timeline.set(t, target, v, v, 0);
+                self.dirty = true;
+            }
+        }
+    }
+
     /// Starts a transition from the recalled values to `self.to`.
     /// Runs on the audio thread: no allocation, no locks.
     fn begin(&mut self, timing: SceneTiming, jump: bool) {
@@ -527,19 +573,20 @@ impl Controls {
     }
 
     /// Samples until the values must be re-evaluated: the rest of the
-    /// current control step while a transition runs, else unbounded.
+    /// current control step while a transition or a timeline ramp runs,
+    /// else unbounded.
     pub(crate) fn frames_to_next_step(&self) -> usize {
-        if self.ramp_len == 0 {
-            usize::MAX
-        } else {
-            CONTROL_STEP - self.ramp_done as usize % CONTROL_STEP
-        }
+        let scene = if self.ramp_len == 0 { usize::MAX } else { CONTROL_STEP - self.ramp_done as usize % CONTROL_STEP };
+        scene.min(self.timeline.frames_to_next_step())
     }
 
     /// Moves a running transition on by `frames` (which never cross a
     /// control step, see [`Self::frames_to_next_step`]).
     /// Runs on the audio thread: no allocation, no locks.
     pub(crate) fn advance(&mut self, frames: usize) {
+        if self.timeline.advance(frames) {
+            self.dirty = true;
+        }
         if self.ramp_len == 0 {
             return;
         }
@@ -573,7 +620,7 @@ impl Controls {
         let n = self.targets.len();
         for t in 0..n {
             let target = &self.targets[t];
-            let current = self.recalled[t];
+            let current = self.timeline.get(t).unwrap_or(self.recalled[t]);
             let a = a_row.map_or(current, |r| self.rows[r * n + t]);
             let b = b_row.map_or(current, |r| self.rows[r * n + t]);
             let mut value = blend(target, a, b, self.host.morph, Policy::Linear);

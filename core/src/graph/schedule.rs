@@ -30,6 +30,8 @@ pub struct Schedule {
     pub(crate) bus_order: Vec<usize>,
     /// Scenes, morphs, macros and ducker trims.
     pub(crate) controls: super::controls::Controls,
+    /// The timeline's cues and playhead (empty without a timeline).
+    pub(crate) timeline: crate::timeline::playback::Playback,
     /// Stem outputs, one per bus parameter slot that has a bus, by slot.
     pub(crate) stems: Vec<StemTap>,
     /// Counts the schedules an engine hands over (0 for the first), so an

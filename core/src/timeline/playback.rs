@@ -8,6 +8,7 @@
 use super::{Action, Policy, Timeline, DEFAULT_RAMP_MS};
 use crate::dsp::smoother::Smoother;
 use crate::graph::controls::{Target, CONTROL_STEP};
+use crate::graph::schedule::Schedule;
 use crate::session::{path, Session, Transition};
 
 /// What a cue does when the playhead reaches it.
@@ -41,8 +42,9 @@ pub struct Playback {
     cues: Vec<Cue>,
     /// Index of the first cue not yet fired.
     next: usize,
-    /// Timeline sample of the next frame to be processed.
-    position: u64,
+    /// Timeline sample of the next frame to be processed (negative in a
+    /// host's pre-roll).
+    position: i64,
     /// Whether the playhead moves (the transport plays).
     playing: bool,
 }
@@ -52,56 +54,32 @@ impl Playback {
     /// for playing at `sample_rate`; `target_of` gives the controlled value
     /// (index of the schedule's [`Target`]) a resolved `set` path moves,
     /// adding it if the scenes and macros do not already control it.
-    /// Allocates; control side only. The playhead starts at 0, playing.
+    /// Allocates; control side only. The playhead stands stopped at 0.
     ///
-    /// # Errors
-    /// A message naming the event, for what [`super::load_str`] reports as
-    /// an error (a timeline loaded against this session never fails here).
+    /// An event the session cannot play (a timeline loaded against another
+    /// version of it: a bus since removed, a scene or macro fewer) is left
+    /// out and reported through `warn`, so a session edit never fails
+    /// because of the timeline; [`super::load_str`] refuses such events
+    /// up front.
     pub(crate) fn compile(
         timeline: &Timeline,
         session: &Session,
         sample_rate: f32,
         target_of: &mut dyn FnMut(path::Resolved) -> usize,
-    ) -> Result<Self, String> {
+        warn: &mut dyn FnMut(String),
+    ) -> Self {
         let rate = sample_rate.round() as u32;
         let mut cues = Vec::with_capacity(timeline.num_events());
         let mut ranks = Vec::with_capacity(timeline.num_events());
         for (i, lane) in timeline.lanes.iter().enumerate() {
             for (j, event) in lane.events.iter().enumerate() {
-                let at = |e: String| format!("lanes[{i}].events[{j}]: {e}");
-                let action = match &event.action {
-                    Action::Set { path: p, value, ramp_ms } => {
-                        let resolved = path::resolve(session, p).map_err(at)?;
-                        let value = path::scene_value(session, &resolved, value).map_err(|e| at(format!("{p}: {e}")))? as f32;
-                        let ramp_samples = Smoother::ramp_len(ramp_ms.unwrap_or(DEFAULT_RAMP_MS) as f32, sample_rate);
-                        CueAction::Set { target: target_of(resolved), value, ramp_samples }
+                match cue_action(&event.action, session, sample_rate, target_of) {
+                    Ok(action) => {
+                        cues.push(Cue { t: timeline.sample_at(event.t, rate), action });
+                        ranks.push(event.action.rank());
                     }
-                    Action::Scene { scene, policy } => {
-                        if *scene > session.scenes.len() {
-                            return Err(at(format!("the session has no scene {scene}")));
-                        }
-                        let transition = match policy {
-                            None => None,
-                            Some(p) => Some(policy_transition(*p, super::load::scene_ms(session, *scene)).ok_or_else(|| at(format!("a {} needs 'morphMs'", p.name())))?),
-                        };
-                        CueAction::Scene { scene: *scene, transition }
-                    }
-                    Action::Push { scene } => {
-                        if *scene == 0 || *scene > session.scenes.len() {
-                            return Err(at(format!("the session has no scene {scene} to push")));
-                        }
-                        CueAction::Push(*scene)
-                    }
-                    Action::Pop => CueAction::Pop,
-                    Action::Macro { number, value } => {
-                        if *number == 0 || *number > session.macros.len() {
-                            return Err(at(format!("the session defines no macro {number}")));
-                        }
-                        CueAction::Macro { index: number - 1, value: *value as f32 }
-                    }
-                };
-                cues.push(Cue { t: timeline.sample_at(event.t, rate), action });
-                ranks.push(event.action.rank());
+                    Err(e) => warn(format!("timeline lanes[{i}].events[{j}] left out: {e}")),
+                }
             }
         }
         // A stable sort keeps file order (lane by lane, then event by event)
@@ -109,7 +87,7 @@ impl Playback {
         let mut order: Vec<usize> = (0..cues.len()).collect();
         order.sort_by_key(|&k| (cues[k].t, ranks[k]));
         let cues = order.into_iter().map(|k| cues[k]).collect();
-        Ok(Self { cues, next: 0, position: 0, playing: true })
+        Self { cues, next: 0, position: 0, playing: false }
     }
 
     /// Number of cues.
@@ -122,7 +100,7 @@ impl Playback {
     }
 
     /// Timeline sample of the next frame to be processed.
-    pub fn position(&self) -> u64 {
+    pub fn position(&self) -> i64 {
         self.position
     }
 
@@ -135,18 +113,18 @@ impl Playback {
     /// (a loop wrap, a jump) skips to the first cue at or after it; cues
     /// passed over do not fire.
     /// Runs on the audio thread: no allocation, no locks.
-    pub fn locate(&mut self, position: u64, playing: bool) {
+    pub fn locate(&mut self, position: i64, playing: bool) {
         self.playing = playing;
         if position != self.position {
             self.position = position;
-            self.next = self.cues.partition_point(|c| c.t < position);
+            self.next = self.cues.partition_point(|c| (c.t as i64) < position);
         }
     }
 
     /// Takes the playhead over from `old` (the schedule this one replaces).
     /// Runs on the audio thread: no allocation, no locks.
     pub fn continue_from(&mut self, old: &Playback) {
-        self.position = u64::MAX;
+        self.position = i64::MIN;
         self.locate(old.position, old.playing);
     }
 
@@ -155,7 +133,7 @@ impl Playback {
     /// Runs on the audio thread: no allocation, no locks.
     pub(crate) fn next_due(&mut self) -> Option<Cue> {
         let cue = *self.cues.get(self.next)?;
-        if !self.playing || cue.t > self.position {
+        if !self.playing || cue.t as i64 > self.position {
             return None;
         }
         self.next += 1;
@@ -167,7 +145,7 @@ impl Playback {
     /// whatever the block size.
     pub fn frames_to_next_cue(&self) -> usize {
         match self.cues.get(self.next) {
-            Some(cue) if self.playing => usize::try_from(cue.t.saturating_sub(self.position)).unwrap_or(usize::MAX),
+            Some(cue) if self.playing => usize::try_from((cue.t as i64).saturating_sub(self.position)).unwrap_or(usize::MAX),
             _ => usize::MAX,
         }
     }
@@ -176,9 +154,66 @@ impl Playback {
     /// Runs on the audio thread: no allocation, no locks.
     pub fn advance(&mut self, frames: usize) {
         if self.playing {
-            self.position = self.position.saturating_add(frames as u64);
+            self.position = self.position.saturating_add(frames as i64);
         }
     }
+}
+
+impl Schedule {
+    /// The timeline's cues and playhead.
+    pub fn timeline(&self) -> &Playback {
+        &self.timeline
+    }
+
+    /// A `set` cue: controlled value `target` moves to `value` over `ramp`
+    /// samples and holds (see [`Layer`]).
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(crate) fn set_timeline_value(&mut self, target: usize, value: f32, ramp: u32) {
+        self.controls.set_timeline(target, value, ramp);
+    }
+
+    /// Takes over the playhead and the values the timeline holds from
+    /// `old`, the schedule this one replaces.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(crate) fn take_timeline(&mut self, old: &Schedule) {
+        self.timeline.continue_from(&old.timeline);
+        self.controls.take_timeline(&old.controls);
+    }
+}
+
+/// What one event does in `session`, resolved to audio-thread terms.
+fn cue_action(action: &Action, session: &Session, sample_rate: f32, target_of: &mut dyn FnMut(path::Resolved) -> usize) -> Result<CueAction, String> {
+    Ok(match action {
+        Action::Set { path: p, value, ramp_ms } => {
+            let resolved = path::resolve(session, p)?;
+            let value = path::scene_value(session, &resolved, value).map_err(|e| format!("{p}: {e}"))? as f32;
+            let ramp_samples = Smoother::ramp_len(ramp_ms.unwrap_or(DEFAULT_RAMP_MS) as f32, sample_rate);
+            CueAction::Set { target: target_of(resolved), value, ramp_samples }
+        }
+        Action::Scene { scene, policy } => {
+            if *scene > session.scenes.len() {
+                return Err(format!("the session has no scene {scene}"));
+            }
+            let transition = match policy {
+                None => None,
+                Some(p) => Some(policy_transition(*p, super::load::scene_ms(session, *scene)).ok_or_else(|| format!("a {} needs 'morphMs'", p.name()))?),
+            };
+            CueAction::Scene { scene: *scene, transition }
+        }
+        Action::Push { scene } => {
+            if *scene == 0 || *scene > session.scenes.len() {
+                return Err(format!("the session has no scene {scene} to push"));
+            }
+            CueAction::Push(*scene)
+        }
+        Action::Pop => CueAction::Pop,
+        Action::Macro { number, value } => {
+            if *number == 0 || *number > session.macros.len() {
+                return Err(format!("the session defines no macro {number}"));
+            }
+            CueAction::Macro { index: number - 1, value: *value as f32 }
+        }
+    })
 }
 
 /// The transition a scene event's policy asks for, with the scene's own
@@ -335,18 +370,25 @@ mod tests {
         let s = session();
         let tl = super::super::load_str(json, &s).unwrap().timeline;
         let mut paths: Vec<path::Resolved> = Vec::new();
-        Playback::compile(&tl, &s, rate, &mut |r| match paths.iter().position(|x| *x == r) {
-            Some(i) => i,
-            None => {
-                paths.push(r);
-                paths.len() - 1
-            }
-        })
-        .unwrap()
+        let mut p = Playback::compile(
+            &tl,
+            &s,
+            rate,
+            &mut |r| match paths.iter().position(|x| *x == r) {
+                Some(i) => i,
+                None => {
+                    paths.push(r);
+                    paths.len() - 1
+                }
+            },
+            &mut |w| panic!("{w}"),
+        );
+        p.locate(0, true);
+        p
     }
 
     /// Fires everything from `from` to `to`, in blocks of `block`, split at cues.
-    fn play(p: &mut Playback, to: u64, block: usize) -> Vec<(u64, CueAction)> {
+    fn play(p: &mut Playback, to: i64, block: usize) -> Vec<(i64, CueAction)> {
         let mut fired = Vec::new();
         while p.position() < to {
             let mut left = block.min((to - p.position()) as usize);
@@ -373,7 +415,7 @@ mod tests {
     fn cues_merge_lanes_by_time_sets_first_then_file_order() {
         let mut p = compile(MERGED, 48_000.0);
         let fired = play(&mut p, 1000, 64);
-        let kinds: Vec<(u64, &str)> = fired
+        let kinds: Vec<(i64, &str)> = fired
             .iter()
             .map(|(t, a)| {
                 let name = match a {
@@ -410,6 +452,29 @@ mod tests {
         assert_eq!(p.position(), 150);
         p.locate(0, true);
         assert_eq!(play(&mut p, 400, 64).iter().map(|(t, _)| *t).collect::<Vec<_>>(), [100, 300], "a jump back plays them again");
+        p.locate(-50, true);
+        assert_eq!(p.frames_to_next_cue(), 150, "from a pre-roll the first cue is 150 frames away");
+    }
+
+    #[test]
+    fn events_the_session_lost_are_left_out_with_a_warning() {
+        let tl = super::super::load_str(
+            r#"{ "version": 1, "sampleRate": 48000, "lanes": [ { "id": "x", "events": [
+                 { "t": 0, "type": "set", "path": "fx.gainDb", "value": -1 }, { "t": 5, "type": "scene", "scene": 2 } ] } ] }"#,
+            &session(),
+        )
+        .unwrap()
+        .timeline;
+        let mut edited = session();
+        edited.buses.retain(|b| b.id != "fx");
+        edited.scenes.clear();
+        let mut warnings = Vec::new();
+        let p = Playback::compile(&tl, &edited, 48_000.0, &mut |_| 0, &mut |w| warnings.push(w));
+        assert!(p.is_empty());
+        assert_eq!(
+            warnings,
+            ["timeline lanes[0].events[0] left out: 'fx.gainDb' does not start with a bus id (expected bus.gainDb, bus.pan, bus.mute, bus.send.<to> or bus/insert.param)", "timeline lanes[0].events[1] left out: the session has no scene 2"]
+        );
     }
 
     #[test]

@@ -292,7 +292,7 @@ fn crossfading() -> Session {
 /// Renders `session` on DC 1.0 with `control` at engine frame `at` (a
 /// multiple of 512); returns the stems of a, b and m (left channels).
 fn render_stems(session: &Session, at: usize, control: HostControl, frames: usize) -> Vec<Vec<f32>> {
-    let options = RenderOptions { block: 512, frames, trim_latency: false, stems: true, controls: Default::default() };
+    let options = RenderOptions { block: 512, frames, trim_latency: false, stems: true, controls: Default::default(), timeline: None };
     let mut renderer = Renderer::new(session, &["in"], &options).unwrap();
     let order: Vec<usize> = ["a", "b", "m"].iter().map(|id| renderer.bus_ids().iter().position(|b| b == id).unwrap()).collect();
     let input = dc(frames, 1.0);
@@ -465,7 +465,7 @@ fn the_renderers_transport_places_a_bar_in_three_four() {
     let mut s = quantized();
     s.time_signature = (3, 4);
     let frames = 80_000;
-    let options = RenderOptions { block: 512, frames, trim_latency: false, stems: false, controls: Default::default() };
+    let options = RenderOptions { block: 512, frames, trim_latency: false, stems: false, controls: Default::default(), timeline: None };
     let mut renderer = Renderer::new(&s, &["in"], &options).unwrap();
     let input = dc(frames, 1.0);
     let mut out = Vec::new();

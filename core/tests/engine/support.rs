@@ -41,7 +41,7 @@ pub fn run_full(
     trim: bool,
 ) -> (Vec<Vec<f32>>, Vec<(String, Vec<Vec<f32>>)>, usize) {
     let inputs: Vec<RackAudio> = inputs.iter().map(|(id, ch)| RackAudio { rack_id: id.to_string(), channels: ch.clone() }).collect();
-    let options = RenderOptions { block, frames, trim_latency: trim, stems: true, controls: Default::default() };
+    let options = RenderOptions { block, frames, trim_latency: trim, stems: true, controls: Default::default(), timeline: None };
     let r = render(session, &inputs, &options, &mut |_, _| {}).expect("session compiles");
     (r.master, r.stems, r.info.latency)
 }
