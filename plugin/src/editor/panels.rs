@@ -1,5 +1,6 @@
 //! The top bar (files, undo, status), the scenes panel, and the detail panel (routing, inserts and their parameters).
 
+use mam_core::graph::controls::Armed;
 use mam_core::insert::registry::{self, INSERT_TYPES};
 use mam_core::insert::ParamKind;
 use mam_core::session::{InsertDesc, Level, ParamValue, RackKind, Scene, Send, Sidechain, Tap, Transition, MAX_SCENES};
@@ -51,6 +52,10 @@ pub(crate) fn scenes(ed: &mut MamEditor, ui: &mut egui::Ui) {
     let Some(gui) = ed.gui.clone() else { return };
     let setter = gui.param_setter();
     let current = params.scene.value().max(0) as usize;
+    // What the audio thread reports (atomics): a recall waiting for its
+    // beat or bar, and how many held scenes are stacked.
+    let status = ed.shared.engine.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|e| e.scene_status());
+    let armed = status.as_ref().and_then(|s| s.armed());
     let mut recall = None;
     let mut delete = None;
     let mut renamed = None;
@@ -61,7 +66,9 @@ pub(crate) fn scenes(ed: &mut MamEditor, ui: &mut egui::Ui) {
         ui.label(egui::RichText::new("the file's own values").weak());
         ui.end_row();
         for i in 0..ed.session.scenes.len() {
-            if ui.selectable_label(current == i + 1, format!("{}", i + 1)).on_hover_text("recall").clicked() {
+            let waiting = matches!(armed, Some(Armed::Scene(n)) | Some(Armed::Push(n)) if n == i + 1);
+            let label = if waiting { format!("{} armed", i + 1) } else { format!("{}", i + 1) };
+            if ui.selectable_label(current == i + 1, label).on_hover_text("recall (on the scene's beat or bar while the host plays)").clicked() {
                 recall = Some(i + 1);
             }
             if i < ed.rename.len() {
@@ -76,6 +83,18 @@ pub(crate) fn scenes(ed: &mut MamEditor, ui: &mut egui::Ui) {
             ui.end_row();
         }
     });
+    match (armed, status.as_ref().map_or(0, |s| s.stack_depth())) {
+        (Some(Armed::Pop), _) => {
+            ui.label(egui::RichText::new("armed: back from the held scene").color(Color32::from_rgb(230, 170, 60)));
+        }
+        (Some(Armed::Scene(n) | Armed::Push(n)), _) => {
+            ui.label(egui::RichText::new(format!("armed: scene {n}, starts on its boundary")).color(Color32::from_rgb(230, 170, 60)));
+        }
+        (None, depth) if depth > 0 => {
+            ui.label(egui::RichText::new(format!("holding {depth} scene(s); Scene Hold back to None returns")).weak());
+        }
+        _ => {}
+    }
     if let Some(n) = recall {
         setter.begin_set_parameter(&params.scene);
         setter.set_parameter(&params.scene, n as i32);
@@ -103,6 +122,8 @@ pub(crate) fn scenes(ed: &mut MamEditor, ui: &mut egui::Ui) {
     ui.add(ParamSlider::for_param(&params.scene_morph_a, &setter).with_width(150.0));
     ui.add(ParamSlider::for_param(&params.scene_morph_b, &setter).with_width(150.0));
     ui.add(ParamSlider::for_param(&params.scene_morph, &setter).with_width(150.0));
+    ui.label("Hold").on_hover_text("a held scene; back to None returns to the mix before it");
+    ui.add(ParamSlider::for_param(&params.scene_hold, &setter).with_width(150.0));
     if !ed.session.macros.is_empty() {
         ui.separator();
         ui.label("Macros");
