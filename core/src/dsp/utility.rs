@@ -155,7 +155,10 @@ impl Insert for Utility {
         for (l, r) in left.iter_mut().zip(right.iter_mut()) {
             let width = self.width.next();
             let g = self.gain.next() * sign;
-            (*l, *r) = frame(*l, *r, Some(width), g);
+            // Width 1 skips the mid/side maths here as in the steady path,
+            // so the output does not depend on where a gain ramp ends in a
+            // block (bit-identical at any block size).
+            (*l, *r) = frame(*l, *r, (width != 1.0).then_some(width), g);
         }
     }
 }
