@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use mam_core::graph::controls::HostControls;
 use mam_core::session::{load_str, LoadSessionError, Loaded, MAX_MACROS};
+use mam_core::timeline::LoadTimelineError;
 
 #[derive(Parser)]
 #[command(name = "mam", version, about = "MAM Session: render, validate, inspect and benchmark mixing sessions")]
@@ -69,6 +70,11 @@ enum Command {
         /// Hold macro N at a value from 0 to 1: --macro N=VALUE (repeatable).
         #[arg(long = "macro", value_name = "N=VALUE")]
         macros: Vec<String>,
+        /// Play a timeline (scene, push/pop, macro and parameter events) from
+        /// the render's first sample: timeline t 0 is output sample 0. It is
+        /// checked against every session first; with any error nothing renders.
+        #[arg(long, value_name = "FILE.json")]
+        timeline: Option<PathBuf>,
     },
     /// Check a session: exit 0 with warnings if it loads, 1 with every error if not.
     Validate { session: PathBuf },
@@ -107,6 +113,11 @@ pub enum CliError {
     ReadSession { path: PathBuf, source: std::io::Error },
     #[error("session '{path}' is not valid:\n{source}")]
     InvalidSession { path: PathBuf, source: LoadSessionError },
+    #[error("cannot read timeline '{path}': {source}")]
+    ReadTimeline { path: PathBuf, source: std::io::Error },
+    /// `for_session` names the session it was checked against when several render.
+    #[error("timeline '{path}' is not valid{for_session}; nothing was rendered:\n{source}")]
+    InvalidTimeline { path: PathBuf, for_session: String, source: LoadTimelineError },
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
@@ -135,7 +146,7 @@ pub enum BindError {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Render { sessions, inputs, out, out_dir, stems, threads, block, sample_rate, duration, tail, no_latency_trim, scene, macros } => {
+        Command::Render { sessions, inputs, out, out_dir, stems, threads, block, sample_rate, duration, tail, no_latency_trim, scene, macros, timeline } => {
             render_controls(scene, &macros).and_then(|controls| {
                 render::run(&render::RenderRequest {
                     sessions: &sessions,
@@ -149,6 +160,7 @@ fn main() -> ExitCode {
                     tail,
                     trim_latency: !no_latency_trim,
                     controls,
+                    timeline: timeline.as_deref(),
                     threads: threads.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), |n| n as usize),
                 })
             })

@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Instant;
 
@@ -18,6 +19,7 @@ use mam_core::graph::controls::HostControls;
 use mam_core::meters::LoudnessReading;
 use mam_core::render::{RenderChunk, RenderOptions, Renderer};
 use mam_core::session::{RackKind, Session};
+use mam_core::timeline::{self, Timeline};
 
 use crate::wav::{WavError, WavSink, WavSource};
 use crate::{load_session, print_warnings, BindError, CliError};
@@ -47,6 +49,8 @@ pub struct RenderRequest<'a> {
     pub tail: f64,
     pub trim_latency: bool,
     pub controls: HostControls,
+    /// A timeline file to play from the first engine frame.
+    pub timeline: Option<&'a Path>,
     /// Worker threads; 1 renders everything on this thread, one step after another.
     pub threads: usize,
 }
@@ -199,6 +203,7 @@ fn prepare(request: &RenderRequest) -> Result<Vec<Job>, CliError> {
         }
         sessions.push(session);
     }
+    let timelines = load_timelines(request, &sessions)?;
     let bound = bind(&sessions, request.bindings)?;
     if let Some(dir) = request.out_dir {
         std::fs::create_dir_all(dir).map_err(|source| CliError::Write { path: dir.into(), source })?;
@@ -206,7 +211,7 @@ fn prepare(request: &RenderRequest) -> Result<Vec<Job>, CliError> {
 
     let mut jobs = Vec::new();
     let mut outs: Vec<PathBuf> = Vec::new();
-    for ((path, session), files) in request.sessions.iter().zip(sessions).zip(bound) {
+    for (((path, session), files), timeline) in request.sessions.iter().zip(sessions).zip(bound).zip(timelines) {
         let (out, stems) = match (request.out, request.out_dir) {
             (Some(out), _) => (out.to_path_buf(), request.stems.map(|dir| dir.expect("checked above").to_path_buf())),
             (None, Some(dir)) => {
@@ -230,10 +235,29 @@ fn prepare(request: &RenderRequest) -> Result<Vec<Job>, CliError> {
             None => inputs.iter().map(|i| i.source.frames() + i.offset).max().unwrap_or(0),
         };
         let frames = length + (request.tail * sr).round() as usize;
-        let options = RenderOptions { block: request.block, frames, trim_latency: request.trim_latency, stems: stems.is_some(), controls: request.controls };
+        let options = RenderOptions { block: request.block, frames, trim_latency: request.trim_latency, stems: stems.is_some(), controls: request.controls, timeline };
         jobs.push(Job { session_path: path.clone(), session, inputs, out, stems, options });
     }
     Ok(jobs)
+}
+
+/// The `--timeline` file checked against each session (at the rate it
+/// renders at), one per session; all `None` without one. Every error of
+/// every session is an error of the run, so nothing renders.
+fn load_timelines(request: &RenderRequest, sessions: &[Session]) -> Result<Vec<Option<Arc<Timeline>>>, CliError> {
+    let Some(path) = request.timeline else { return Ok(vec![None; sessions.len()]) };
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::ReadTimeline { path: path.into(), source })?;
+    let many = sessions.len() > 1;
+    let mut timelines = Vec::new();
+    for (session, session_path) in sessions.iter().zip(request.sessions) {
+        let for_session = if many { format!(" for session '{}'", session_path.display()) } else { String::new() };
+        let loaded = timeline::load_str(&text, session).map_err(|source| CliError::InvalidTimeline { path: path.into(), for_session: for_session.clone(), source })?;
+        for w in &loaded.warnings {
+            eprintln!("mam: warning: timeline '{}'{for_session}: {w}", path.display());
+        }
+        timelines.push(Some(Arc::new(loaded.timeline)));
+    }
+    Ok(timelines)
 }
 
 /// The files each session reads, by source id: `--in` bindings first (to
