@@ -142,10 +142,11 @@ impl Playback {
 
     /// Frames until the next cue fires (`usize::MAX` when none will while
     /// playing): a block is split there, so a cue lands on its sample
-    /// whatever the block size.
+    /// whatever the block size. Never 0, so a caller that has taken every
+    /// due cue ([`Self::next_due`]) always moves on.
     pub fn frames_to_next_cue(&self) -> usize {
         match self.cues.get(self.next) {
-            Some(cue) if self.playing => usize::try_from((cue.t as i64).saturating_sub(self.position)).unwrap_or(usize::MAX),
+            Some(cue) if self.playing => usize::try_from((cue.t as i64).saturating_sub(self.position)).unwrap_or(usize::MAX).max(1),
             _ => usize::MAX,
         }
     }
@@ -328,7 +329,7 @@ impl Layer {
             if self.done[t] >= self.len[t] {
                 self.len[t] = 0;
                 self.ramping -= 1;
-            } else if self.done[t] as usize % CONTROL_STEP == 0 {
+            } else if (self.done[t] as usize).is_multiple_of(CONTROL_STEP) {
                 self.step(t);
                 moved = true;
             }
