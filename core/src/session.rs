@@ -1,5 +1,6 @@
 //! The session model (docs/ARCHITECTURE.md §5): sources, buses, routes, sends, inserts, and its JSON form.
 
+pub mod capture;
 pub mod load;
 pub mod path;
 pub mod save;

@@ -308,6 +308,7 @@ pub fn compile_with_timeline(
             id: rack.id.clone(),
             source,
             level,
+            audible: rack_audible[r],
             gain: Smoother::new(gain, ramp),
             out: AudioBuf::new(channels, max_block),
             meter: meter_for(&rack.id),
@@ -355,7 +356,11 @@ pub fn compile_with_timeline(
                 kind: registry::lookup(&desc.kind).expect("instantiated above").name,
                 insert,
                 bypass: desc.bypass,
+                wet: Smoother::new(if desc.bypass { 0.0 } else { 1.0 }, ramp),
                 bypass_delay: DelayLine::new(bus.channels, latency, latency),
+                dry: AudioBuf::new(bus.channels, max_block),
+                track_dry: false,
+                bypass_target: None,
                 key,
                 params,
             });
@@ -380,6 +385,8 @@ pub fn compile_with_timeline(
             id: bus.id.clone(),
             channels: bus.channels,
             bypass: bus.bypass,
+            fade: Smoother::new(if bus.bypass { 0.0 } else { 1.0 }, ramp),
+            bypass_target: None,
             feeds,
             sum: AudioBuf::new(bus.channels, max_block),
             pre_fx: needs_pre_fx[b].then(|| AudioBuf::new(bus.channels, max_block)),
@@ -396,6 +403,17 @@ pub fn compile_with_timeline(
 
     // Pass 6: scenes, macros, ducker slots and timeline sets as controlled values.
     let (controls, timeline) = build_controls(session, &position, &buses, sr, timeline, &mut warnings)?;
+    for (t, dest) in controls.dests().enumerate() {
+        match dest {
+            Dest::InsertBypass { bus, slot } => {
+                let slot = &mut buses[bus].inserts[slot];
+                slot.track_dry = slot.insert.latency() > 0;
+                slot.bypass_target = Some(t);
+            }
+            Dest::BusBypass(bus) => buses[bus].bypass_target = Some(t),
+            _ => {}
+        }
+    }
 
     let latency = out_lat[master];
     // Pass 7: stem taps, every slotted bus aligned with the main output.
@@ -509,7 +527,7 @@ fn build_controls(
 
     let mut targets = Vec::new();
     for r in &resolved {
-        let bus = position[r.bus];
+        let bus = if r.target.is_source() { 0 } else { position[r.bus] };
         let dest = match &r.target {
             path::PathTarget::BusGain => Dest::BusGainDb(bus),
             path::PathTarget::BusPan => Dest::BusPan(bus),
@@ -523,6 +541,17 @@ fn build_controls(
                 Dest::SendDb { bus: dest_bus, feed }
             }
             path::PathTarget::Insert { insert, param } => Dest::Insert { bus, slot: *insert, param: *param },
+            path::PathTarget::BusSolo => Dest::BusSolo(bus),
+            path::PathTarget::BusBypass => Dest::BusBypass(bus),
+            path::PathTarget::InsertBypass { insert } => Dest::InsertBypass { bus, slot: *insert },
+            path::PathTarget::SourceGain => Dest::SourceGainDb(r.bus),
+            path::PathTarget::SourceSend { to } => {
+                let from = &session.racks[r.bus];
+                let dest_bus = position[session.buses.iter().position(|b| &b.id == to).ok_or_else(|| invalid(format!("unknown bus '{to}'")))?];
+                let key = (from.id.clone(), Tap::Post, FeedKind::Send);
+                let feed = buses[dest_bus].feeds.iter().position(|f| f.carry_key == key).ok_or_else(|| invalid(format!("no send from source '{}' to '{to}'", from.id)))?;
+                Dest::SendDb { bus: dest_bus, feed }
+            }
         };
         targets.push(Target { dest, min: r.min as f32, max: r.max as f32, stepped: r.stepped, time: r.time });
     }

@@ -18,7 +18,10 @@
 //! Host trims exist for the ducker slots (depth trim in dB, mix as a scale);
 //! bus faders, pans and mutes compose with the host's strip controls in
 //! [`super::schedule::Strip`] instead, so a scene's level and the host's
-//! fader trim stay separate there too.
+//! fader trim stay separate there too; a scene's solos compose with the
+//! host's in [`super::solo::SoloGraph`] (either solos). Bus and insert
+//! bypasses, source gains and sends have no host control: the scene value
+//! is the value (a bypass switch fades over 10 ms in the schedule).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -132,9 +135,17 @@ pub(crate) enum Dest {
     BusGainDb(usize),
     BusPan(usize),
     BusMute(usize),
-    /// Feed `feed` of bus `bus`, level in dB.
+    /// The scene's solo of a bus (either it or the host's solo solos).
+    BusSolo(usize),
+    /// The bus's bypass (a 10 ms fade to silence and back).
+    BusBypass(usize),
+    /// Feed `feed` of bus `bus`, level in dB: a bus's or a source's send.
     SendDb { bus: usize, feed: usize },
     Insert { bus: usize, slot: usize, param: usize },
+    /// An insert's bypass (a 10 ms crossfade to the dry path and back).
+    InsertBypass { bus: usize, slot: usize },
+    /// A source's gain in dB, by its index in the schedule's racks.
+    SourceGainDb(usize),
 }
 
 /// One controlled value.
@@ -150,10 +161,10 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    /// A level in dB (bus gain, send level): what a crossfade moves on its
-    /// equal-power curve.
+    /// A level in dB (bus gain, send level, source gain): what a crossfade
+    /// moves on its equal-power curve.
     fn is_level(&self) -> bool {
-        matches!(self.dest, Dest::BusGainDb(_) | Dest::SendDb { .. })
+        matches!(self.dest, Dest::BusGainDb(_) | Dest::SendDb { .. } | Dest::SourceGainDb(_))
     }
 }
 
@@ -380,6 +391,11 @@ impl Controls {
             Dest::Insert { bus, slot, param } => Some((bus, slot, param, t)),
             _ => None,
         })
+    }
+
+    /// Where every controlled value goes. Control side.
+    pub(crate) fn dests(&self) -> impl Iterator<Item = Dest> + '_ {
+        self.targets.iter().map(|t| t.dest)
     }
 
     /// Number of scenes (rows after the session's).
@@ -718,10 +734,12 @@ impl Schedule {
         self.controls.host()
     }
 
-    /// Writes changed controlled values into buses, sends and inserts.
+    /// Writes changed controlled values into buses, sends, sources and
+    /// inserts; solos changed on the way are resolved once at the end.
     /// Runs on the audio thread: no allocation, no locks.
     pub(crate) fn update_controls(&mut self) {
-        let (controls, buses) = (&mut self.controls, &mut self.buses);
+        let (controls, buses, racks, solo, order) = (&mut self.controls, &mut self.buses, &mut self.racks, &mut self.solo, &self.bus_order);
+        let mut solo_changed = false;
         controls.evaluate(&mut |dest, value| match dest {
             Dest::BusGainDb(b) => {
                 buses[b].strip.level = db_to_gain(value as f64) as f32;
@@ -735,12 +753,26 @@ impl Schedule {
                 buses[b].strip.session_mute = value >= 0.5;
                 buses[b].retarget();
             }
+            Dest::BusSolo(b) => {
+                solo.set_session_solo(order[b], value >= 0.5);
+                solo_changed = true;
+            }
+            Dest::BusBypass(b) => buses[b].set_bypass(value >= 0.5),
             Dest::SendDb { bus, feed } => buses[bus].feeds[feed].gain.set_target(db_to_gain(value as f64) as f32),
             Dest::Insert { bus, slot, param } => {
                 let slot = &mut buses[bus].inserts[slot];
                 slot.insert.set_param(param, value);
                 slot.params[param] = value;
             }
+            Dest::InsertBypass { bus, slot } => buses[bus].inserts[slot].set_bypass(value >= 0.5),
+            Dest::SourceGainDb(r) => {
+                let rack = &mut racks[r];
+                rack.level = db_to_gain(value as f64) as f32;
+                rack.gain.set_target(if rack.audible { rack.level } else { 0.0 });
+            }
         });
+        if solo_changed {
+            self.resolve_solo();
+        }
     }
 }

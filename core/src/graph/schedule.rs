@@ -69,8 +69,10 @@ pub(crate) enum SourceNode {
 pub(crate) struct RackNode {
     pub id: String,
     pub source: SourceNode,
-    /// The session's rack gain, linear.
+    /// The rack gain (the session's, or a scene's), linear.
     pub level: f32,
+    /// Whether solo-in-place leaves the source audible.
+    pub audible: bool,
     /// Rack gain × solo state.
     pub gain: Smoother,
     /// Session width, `[channel][frame]`, `max_block` frames.
@@ -112,9 +114,22 @@ pub(crate) struct InsertSlot {
     pub id: String,
     pub kind: &'static str,
     pub insert: Box<dyn Insert>,
+    /// Where the insert is heading: bypassed once `wet` has reached 0.
     pub bypass: bool,
+    /// 1 = the insert's output, 0 = the dry path; ramps over 10 ms when a
+    /// scene switches the bypass, so the switch is a crossfade, not a cut.
+    pub wet: Smoother,
     /// Keeps timing when bypassed: delays by the insert's latency.
     pub bypass_delay: DelayLine,
+    /// Bus width, `max_block` frames: the dry path while `wet` ramps.
+    pub dry: AudioBuf,
+    /// A scene switches the bypass and the insert has latency: the dry
+    /// path's delay line is fed while the insert runs, so a crossfade to it
+    /// plays the audio of now, not of the last bypass.
+    pub track_dry: bool,
+    /// The controlled value (target index) that switches the bypass, if a
+    /// scene, macro or timeline names it.
+    pub bypass_target: Option<usize>,
     pub key: Option<(Feed, AudioBuf)>,
     /// Values in table order, applied to a carried-over running instance.
     pub params: Vec<f32>,
@@ -123,7 +138,14 @@ pub(crate) struct InsertSlot {
 pub(crate) struct BusNode {
     pub id: String,
     pub channels: usize,
+    /// Where the bus is heading: silent once `fade` has reached 0.
     pub bypass: bool,
+    /// 1 = playing, 0 = bypassed: scales every tap of the bus (`pre_fx`,
+    /// `pre`, `post`) and ramps over 10 ms when the bypass switches.
+    pub fade: Smoother,
+    /// The controlled value (target index) that switches the bypass, if a
+    /// scene, macro or timeline names it.
+    pub bypass_target: Option<usize>,
     pub feeds: Vec<Feed>,
     /// Bus width, `max_block` frames: the summed input, then processed in
     /// place by the inserts; afterwards it is the `pre` tap.
@@ -191,6 +213,24 @@ pub enum StripControl {
     Solo(bool),
 }
 
+impl InsertSlot {
+    /// Switches the insert's bypass (a scene's): a 10 ms crossfade between
+    /// the insert's output and the dry path (delayed by its latency); an
+    /// insert coming back from a finished bypass starts from reset, its
+    /// state being as old as the bypass.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(crate) fn set_bypass(&mut self, bypass: bool) {
+        if bypass == self.bypass {
+            return;
+        }
+        if !bypass && !self.wet.is_ramping() {
+            self.insert.reset();
+        }
+        self.bypass = bypass;
+        self.wet.set_target(if bypass { 0.0 } else { 1.0 });
+    }
+}
+
 impl BusNode {
     /// Applies a host control and ramps to the new gains (10 ms).
     /// Runs on the audio thread: no allocation, no locks.
@@ -211,6 +251,23 @@ impl BusNode {
         for (ch, g) in self.out_gain.iter_mut().enumerate() {
             g.set_target(targets[ch]);
         }
+    }
+
+    /// Switches the bus's bypass (a scene's): a 10 ms fade of every tap,
+    /// after which the bus is silent; coming back from silence resets its
+    /// inserts, as an un-bypassing edit does.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(crate) fn set_bypass(&mut self, bypass: bool) {
+        if bypass == self.bypass {
+            return;
+        }
+        if !bypass && !self.fade.is_ramping() {
+            for slot in &mut self.inserts {
+                slot.insert.reset();
+            }
+        }
+        self.bypass = bypass;
+        self.fade.set_target(if bypass { 0.0 } else { 1.0 });
     }
 
     fn tap(&self, tap: Tap) -> &AudioBuf {
@@ -341,7 +398,7 @@ impl Schedule {
         for i in 0..self.buses.len() {
             let (done, rest) = self.buses.split_at_mut(i);
             let bus = &mut rest[0];
-            if bus.bypass {
+            if bus.bypass && !bus.fade.is_ramping() {
                 bus.sum.clear(frames);
                 bus.out.clear(frames);
                 if let Some(p) = &mut bus.pre_fx {
@@ -360,9 +417,16 @@ impl Schedule {
                 }
             }
             for slot in &mut bus.inserts {
-                if slot.bypass {
+                let fading = slot.wet.is_ramping();
+                if slot.bypass && !fading {
                     slot.bypass_delay.process(&mut bus.sum, frames);
                     continue;
+                }
+                if fading || slot.track_dry {
+                    for ch in 0..bus.channels {
+                        slot.dry.channel_mut(ch)[..frames].copy_from_slice(&bus.sum.channel(ch)[..frames]);
+                    }
+                    slot.bypass_delay.process(&mut slot.dry, frames);
                 }
                 let key = match &mut slot.key {
                     Some((feed, buf)) => {
@@ -373,9 +437,27 @@ impl Schedule {
                     None => None,
                 };
                 slot.insert.process(&mut bus.sum, key, frames);
+                if fading {
+                    // dry + wet·(insert − dry), per frame on every channel.
+                    for i in 0..frames {
+                        let g = slot.wet.next();
+                        for ch in 0..bus.channels {
+                            let d = slot.dry.channel(ch)[i];
+                            let w = &mut bus.sum.channel_mut(ch)[i];
+                            *w = d + g * (*w - d);
+                        }
+                    }
+                }
             }
             for ch in 0..bus.channels {
                 sanitize(&mut bus.sum.channel_mut(ch)[..frames]);
+            }
+            if bus.fade.is_ramping() || bus.fade.current() != 1.0 {
+                // A bypass switching: the pre-fx copy takes the same ramp as the sum.
+                if let Some(pre_fx) = &mut bus.pre_fx {
+                    apply_gain(&mut bus.fade.clone(), pre_fx, frames);
+                }
+                apply_gain(&mut bus.fade, &mut bus.sum, frames);
             }
             // Fader, mute, solo and pan as one per-channel gain.
             let out_channels = bus.out.channels();
@@ -459,7 +541,7 @@ impl Schedule {
 
     /// Re-resolves solo-in-place and ramps every affected gain.
     /// Runs on the audio thread: no allocation, no locks.
-    fn resolve_solo(&mut self) {
+    pub(crate) fn resolve_solo(&mut self) {
         let (buses, racks, order) = (&mut self.buses, &mut self.racks, &self.bus_order);
         self.solo.resolve(
             &mut |b, audible| {
@@ -472,6 +554,7 @@ impl Schedule {
             },
             &mut |r, audible| {
                 let rack = &mut racks[r];
+                rack.audible = audible;
                 rack.gain.set_target(if audible { rack.level } else { 0.0 });
             },
         );
@@ -488,6 +571,10 @@ impl Schedule {
         for bus in &mut self.buses {
             for g in &mut bus.out_gain {
                 g.settle();
+            }
+            bus.fade.settle();
+            for slot in &mut bus.inserts {
+                slot.wet.settle();
             }
             for feed in &mut bus.feeds {
                 feed.gain.settle();
@@ -557,6 +644,14 @@ impl Schedule {
             for (g, p) in bus.out_gain.iter_mut().zip(&prev.out_gain) {
                 g.continue_from(p);
             }
+            // A bypass that scenes switch keeps its running state (the new
+            // controls then switch it only if it is to change); one they do
+            // not switch is the session's, at once, as the edit says.
+            if let Some(t) = bus.bypass_target {
+                bus.bypass = prev.bypass;
+                bus.fade = prev.fade.clone();
+                self.controls.learn_applied(t, prev.bypass as u8 as f32);
+            }
             bus.meter_state = prev.meter_state.clone();
             for &(n, o) in &bp.feeds {
                 carry_feed(&mut bus.feeds[n], &mut prev.feeds[o]);
@@ -586,6 +681,11 @@ impl Schedule {
                     slot.insert.reset();
                 }
                 slot.bypass_delay.take_over(&mut p.bypass_delay);
+                if let Some(t) = slot.bypass_target {
+                    slot.bypass = p.bypass;
+                    slot.wet = p.wet.clone();
+                    self.controls.learn_applied(t, p.bypass as u8 as f32);
+                }
                 if ip.key {
                     if let (Some((feed, _)), Some((pfeed, _))) = (&mut slot.key, &mut p.key) {
                         carry_feed(feed, pfeed);

@@ -8,7 +8,8 @@ use crate::session::Session;
 /// audible if it is soloed, feeds a soloed bus (upstream), is fed by one
 /// (downstream), or is `soloSafe`; a source stays audible if it feeds a
 /// soloed or upstream bus. Keys carry no audio to the output, so they do not
-/// count as feeding. Solo comes from the session and from the host, per bus.
+/// count as feeding. Solo comes from the session (or the recalled scene) and from
+/// the host, per bus: either solos.
 ///
 /// The transitive closures are computed once on the control side; resolving
 /// a new set of solos is then a few word operations per bus.
@@ -21,6 +22,7 @@ pub struct SoloGraph {
     /// `[rack][word]`: buses each rack feeds directly.
     rack_feeds: Vec<u64>,
     solo_safe: Vec<bool>,
+    /// The session's solos, or the recalled scene's where it names them.
     session_solo: Vec<bool>,
     host_solo: Vec<bool>,
     /// Scratch `[word]`s, preallocated.
@@ -93,6 +95,15 @@ impl SoloGraph {
     /// Runs on the audio thread: no allocation, no locks.
     pub fn set_host_solo(&mut self, b: usize, solo: bool) {
         if let Some(s) = self.host_solo.get_mut(b) {
+            *s = solo;
+        }
+    }
+
+    /// Sets the scene's solo of bus `b` (in place of the session's); it
+    /// composes with the host's: either solos.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn set_session_solo(&mut self, b: usize, solo: bool) {
+        if let Some(s) = self.session_solo.get_mut(b) {
             *s = solo;
         }
     }

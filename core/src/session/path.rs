@@ -3,9 +3,17 @@
 //! - `<bus>.gainDb` — the bus level in dB (−144 … +24; −144 is silence)
 //! - `<bus>.pan` — −1 … +1
 //! - `<bus>.mute` — true / false
+//! - `<bus>.solo` — true / false (solo-in-place; either it or the host's solo solos)
+//! - `<bus>.bypass` — true / false (the bus outputs silence, its sends carry nothing)
 //! - `<bus>.send.<to>` — the level in dB (−144 … +12) of the bus's (first) send to bus `<to>`
 //! - `<bus>/<insert>.<param>` — a parameter of an insert, by its id (or alias)
 //!   in the insert's table, in the table's units
+//! - `<bus>/<insert>.bypass` — true / false (the insert passes its input,
+//!   delayed by its latency)
+//! - `<source>.gainDb` — the source's gain in dB (−144 … +24)
+//! - `<source>.send.<to>` — the level in dB (−144 … +12) of the source's (first) send to bus `<to>`
+//!
+//! Sources and buses share one id namespace, so `<id>.gainDb` names whichever has that id.
 //!
 //! Every value crosses to the audio thread as a number: booleans as 0/1,
 //! choices as the option's index, times as ms (or minus a note's length in
@@ -24,16 +32,33 @@ pub enum PathTarget {
     BusGain,
     BusPan,
     BusMute,
+    BusSolo,
+    BusBypass,
     /// The first send of the bus to bus `to`.
     Send { to: String },
     /// Parameter `param` (table index) of insert number `insert` in the chain.
     Insert { insert: usize, param: usize },
+    /// The bypass switch of insert number `insert` in the chain.
+    InsertBypass { insert: usize },
+    /// The source's gain.
+    SourceGain,
+    /// The first send of the source to bus `to`.
+    SourceSend { to: String },
+}
+
+impl PathTarget {
+    /// Whether the path names a source (`Resolved::bus` then indexes
+    /// `session.racks`).
+    pub fn is_source(&self) -> bool {
+        matches!(self, PathTarget::SourceGain | PathTarget::SourceSend { .. })
+    }
 }
 
 /// A path resolved against a session.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resolved {
-    /// Index into `session.buses`.
+    /// Index into `session.buses`, or into `session.racks` for a source's
+    /// gain and sends ([`PathTarget::is_source`]).
     pub bus: usize,
     pub target: PathTarget,
     /// The range values are clamped to, in audio-thread units.
@@ -71,6 +96,19 @@ pub fn resolve(session: &Session, path: &str) -> Result<Resolved, String> {
             return Err(format!("bus '{bus_id}' has no insert '{insert_id}' (it has: {})", list(&known)));
         };
         let desc = &b.inserts[insert];
+        if param_id == "bypass" {
+            return Ok(Resolved {
+                bus,
+                target: PathTarget::InsertBypass { insert },
+                min: 0.0,
+                max: 1.0,
+                stepped: true,
+                time: false,
+                discrete: false,
+                session_value: desc.bypass as u8 as f64,
+                soft_max: None,
+            });
+        }
         let ty = registry::lookup(&desc.kind).ok_or_else(|| format!("unknown insert type '{}'", desc.kind))?;
         if let Some(u) = ty.unit_alias(param_id) {
             return Err(format!(
@@ -106,32 +144,50 @@ pub fn resolve(session: &Session, path: &str) -> Result<Resolved, String> {
             soft_max: ty.soft_limit(canonical).map(|l| (l.max, l.why)),
         });
     }
-    // Bus ids may contain dots: take the longest id the path starts with.
-    let bus = session
-        .buses
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| path.len() > b.id.len() && path.starts_with(&b.id) && path.as_bytes()[b.id.len()] == b'.')
-        .max_by_key(|(_, b)| b.id.len())
-        .map(|(i, _)| i)
-        .ok_or_else(|| format!("'{path}' does not start with a bus id (expected bus.gainDb, bus.pan, bus.mute, bus.send.<to> or bus/insert.param)"))?;
-    let b = &session.buses[bus];
-    let field = &path[b.id.len() + 1..];
-    let plain = |target, min, max, stepped, value| Resolved { bus, target, min, max, stepped, time: false, discrete: false, session_value: value, soft_max: None };
-    match field {
-        "gainDb" => Ok(plain(PathTarget::BusGain, SILENCE_DB, MAX_BUS_DB, false, clamp_db(b.gain.db(), MAX_BUS_DB))),
-        "pan" => Ok(plain(PathTarget::BusPan, -1.0, 1.0, false, b.pan)),
-        "mute" => Ok(plain(PathTarget::BusMute, 0.0, 1.0, true, b.mute as u8 as f64)),
-        _ => {
-            let Some(to) = field.strip_prefix("send.") else {
-                return Err(format!("bus '{}' has no field '{field}' (expected gainDb, pan, mute, send.<to>)", b.id));
-            };
-            let Some(send) = b.sends.iter().find(|s| s.to == to) else {
-                return Err(format!("bus '{}' has no send to '{to}'", b.id));
-            };
-            let max_db = gain_to_db(MAX_SEND_GAIN);
-            Ok(plain(PathTarget::Send { to: to.to_string() }, SILENCE_DB, max_db, false, clamp_db(send.level.db(), max_db)))
+    // Ids may contain dots: take the longest bus or source id the path starts with.
+    let starts = |id: &str| path.len() > id.len() && path.starts_with(id) && path.as_bytes()[id.len()] == b'.';
+    let bus = session.buses.iter().enumerate().filter(|(_, b)| starts(&b.id)).max_by_key(|(_, b)| b.id.len()).map(|(i, b)| (i, b.id.len()));
+    let rack = session.racks.iter().enumerate().filter(|(_, r)| starts(&r.id)).max_by_key(|(_, r)| r.id.len()).map(|(i, r)| (i, r.id.len()));
+    let plain = |bus, target, min, max, stepped, value| Resolved { bus, target, min, max, stepped, time: false, discrete: false, session_value: value, soft_max: None };
+    let send_max_db = gain_to_db(MAX_SEND_GAIN);
+    match (bus, rack) {
+        (Some((r, len)), rack) if rack.is_none_or(|(_, l)| len >= l) => {
+            let b = &session.buses[r];
+            let field = &path[len + 1..];
+            match field {
+                "gainDb" => Ok(plain(r, PathTarget::BusGain, SILENCE_DB, MAX_BUS_DB, false, clamp_db(b.gain.db(), MAX_BUS_DB))),
+                "pan" => Ok(plain(r, PathTarget::BusPan, -1.0, 1.0, false, b.pan)),
+                "mute" => Ok(plain(r, PathTarget::BusMute, 0.0, 1.0, true, b.mute as u8 as f64)),
+                "solo" => Ok(plain(r, PathTarget::BusSolo, 0.0, 1.0, true, b.solo as u8 as f64)),
+                "bypass" => Ok(plain(r, PathTarget::BusBypass, 0.0, 1.0, true, b.bypass as u8 as f64)),
+                _ => {
+                    let Some(to) = field.strip_prefix("send.") else {
+                        return Err(format!("bus '{}' has no field '{field}' (expected gainDb, pan, mute, solo, bypass, send.<to>)", b.id));
+                    };
+                    let Some(send) = b.sends.iter().find(|s| s.to == to) else {
+                        return Err(format!("bus '{}' has no send to '{to}'", b.id));
+                    };
+                    Ok(plain(r, PathTarget::Send { to: to.to_string() }, SILENCE_DB, send_max_db, false, clamp_db(send.level.db(), send_max_db)))
+                }
+            }
         }
+        (_, Some((r, len))) => {
+            let rack = &session.racks[r];
+            let field = &path[len + 1..];
+            if field == "gainDb" {
+                return Ok(plain(r, PathTarget::SourceGain, SILENCE_DB, MAX_BUS_DB, false, clamp_db(rack.gain.db(), MAX_BUS_DB)));
+            }
+            let Some(to) = field.strip_prefix("send.") else {
+                return Err(format!("source '{}' has no field '{field}' (expected gainDb, send.<to>)", rack.id));
+            };
+            let Some(send) = rack.sends.iter().find(|s| s.to == to) else {
+                return Err(format!("source '{}' has no send to '{to}'", rack.id));
+            };
+            Ok(plain(r, PathTarget::SourceSend { to: to.to_string() }, SILENCE_DB, send_max_db, false, clamp_db(send.level.db(), send_max_db)))
+        }
+        _ => Err(format!(
+            "'{path}' does not start with a bus id or a source id (expected bus.gainDb, bus.pan, bus.mute, bus.solo, bus.bypass, bus.send.<to>, bus/insert.param, bus/insert.bypass, source.gainDb or source.send.<to>)"
+        )),
     }
 }
 
@@ -149,10 +205,12 @@ pub fn scene_value(session: &Session, resolved: &Resolved, value: &ParamValue) -
         }
     };
     match (&resolved.target, value) {
-        (PathTarget::BusMute, ParamValue::Bool(m)) => Ok(*m as u8 as f64),
-        (PathTarget::BusMute, _) => Err("expected true or false".into()),
-        (PathTarget::BusGain | PathTarget::BusPan | PathTarget::Send { .. }, ParamValue::Number(x)) => number(*x),
-        (PathTarget::BusGain | PathTarget::BusPan | PathTarget::Send { .. }, _) => Err("expected a number".into()),
+        (PathTarget::BusMute | PathTarget::BusSolo | PathTarget::BusBypass | PathTarget::InsertBypass { .. }, ParamValue::Bool(m)) => Ok(*m as u8 as f64),
+        (PathTarget::BusMute | PathTarget::BusSolo | PathTarget::BusBypass | PathTarget::InsertBypass { .. }, _) => Err("expected true or false".into()),
+        (PathTarget::BusGain | PathTarget::BusPan | PathTarget::Send { .. } | PathTarget::SourceGain | PathTarget::SourceSend { .. }, ParamValue::Number(x)) => number(*x),
+        (PathTarget::BusGain | PathTarget::BusPan | PathTarget::Send { .. } | PathTarget::SourceGain | PathTarget::SourceSend { .. }, _) => {
+            Err("expected a number".into())
+        }
         (PathTarget::Insert { insert, param }, value) => {
             let desc = &session.buses[resolved.bus].inserts[*insert];
             let spec = &registry::lookup(&desc.kind).expect("resolved above").params[*param];
@@ -203,6 +261,33 @@ fn spec_range(spec: &ParamSpec) -> (f64, f64) {
     }
 }
 
+/// The value `resolved` holds in `session`, in the units a scene writes
+/// (the inverse of [`scene_value`]): a scene storing it leaves the mix as
+/// the session has it.
+pub fn session_param_value(session: &Session, resolved: &Resolved) -> ParamValue {
+    let switch = |on: f64| ParamValue::Bool(on >= 0.5);
+    match &resolved.target {
+        PathTarget::BusMute | PathTarget::BusSolo | PathTarget::BusBypass | PathTarget::InsertBypass { .. } => switch(resolved.session_value),
+        PathTarget::BusGain | PathTarget::BusPan | PathTarget::Send { .. } | PathTarget::SourceGain | PathTarget::SourceSend { .. } => {
+            ParamValue::Number(resolved.session_value)
+        }
+        PathTarget::Insert { insert, param } => {
+            let desc = &session.buses[resolved.bus].inserts[*insert];
+            let spec = &registry::lookup(&desc.kind).expect("resolved").params[*param];
+            if let Some(value) = desc.params.get(spec.id) {
+                return value.clone();
+            }
+            match spec.kind {
+                ParamKind::Float { default, .. } => ParamValue::Number(default),
+                ParamKind::Bool { default } => ParamValue::Bool(default),
+                ParamKind::Choice { options, default } => ParamValue::Text(options[default].to_string()),
+                ParamKind::Discrete { values, default } => ParamValue::Number(values[default]),
+                ParamKind::Time { default_ms, .. } => ParamValue::Number(default_ms),
+            }
+        }
+    }
+}
+
 fn bus_index(session: &Session, id: &str) -> Result<usize, String> {
     session.buses.iter().position(|b| b.id == id).ok_or_else(|| format!("unknown bus '{id}'"))
 }
@@ -230,8 +315,9 @@ mod tests {
                 { "id": "a.b", "gainDb": -6, "pan": 0.25, "sends": [ { "to": "verb", "levelDb": -12 } ],
                   "inserts": [ { "id": "duck", "type": "spectral_ducker", "params": { "depthDb": 9, "mode": "mid_side" } },
                                { "id": "d", "type": "delay", "params": { "time": "8n" } } ] },
-                { "id": "a", "mute": true },
-                { "id": "verb" } ] }"#,
+                { "id": "a", "mute": true, "solo": true },
+                { "id": "verb", "bypass": true } ],
+              "racks": [ { "id": "src", "gainDb": -3, "sends": [ { "to": "verb", "levelDb": -20 } ] } ] }"#,
         )
         .unwrap()
         .session
@@ -249,6 +335,27 @@ mod tests {
         assert_eq!(send.target, PathTarget::Send { to: "verb".into() });
         assert_eq!(send.session_value, -12.0);
         assert!((send.max - 12.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn solos_bypasses_and_sources_resolve_as_switches_and_levels() {
+        let s = session();
+        let solo = resolve(&s, "a.solo").unwrap();
+        assert_eq!((solo.bus, solo.target.clone(), solo.stepped, solo.session_value), (1, PathTarget::BusSolo, true, 1.0));
+        let bypass = resolve(&s, "verb.bypass").unwrap();
+        assert_eq!((bypass.bus, bypass.target.clone(), bypass.stepped, bypass.session_value), (2, PathTarget::BusBypass, true, 1.0));
+        let insert = resolve(&s, "a.b/d.bypass").unwrap();
+        assert_eq!((insert.target.clone(), insert.stepped, insert.session_value), (PathTarget::InsertBypass { insert: 1 }, true, 0.0));
+        assert_eq!(scene_value(&s, &insert, &ParamValue::Bool(true)), Ok(1.0));
+        assert_eq!(scene_value(&s, &insert, &ParamValue::Number(1.0)), Err("expected true or false".into()));
+        let gain = resolve(&s, "src.gainDb").unwrap();
+        assert_eq!((gain.bus, gain.target.clone(), gain.session_value, gain.max), (0, PathTarget::SourceGain, -3.0, MAX_BUS_DB));
+        assert!(gain.target.is_source());
+        let send = resolve(&s, "src.send.verb").unwrap();
+        assert_eq!((send.target.clone(), send.session_value), (PathTarget::SourceSend { to: "verb".into() }, -20.0));
+        assert_eq!(scene_value(&s, &send, &ParamValue::Number(13.0)).unwrap_err(), format!("13 is out of range -144 … {}", send.max));
+        assert_eq!(session_param_value(&s, &solo), ParamValue::Bool(true));
+        assert_eq!(session_param_value(&s, &send), ParamValue::Number(-20.0));
     }
 
     #[test]
@@ -281,6 +388,9 @@ mod tests {
         assert!(err("a.b/duck.overlap").contains("sets the insert's structure"));
         assert_eq!(err("a.b.send.master"), "bus 'a.b' has no send to 'master'");
         assert!(err("a.b.volume").starts_with("bus 'a.b' has no field 'volume'"));
-        assert!(err("zzz").contains("does not start with a bus id"));
+        assert_eq!(err("src.send.a"), "source 'src' has no send to 'a'");
+        assert!(err("src.pan").starts_with("source 'src' has no field 'pan'"));
+        assert!(err("a.b/nope.bypass").starts_with("bus 'a.b' has no insert 'nope'"));
+        assert!(err("zzz").contains("does not start with a bus id or a source id"));
     }
 }

@@ -474,7 +474,7 @@ mod tests {
         assert!(p.is_empty());
         assert_eq!(
             warnings,
-            ["timeline lanes[0].events[0] left out: 'fx.gainDb' does not start with a bus id (expected bus.gainDb, bus.pan, bus.mute, bus.send.<to> or bus/insert.param)", "timeline lanes[0].events[1] left out: the session has no scene 2"]
+            ["timeline lanes[0].events[0] left out: 'fx.gainDb' does not start with a bus id or a source id (expected bus.gainDb, bus.pan, bus.mute, bus.solo, bus.bypass, bus.send.<to>, bus/insert.param, bus/insert.bypass, source.gainDb or source.send.<to>)", "timeline lanes[0].events[1] left out: the session has no scene 2"]
         );
     }
 
