@@ -1,4 +1,4 @@
-//! The plugin's control thread: compiles every session change (editor edit, host state restore) off the audio thread, and analyses master loudness.
+//! The plugin's control thread: compiles every session and timeline change (editor edit, host state restore, recording) off the audio thread, and analyses master loudness.
 //!
 //! One path for every change (docs/ARCHITECTURE.md, "The control path"):
 //! the editor and the host's state restore post the session JSON to the
@@ -23,6 +23,7 @@ use mam_core::session::{load_str, Session};
 use crate::log;
 
 use crate::state::{Origin, Request, Wake};
+use crate::timeline::Recorder;
 
 use crate::MamParams;
 
@@ -46,6 +47,8 @@ pub struct ControlShared {
     /// a state with errors is set back to.
     pub last_good: Arc<Mutex<String>>,
     pub status: Arc<ControlStatus>,
+    /// The timeline recorder's control side (see [`crate::timeline`]).
+    pub recorder: Arc<Recorder>,
 }
 
 /// What the control thread reports back.
@@ -58,6 +61,8 @@ pub struct ControlStatus {
     last_refused_seq: AtomicU64,
     /// Why the last refused request was refused.
     last_error: Mutex<String>,
+    /// Timeline changes handed to the engine so far.
+    timelines: AtomicU64,
     /// Latest master loudness, analysed whether or not an editor is open.
     loudness: Mutex<Option<LoudnessReading>>,
 }
@@ -65,6 +70,11 @@ pub struct ControlStatus {
 impl ControlStatus {
     pub fn handled(&self) -> u64 {
         self.handled.load(Ordering::Acquire)
+    }
+
+    /// Timeline changes handed to the engine so far.
+    pub fn timelines(&self) -> u64 {
+        self.timelines.load(Ordering::Acquire)
     }
 
     pub fn refused(&self) -> u64 {
@@ -120,8 +130,10 @@ fn run(shared: &ControlShared, hold: Option<Duration>) {
         match shared.params.session.mailbox().wait(TICK) {
             Wake::Quit => return,
             Wake::Request(request) => apply(shared, request, hold),
+            Wake::Timeline => apply_timeline(shared),
             Wake::Timeout => {}
         }
+        shared.recorder.tick(&shared.params);
         let mut guard = lock(&shared.engine);
         if let Some(engine) = guard.as_mut() {
             engine.flush();
@@ -192,6 +204,28 @@ fn apply(shared: &ControlShared, request: Request, hold: Option<Duration>) {
     }
     drop(guard);
     status.handled.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Hands the stored timeline to the engine (or none, when it is empty or
+/// playback is off): the running session is compiled again with it and
+/// queued, the playhead carrying over. An inactive plugin takes it at the
+/// next activation. The timeline is never refused: events the session
+/// cannot play are left out with a warning (docs/ARCHITECTURE.md §8.1).
+fn apply_timeline(shared: &ControlShared) {
+    let timeline = shared.params.timeline.for_engine();
+    let mut guard = lock(&shared.engine);
+    if let Some(engine) = guard.as_mut() {
+        match engine.set_timeline(timeline) {
+            Ok(info) => {
+                for warning in info.warnings.iter().filter(|w| w.starts_with("timeline")) {
+                    log!("MAM Session: {warning}");
+                }
+            }
+            Err(e) => log!("MAM Session: the timeline could not be compiled with the session: {e}"),
+        }
+    }
+    drop(guard);
+    shared.status.timelines.fetch_add(1, Ordering::AcqRel);
 }
 
 /// Waits until the control thread has handled `count` requests in all, or

@@ -1,4 +1,4 @@
-//! The editor (nice-plug-egui): mixer strips with meters, routing, inserts, the ducker display, scenes, session files.
+//! The editor (nice-plug-egui): mixer strips with meters, routing, inserts, the ducker display, scenes, the timeline strip, session files.
 //!
 //! Threads: everything here runs on the GUI thread. Meters and spectra are
 //! read from the engine's atomics and seqlocks (through the engine's control
@@ -15,6 +15,7 @@
 mod ducker_view;
 mod mixer;
 mod panels;
+pub mod timeline;
 
 use std::sync::Arc;
 
@@ -81,6 +82,8 @@ pub struct MamEditor {
     pub(crate) rename: Vec<String>,
     /// Latest loudness reading (the control thread analyses it).
     pub(crate) loudness: Option<mam_core::meters::LoudnessReading>,
+    /// The timeline strip's fields.
+    pub(crate) strip: timeline::Strip,
 }
 
 impl MamEditor {
@@ -103,6 +106,19 @@ impl MamEditor {
             file_path: "session.json".to_string(),
             new_scene_name: String::new(),
             loudness: None,
+            strip: Default::default(),
+        }
+    }
+
+    /// Re-reads the session from the state (after recorded moves, which the
+    /// timeline holds and the session does not).
+    pub(crate) fn resync_session(&mut self) {
+        let json = self.shared.params.session.json();
+        if let Ok(loaded) = load_str(&json) {
+            self.session = loaded.session;
+            self.rename = self.session.scenes.iter().map(|s| s.name.clone()).collect();
+            self.selected_bus = self.selected_bus.min(self.session.buses.len().saturating_sub(1));
+            self.session_json = json;
         }
     }
 
@@ -137,7 +153,16 @@ impl MamEditor {
     /// Validates `edited` and applies it as the plugin's session (pushing the
     /// current one on the undo stack). A session with errors is refused with
     /// the reason in the status line and changes nothing.
+    ///
+    /// While the timeline records, an edit that only moves values a timeline
+    /// can play (bus levels, pans, mutes, insert parameters and bypass) is
+    /// recorded as `set` events instead and stays out of the session
+    /// (docs/ARCHITECTURE.md §8.2).
     pub(crate) fn apply(&mut self, edited: Session, what: &str) {
+        if timeline::record_moves(self, &edited) {
+            self.session = edited;
+            return;
+        }
         let json = save::to_string(&edited);
         match load_str(&json) {
             Ok(_) => {
@@ -266,6 +291,7 @@ impl NiceEguiApp for MamEditor {
         }
         panels::top_bar(self, ui);
         egui::Panel::right("scenes").resizable(true).default_size(260.0).show(ui, |ui| panels::scenes(self, ui));
+        egui::Panel::bottom("timeline").resizable(false).show(ui, |ui| timeline::strip(self, ui));
         egui::Panel::bottom("detail").resizable(true).default_size(330.0).show(ui, |ui| panels::detail(self, ui));
         egui::CentralPanel::default().show(ui, |ui| mixer::strips(self, ui));
         // Meters move: redraw at display rate while open.
@@ -292,6 +318,7 @@ mod tests {
             engine: Default::default(),
             last_good: Arc::new(std::sync::Mutex::new(crate::DEFAULT_SESSION_JSON.to_string())),
             status: Default::default(),
+            recorder: Default::default(),
         });
         (MamEditor::new(control.shared().clone()), control)
     }

@@ -35,6 +35,7 @@ pub mod format;
 mod nice;
 mod params;
 pub mod state;
+pub mod timeline;
 
 use std::sync::{Arc, Mutex};
 
@@ -89,6 +90,8 @@ pub struct MamSession {
     latency: u32,
     /// Whether the tests' edit script (see [`editor::EDIT_SCRIPT_ENV`]) runs.
     script_started: bool,
+    /// Whether the tests' timeline script (see [`editor::timeline::SCRIPT_ENV`]) runs.
+    timeline_script_started: bool,
 }
 
 impl Default for MamSession {
@@ -106,8 +109,9 @@ impl MamSession {
             engine: Arc::new(Mutex::new(None)),
             last_good: Arc::new(Mutex::new(DEFAULT_SESSION_JSON.to_string())),
             status: Default::default(),
+            recorder: Default::default(),
         });
-        let mut session = Self { params, table, control, latency: 0, script_started: false };
+        let mut session = Self { params, table, control, latency: 0, script_started: false, timeline_script_started: false };
         // Hosts may ask for the latency before activating (VST3 allows it):
         // answer with the session's latency at a common rate, so the first
         // activation usually confirms it rather than changing it.
@@ -164,24 +168,35 @@ impl MamSession {
         let mut session = self.session();
         publish_scene_names(&self.params, &session);
         session.sample_rate = sample_rate as u32;
-        let (engine, audio) = Engine::new(session, compile_options(sample_rate, max_block)).map_err(|e| {
+        // The stored timeline plays from the first block (docs/ARCHITECTURE.md §8.2).
+        let timeline = self.params.timeline.for_engine();
+        let (engine, audio) = Engine::with_timeline(session, compile_options(sample_rate, max_block), timeline).map_err(|e| {
             log!("MAM Session: cannot compile the session: {e}");
             e.to_string()
         })?;
         self.latency = audio.latency() as u32;
+        let recorder = self.control.shared().recorder.connect(engine.scene_status(), sample_rate, max_block);
         *engine_slot = Some(engine);
         if let (Ok(script), false) = (std::env::var(editor::EDIT_SCRIPT_ENV), self.script_started) {
             self.script_started = true;
             let shared = self.control.shared().clone();
             std::thread::spawn(move || editor::run_edit_script(shared, &script));
         }
-        Ok(MamAudio::new(audio, self.params.clone(), self.table.clone(), max_block, self.latency))
+        if let (Ok(script), false) = (std::env::var(editor::timeline::SCRIPT_ENV), self.timeline_script_started) {
+            self.timeline_script_started = true;
+            let shared = self.control.shared().clone();
+            std::thread::spawn(move || editor::timeline::run_script(shared, &script));
+        }
+        let mut audio = MamAudio::new(audio, self.params.clone(), self.table.clone(), max_block, self.latency);
+        audio.recorder = Some(recorder);
+        Ok(audio)
     }
 
     /// After the format dropped its [`MamAudio`]: the control thread stops
     /// compiling for an engine that no longer runs.
     pub fn deactivate(&mut self) {
         *self.control.shared().engine.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.control.shared().recorder.disconnect();
     }
 
     /// The plugin state (see [`format::save_state`]).
@@ -256,6 +271,8 @@ pub struct MamAudio {
     midi_dropped: u64,
     /// Latency at activation or last told to the format.
     reported_latency: u32,
+    /// Records the strip's scene pads (see [`timeline::AudioRecorder`]).
+    recorder: Option<timeline::AudioRecorder>,
 }
 
 impl MamAudio {
@@ -274,6 +291,7 @@ impl MamAudio {
             midi_out: Vec::with_capacity(MAX_MIDI_OUT),
             midi_dropped: 0,
             reported_latency: latency,
+            recorder: None,
         }
     }
 
@@ -323,6 +341,12 @@ impl MamAudio {
         // follow it and quantized scene recalls are placed from it.
         self.audio.set_transport(transport);
         let frames = buffers.frames;
+        if let Some(recorder) = self.recorder.as_mut() {
+            // Scene pads start (quantized by the engine) and are stamped on
+            // the sample they start; the host's own parameter events follow.
+            let mode = self.params.timeline_record.value().clamp(0, 2) as u8;
+            recorder.begin_block(&mut self.audio, transport, frames, mode);
+        }
         let mut next_event = 0;
         let mut start = 0;
         while start < frames {

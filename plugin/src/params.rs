@@ -7,6 +7,7 @@ use mam_core::session::{MAX_MACROS, MAX_SCENES};
 use crate::nice::*;
 
 use crate::state::SessionState;
+use crate::timeline::TimelineState;
 
 /// `#[derive(Params)]` names `nice_plug::prelude::ParamPtr` by a relative
 /// path, which resolved in the `nice-plug` crate (the wrappers, no longer
@@ -211,10 +212,18 @@ pub struct MamParams {
     /// to); not automatable, hidden from generic editors.
     #[id = "session_edit"]
     pub session_edit: BoolParam,
+    /// Arms the timeline recorder: 0 Off, 1 Record (replaces the scenes lane
+    /// where it records), 2 Overdub (layers). Not automatable: recording is
+    /// a take, not part of the song (docs/ARCHITECTURE.md §8.2).
+    #[id = "timeline_record"]
+    pub timeline_record: IntParam,
     /// The session as JSON (deterministic, from the session saver): bus
     /// graph, inserts, scenes and macro mappings.
     #[persist = "session"]
     pub session: SessionState,
+    /// The timeline in chunks with a time index (see [`crate::timeline`]).
+    #[persist = "timeline"]
+    pub timeline: TimelineState,
     /// Names for the scene parameters' text (not persisted: derived from the session).
     pub scene_names: SceneNames,
     /// The editor window's size (nice-plug-egui 0.6 cannot persist it).
@@ -224,6 +233,7 @@ pub struct MamParams {
 impl MamParams {
     pub fn new(session_json: String) -> Self {
         let scene_names = SceneNames::default();
+        let session = SessionState::new(session_json);
         Self {
             scene: scene_param("Scene", "Session", &scene_names),
             scene_morph_a: scene_param("Scene Morph A", "Current", &scene_names),
@@ -260,7 +270,12 @@ impl MamParams {
             bus15: BusSlotParams::new(15),
             bus16: BusSlotParams::new(16),
             session_edit: BoolParam::new("Session Edit", false).non_automatable().hide_in_generic_ui(),
-            session: SessionState::new(session_json),
+            timeline_record: IntParam::new("Timeline Record", 0, IntRange::Linear { min: 0, max: 2 })
+                .non_automatable()
+                .with_value_to_string(Arc::new(|v| ["Off", "Record", "Overdub"][v.clamp(0, 2) as usize].to_string()))
+                .with_string_to_value(Arc::new(|text| ["off", "record", "overdub"].iter().position(|n| n.eq_ignore_ascii_case(text.trim())).map(|i| i as i32))),
+            timeline: TimelineState::new(session.mailbox().clone()),
+            session,
             scene_names,
             editor_state: crate::editor::default_state(),
         }

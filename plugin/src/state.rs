@@ -1,4 +1,4 @@
-//! The persisted session JSON, and the mailbox through which every session change reaches the control thread.
+//! The persisted session JSON, and the mailbox through which every session and timeline change reaches the control thread.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -135,12 +135,17 @@ pub struct Mailbox {
 #[derive(Default)]
 struct Slot {
     request: Option<Request>,
+    /// The timeline changed (see `timeline::TimelineState`): the control
+    /// thread hands the stored one to the engine.
+    timeline: bool,
     quit: bool,
 }
 
 /// What [`Mailbox::wait`] returns.
 pub enum Wake {
     Request(Request),
+    /// The stored timeline changed.
+    Timeline,
     Timeout,
     Quit,
 }
@@ -153,6 +158,14 @@ impl Mailbox {
         self.wake.notify_all();
     }
 
+    /// Tells the control thread the stored timeline changed. A session
+    /// change waiting is taken first, so a restored state's timeline is
+    /// compiled against its own session. Never on the audio thread (locks).
+    pub fn post_timeline(&self) {
+        self.lock().timeline = true;
+        self.wake.notify_all();
+    }
+
     /// Asks the control thread to stop.
     pub fn quit(&self) {
         self.lock().quit = true;
@@ -162,7 +175,7 @@ impl Mailbox {
     /// Waits up to `timeout` for a request (control thread).
     pub fn wait(&self, timeout: Duration) -> Wake {
         let mut slot = self.lock();
-        if slot.request.is_none() && !slot.quit {
+        if slot.request.is_none() && !slot.timeline && !slot.quit {
             slot = match self.wake.wait_timeout(slot, timeout) {
                 Ok((s, _)) => s,
                 Err(e) => e.into_inner().0,
@@ -170,8 +183,12 @@ impl Mailbox {
         }
         if slot.quit {
             Wake::Quit
+        } else if let Some(request) = slot.request.take() {
+            Wake::Request(request)
+        } else if std::mem::take(&mut slot.timeline) {
+            Wake::Timeline
         } else {
-            slot.request.take().map_or(Wake::Timeout, Wake::Request)
+            Wake::Timeout
         }
     }
 
