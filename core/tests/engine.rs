@@ -15,6 +15,7 @@ mod engine {
     pub mod properties;
     pub mod quantize;
     pub mod rfc;
+    pub mod scene_capture;
     pub mod scenes;
     pub mod session_files;
     pub mod stems;
