@@ -322,8 +322,8 @@ impl ClapAudio<'_> {
     /// `out` and empties the event list. `end == start` applies the events
     /// only (the engine's parameter flush). Runs on the audio thread.
     fn run(&mut self, buffers: &HostBuffers, start: usize, end: usize, transport: &Transport, out: &mut OutputEvents) {
-        let part = offset_buffers(buffers, start, end - start);
-        let transport = transport_at(transport, start, self.sample_rate);
+        let part = buffers.part(start, end - start);
+        let transport = super::transport_at(transport, start, self.sample_rate);
         let audio = &mut self.audio;
         let events = &self.events;
         // SAFETY: `part`'s pointers come from the host's process call, valid
@@ -409,20 +409,6 @@ unsafe fn silence_extra_channels(port: &clap_audio_buffer, frames: usize) {
     }
 }
 
-/// `buffers` from frame `start` on, `frames` long (null stays null).
-fn offset_buffers(buffers: &HostBuffers, start: usize, frames: usize) -> HostBuffers {
-    // `wrapping_add`: no dereference here; a non-null pointer is the host's
-    // channel of `buffers.frames >= start + frames` samples.
-    let at = |p: *const f32| if p.is_null() { p } else { p.wrapping_add(start) };
-    let at_mut = |p: *mut f32| if p.is_null() { p } else { p.wrapping_add(start) };
-    HostBuffers {
-        frames,
-        main_in: buffers.main_in.map(at),
-        keys: buffers.keys.map(|k| k.map(at)),
-        main_out: buffers.main_out.map(at_mut),
-        stems: buffers.stems.map(|s| s.map(at_mut)),
-    }
-}
 
 /// What an input event becomes, before its time is made relative to a run.
 #[derive(Clone, Copy)]
@@ -508,19 +494,6 @@ fn transport_of(transport: Option<&TransportEvent>, sample_rate: f64) -> Transpo
     }
 }
 
-/// `transport` moved on by `offset` samples (for a run that starts inside
-/// the block).
-fn transport_at(transport: &Transport, offset: usize, sample_rate: f64) -> Transport {
-    if offset == 0 {
-        return *transport;
-    }
-    let mut moved = *transport;
-    moved.position_samples = transport.position_samples.map(|p| p + offset as i64);
-    if let Some(bpm) = transport.tempo {
-        moved.position_beats = transport.position_beats.map(|b| b + offset as f64 / sample_rate * bpm / 60.0);
-    }
-    moved
-}
 
 #[cfg(test)]
 mod tests {
@@ -603,13 +576,13 @@ mod tests {
         let mut samples = [0.0f32; 8];
         let mut buffers = HostBuffers::empty(8);
         buffers.main_out[0] = samples.as_mut_ptr();
-        let part = offset_buffers(&buffers, 3, 5);
+        let part = buffers.part(3, 5);
         assert_eq!(part.frames, 5);
         assert_eq!(part.main_out[0], samples[3..].as_mut_ptr());
         assert!(part.main_out[1].is_null() && part.main_in.iter().all(|p| p.is_null()));
         let transport = Transport { tempo: Some(120.0), position_samples: Some(1000), position_beats: Some(2.0), ..Default::default() };
         // 48 000 samples at 48 kHz and 120 BPM are one second, two beats.
-        let moved = transport_at(&transport, 48_000, 48_000.0);
+        let moved = crate::format::transport_at(&transport, 48_000, 48_000.0);
         assert_eq!((moved.position_samples, moved.position_beats), (Some(49_000), Some(4.0)));
     }
 }

@@ -215,6 +215,38 @@ impl HostBuffers {
     }
 }
 
+impl HostBuffers {
+    /// These buffers from frame `start` on, `frames` long (null stays null),
+    /// for a part of a block a format processes on its own.
+    pub fn part(&self, start: usize, frames: usize) -> HostBuffers {
+        // `wrapping_add`: no dereference here; a non-null pointer is the
+        // host's channel of `self.frames >= start + frames` samples.
+        let at = |p: *const f32| if p.is_null() { p } else { p.wrapping_add(start) };
+        let at_mut = |p: *mut f32| if p.is_null() { p } else { p.wrapping_add(start) };
+        HostBuffers {
+            frames,
+            main_in: self.main_in.map(at),
+            keys: self.keys.map(|k| k.map(at)),
+            main_out: self.main_out.map(at_mut),
+            stems: self.stems.map(|s| s.map(at_mut)),
+        }
+    }
+}
+
+/// `transport` moved on by `offset` samples, for a part of a block that
+/// starts inside it (positions advance at the block's tempo).
+pub fn transport_at(transport: &Transport, offset: usize, sample_rate: f64) -> Transport {
+    if offset == 0 {
+        return *transport;
+    }
+    let mut moved = *transport;
+    moved.position_samples = transport.position_samples.map(|p| p + offset as i64);
+    if let Some(bpm) = transport.tempo {
+        moved.position_beats = transport.position_beats.map(|b| b + offset as f64 / sample_rate * bpm / 60.0);
+    }
+    moved
+}
+
 /// The host's transport for one block, as far as the host tells it: the
 /// engine's own type, filled by each format from its host's process context
 /// (the engine places quantized scene recalls with it, docs/ARCHITECTURE.md §8).

@@ -343,8 +343,8 @@ impl AudioSide {
     /// `buffers` as `Instance::host_buffers` made them for this call;
     /// `out` null or the host's valid output list.
     unsafe fn run(&mut self, buffers: &HostBuffers, start: usize, end: usize, transport: &Transport, out: *mut IEventList) {
-        let part = offset_buffers(buffers, start, end - start);
-        let transport = transport_at(transport, start, self.sample_rate);
+        let part = buffers.part(start, end - start);
+        let transport = crate::format::transport_at(transport, start, self.sample_rate);
         let audio = &mut self.audio;
         let events = &self.events;
         // SAFETY: `part`'s pointers are the host's, valid for
@@ -364,33 +364,7 @@ fn clamp_time(offset: i32, frames: usize) -> u32 {
     offset.clamp(0, frames.saturating_sub(1) as i32) as u32
 }
 
-/// `buffers` from frame `start` on, `frames` long.
-fn offset_buffers(buffers: &HostBuffers, start: usize, frames: usize) -> HostBuffers {
-    // `wrapping_add`: no dereference here; a non-null pointer is the host's
-    // channel of `buffers.frames >= start + frames` samples.
-    let at = |p: *const f32| if p.is_null() { p } else { p.wrapping_add(start) };
-    let at_mut = |p: *mut f32| if p.is_null() { p } else { p.wrapping_add(start) };
-    HostBuffers {
-        frames,
-        main_in: buffers.main_in.map(at),
-        keys: buffers.keys.map(|k| k.map(at)),
-        main_out: buffers.main_out.map(at_mut),
-        stems: buffers.stems.map(|s| s.map(at_mut)),
-    }
-}
 
-/// The transport at frame `offset` of the block.
-fn transport_at(transport: &Transport, offset: usize, sample_rate: f64) -> Transport {
-    if offset == 0 {
-        return *transport;
-    }
-    let mut moved = *transport;
-    moved.position_samples = transport.position_samples.map(|p| p + offset as i64);
-    if let Some(bpm) = transport.tempo {
-        moved.position_beats = transport.position_beats.map(|b| b + offset as f64 / sample_rate * bpm / 60.0);
-    }
-    moved
-}
 
 impl Instance {
     /// One `IAudioProcessor::process` call. A block of zero frames (a
