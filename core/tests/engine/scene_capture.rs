@@ -203,12 +203,9 @@ fn a_morph_switches_bypasses_at_its_midpoint_whatever_the_block_size() {
 ///    │      └─ send pre −144 dB ─▶ [fx] ─▶ master
 ///    └──────────────────────────▶ [b] ─▶ master      (route gain 0.5)
 /// ```
-/// Scene 1 "Show" moves something of every kind; storing it (with the host
-/// at rest) and recalling the stored scene later gives the mix back bit for
-/// bit.
-#[test]
-fn a_stored_scene_recalls_the_mix_bit_identically_after_its_transition() {
-    let mut s = session(
+/// Scene 1 "Show" (crossfade 50 ms) moves something of every kind.
+fn show() -> Session {
+    session(
         r#"{ "version": 1, "racks": [ { "id": "in", "sends": [ { "to": "fx", "levelDb": -144 } ] } ],
         "buses": [ { "id": "a", "inserts": [ { "id": "u", "type": "utility" },
                                              { "id": "lim", "type": "limiter", "params": { "ceilingDb": -3, "lookaheadMs": 1 } } ],
@@ -218,7 +215,14 @@ fn a_stored_scene_recalls_the_mix_bit_identically_after_its_transition() {
         "scenes": [ { "name": "Show", "transition": "crossfade", "morphMs": 50, "values": {
             "a.gainDb": -3, "a.pan": 0.3, "a/u.gainDb": -6, "a/u.width": 0.5, "a/lim.bypass": true,
             "a.send.fx": -10, "in.send.fx": -6, "in.gainDb": -1, "b.mute": true, "fx.solo": true } } ] }"#,
-    );
+    )
+}
+
+/// Storing scene 1 (with the host at rest) and recalling the stored scene
+/// later gives the mix back bit for bit.
+#[test]
+fn a_stored_scene_recalls_the_mix_bit_identically_after_its_transition() {
+    let mut s = show();
     let stored = capture_scene(&s, Some(&s.scenes[0]), &[HostStrip::default(); 3]);
     assert_eq!(stored["a/lim.bypass"], ParamValue::Bool(true));
     assert_eq!(stored["fx.solo"], ParamValue::Bool(true));
@@ -262,4 +266,46 @@ fn a_stored_scene_recalls_the_mix_bit_identically_after_its_transition() {
         assert_eq!(first_difference(&kept[ch][from..], &recalled[ch][from..]), None, "channel {ch}: the stored scene is the mix it stored");
     }
     assert_ne!(kept[0][from..], kept[1][from..], "the pan is in the stored mix");
+}
+
+/// A session edit keeps what a scene switched: the bus and insert bypasses
+/// of scene 1 hold through the swap (no fade out and back in).
+#[test]
+fn bypasses_a_scene_switched_hold_through_a_session_edit() {
+    let (mut engine, mut audio) = engine(switched(), 512);
+    let input = dc(6 * 4800, 1.0);
+    let out = play(&mut audio, &input, 512, &[0], &mut |_, audio| audio.set_control(HostControl::Scene(1)));
+    assert!(out.iter().all(|&x| x == 1.0), "recalled before playing: a dry, b silent from the first sample");
+    let mut edited = switched();
+    edited.buses[0].inserts[0].params.insert("gainDb".into(), ParamValue::Number(-7.0));
+    edited.buses[1].gain = mam_core::session::Level::Db(-1.0);
+    engine.load(edited).unwrap();
+    let out = play(&mut audio, &input, 512, &[], &mut |_, _| {});
+    assert!(out.iter().all(|&x| x == 1.0), "still a dry and b silent across the edit");
+}
+
+/// [`show`]: scene 1 ⇄ scene 0 every 10 blocks (solo, bypasses, source
+/// gain and send switching), before and after a session edit.
+#[test]
+fn switching_solos_bypasses_and_source_values_allocates_nothing() {
+    let s = show();
+    let (mut engine, mut audio) = engine(s.clone(), 256);
+    let input = white(256, 5, 0.5);
+    let (mut l, mut r) = (vec![0.0; 256], vec![0.0; 256]);
+    let mut run = |audio: &mut AudioProcessor, blocks: usize| {
+        for k in 0..blocks {
+            if k % 10 == 0 {
+                audio.set_control(HostControl::Scene((k / 10 + 1) % 2));
+            }
+            audio.process(&[&[&input, &input]], &mut [&mut l, &mut r], 256);
+        }
+    };
+    run(&mut audio, 4);
+    let calls = super::alloc_guard::allocations_in(|| run(&mut audio, 60));
+    assert_eq!(calls, 0, "scene switches of bypasses allocate nothing");
+    let mut edited = s;
+    edited.buses[2].gain = mam_core::session::Level::Db(-2.0);
+    engine.load(edited).unwrap();
+    let calls = super::alloc_guard::allocations_in(|| run(&mut audio, 60));
+    assert_eq!(calls, 0, "nor does taking them over in a session edit");
 }
