@@ -3,11 +3,13 @@
 use mam_core::graph::controls::Armed;
 use mam_core::insert::registry::{self, INSERT_TYPES};
 use mam_core::insert::ParamKind;
+use mam_core::session::capture::{capture_scene, HostStrip};
 use mam_core::session::{InsertDesc, Level, ParamValue, RackKind, Scene, Send, Sidechain, Tap, Transition, MAX_SCENES};
 use egui::{self, Color32};
 use nice_plug_egui::widgets::ParamSlider;
 
 use super::{ducker_view, mixer::fmt_db, MamEditor, Status};
+use crate::params::MIN_TRIM_DB;
 
 pub(crate) fn top_bar(ed: &mut MamEditor, ui: &mut egui::Ui) {
     egui::Panel::top("files").show(ui, |ui| {
@@ -113,7 +115,7 @@ pub(crate) fn scenes(ed: &mut MamEditor, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
         ui.add(egui::TextEdit::singleline(&mut ed.new_scene_name).hint_text("new scene").desired_width(120.0));
         let room = ed.session.scenes.len() < MAX_SCENES;
-        if ui.add_enabled(room, egui::Button::new("Store")).on_hover_text("store the current mix (scene values with the fader trims folded in)").clicked() {
+        if ui.add_enabled(room, egui::Button::new("Store")).on_hover_text("store the whole mix as it plays: levels (fader trims folded in), pans, mutes, solos, bypasses, sends, source gains and insert parameters").clicked() {
             store_scene(ed);
         }
     });
@@ -136,40 +138,34 @@ pub(crate) fn scenes(ed: &mut MamEditor, ui: &mut egui::Ui) {
     }
 }
 
-/// Captures the mix as a new scene: every bus's level (the scene value plus
-/// the host's fader trim), pan and mute, and every bus send level.
+/// Captures the mix as a new scene: every scene-addressable value
+/// ([`mam_core::session::capture::capture_scene`]) — the recalled scene's
+/// values (the held one during a hold) or the session's, with the host's
+/// fader trims and pan offsets added and its mutes and solos folded in.
 fn store_scene(ed: &mut MamEditor) {
     let params = ed.shared.params.clone();
     let slots = mam_core::session::slots::assign(&ed.session);
-    let current = params.scene.value().max(0) as usize;
-    let recalled = current.checked_sub(1).and_then(|i| ed.session.scenes.get(i)).cloned();
-    let scene_value = |key: &str| recalled.as_ref().and_then(|s| s.values.get(key).cloned());
-    let mut values = std::collections::BTreeMap::new();
-    for (b, bus) in ed.session.buses.iter().enumerate() {
-        let trim = match if bus.is_master() { Some(0) } else { slots[b] } {
-            Some(0) => params.master_gain.value() as f64,
-            Some(n) => params.slot(n).gain.value() as f64,
-            None => 0.0,
-        };
-        let key = format!("{}.gainDb", bus.id);
-        let level = match scene_value(&key) {
-            Some(ParamValue::Number(db)) => db,
-            _ => bus.gain.db(),
-        };
-        values.insert(key, ParamValue::Number((level + trim).clamp(-144.0, 24.0)));
-        if !bus.is_master() {
-            for field in ["pan", "mute"] {
-                let key = format!("{}.{field}", bus.id);
-                let value = scene_value(&key).unwrap_or(if field == "pan" { ParamValue::Number(bus.pan) } else { ParamValue::Bool(bus.mute) });
-                values.insert(key, value);
+    // The engine knows the scene playing (a held scene included); before it
+    // runs, the host's scene parameter says.
+    let playing = ed.shared.engine.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|e| e.scene_status().current());
+    let current = playing.unwrap_or(params.scene.value().max(0) as usize);
+    let recalled = current.checked_sub(1).and_then(|i| ed.session.scenes.get(i));
+    let trim_db = |db: f32| if db <= MIN_TRIM_DB { -144.0 } else { db as f64 };
+    let host: Vec<HostStrip> = ed
+        .session
+        .buses
+        .iter()
+        .enumerate()
+        .map(|(b, bus)| match if bus.is_master() { Some(0) } else { slots[b] } {
+            Some(0) => HostStrip { trim_db: trim_db(params.master_gain.value()), ..HostStrip::default() },
+            Some(n) => {
+                let slot = params.slot(n);
+                HostStrip { trim_db: trim_db(slot.gain.value()), pan: slot.pan.value() as f64, mute: slot.mute.value(), solo: slot.solo.value() }
             }
-        }
-        for send in &bus.sends {
-            let key = format!("{}.send.{}", bus.id, send.to);
-            let value = scene_value(&key).unwrap_or(ParamValue::Number(send.level.db().clamp(-144.0, 12.0)));
-            values.insert(key, value);
-        }
-    }
+            None => HostStrip::default(),
+        })
+        .collect();
+    let values = capture_scene(&ed.session, recalled, &host);
     let name = if ed.new_scene_name.trim().is_empty() { format!("Scene {}", ed.session.scenes.len() + 1) } else { ed.new_scene_name.trim().to_string() };
     let mut edited = ed.session.clone();
     edited.scenes.push(Scene { name: name.clone(), transition: Transition::Instant, quantize: None, values });
