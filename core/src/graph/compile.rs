@@ -358,7 +358,8 @@ pub fn compile_with_timeline(
                 bypass: desc.bypass,
                 wet: Smoother::new(if desc.bypass { 0.0 } else { 1.0 }, ramp),
                 bypass_delay: DelayLine::new(bus.channels, latency, latency),
-                dry: AudioBuf::new(bus.channels, max_block),
+                // Sized below if a scene switches this bypass.
+                dry: AudioBuf::new(bus.channels, 0),
                 track_dry: false,
                 bypass_target: None,
                 key,
@@ -406,7 +407,9 @@ pub fn compile_with_timeline(
     for (t, dest) in controls.dests().enumerate() {
         match dest {
             Dest::InsertBypass { bus, slot } => {
+                let channels = buses[bus].channels;
                 let slot = &mut buses[bus].inserts[slot];
+                slot.dry = AudioBuf::new(channels, max_block);
                 slot.track_dry = slot.insert.latency() > 0;
                 slot.bypass_target = Some(t);
             }

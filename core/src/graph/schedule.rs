@@ -121,7 +121,10 @@ pub(crate) struct InsertSlot {
     pub wet: Smoother,
     /// Keeps timing when bypassed: delays by the insert's latency.
     pub bypass_delay: DelayLine,
-    /// Bus width, `max_block` frames: the dry path while `wet` ramps.
+    /// Bus width, `max_block` frames: the dry path while `wet` ramps; 0
+    /// frames when nothing switches the bypass (`wet` then never ramps:
+    /// only [`InsertSlot::set_bypass`] and a carried state start a ramp,
+    /// and both need `bypass_target`).
     pub dry: AudioBuf,
     /// A scene switches the bypass and the insert has latency: the dry
     /// path's delay line is fed while the insert runs, so a crossfade to it

@@ -309,3 +309,40 @@ fn switching_solos_bypasses_and_source_values_allocates_nothing() {
     let calls = super::alloc_guard::allocations_in(|| run(&mut audio, 60));
     assert_eq!(calls, 0, "nor does taking them over in a session edit");
 }
+
+#[test]
+fn bad_solo_bypass_and_source_values_are_errors_at_their_paths() {
+    let base = |values: &str| {
+        format!(
+            r#"{{ "version": 1, "racks": [ {{ "id": "src", "sends": [ {{ "to": "a" }} ] }} ],
+            "buses": [ {{ "id": "a", "inserts": [ {{ "id": "u", "type": "utility" }} ] }} ],
+            "scenes": [ {{ "name": "S", "values": {values} }} ] }}"#
+        )
+    };
+    let cases = [
+        (r#"{ "a.solo": 1 }"#, "scenes[0].values[\"a.solo\"]", "expected true or false"),
+        (r#"{ "a.bypass": "on" }"#, "scenes[0].values[\"a.bypass\"]", "expected true or false"),
+        (r#"{ "a/u.bypass": 0 }"#, "scenes[0].values[\"a/u.bypass\"]", "expected true or false"),
+        (r#"{ "a/x.bypass": true }"#, "scenes[0].values[\"a/x.bypass\"]", "bus 'a' has no insert 'x' (it has: u)"),
+        (r#"{ "src.gainDb": 30 }"#, "scenes[0].values[\"src.gainDb\"]", "30 is out of range -144 … 24"),
+        (r#"{ "src.send.master": -6 }"#, "scenes[0].values[\"src.send.master\"]", "source 'src' has no send to 'master'"),
+        (r#"{ "src.pan": 0.5 }"#, "scenes[0].values[\"src.pan\"]", "source 'src' has no field 'pan' (expected gainDb, send.<to>)"),
+        (r#"{ "src.send.a": true }"#, "scenes[0].values[\"src.send.a\"]", "expected a number"),
+    ];
+    for (values, path, message) in cases {
+        let err = mam_core::session::load_str(&base(values)).expect_err(path);
+        assert!(err.errors.iter().any(|d| d.path == path && d.message.contains(message)), "want '{message}' at {path}, got {:?}", err.errors);
+    }
+}
+
+#[test]
+fn the_new_paths_round_trip_through_the_saver() {
+    let mut s = show();
+    let stored = capture_scene(&s, Some(&s.scenes[0]), &[]);
+    s.scenes.push(Scene { name: "Stored".into(), transition: Transition::Instant, quantize: None, values: stored });
+    let text = mam_core::session::save::to_string(&s);
+    let again = mam_core::session::load_str(&text).unwrap();
+    assert!(again.warnings.is_empty(), "a stored scene loads clean: {:?}", again.warnings);
+    assert_eq!(again.session, s);
+    assert_eq!(mam_core::session::save::to_string(&again.session), text, "byte-identical second save");
+}
