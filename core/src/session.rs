@@ -1,6 +1,7 @@
 //! The session model (docs/ARCHITECTURE.md §5): sources, buses, routes, sends, inserts, and its JSON form.
 
 pub mod capture;
+pub(crate) mod json;
 pub mod load;
 pub mod path;
 pub mod save;

@@ -12,9 +12,10 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{Action, Event, Lane, Marker, Policy, Timeline, EVENT_TYPES, MAX_RAMP_MS, TIMELINE_VERSION};
+use crate::session::json::{fmt_num, kind_of, list, Cx, Obj};
 use crate::session::{path, Diagnostic, ParamValue, Session, Transition, MAX_MACROS};
 
 /// A timeline that loaded, with the warnings found on the way.
@@ -30,10 +31,6 @@ pub struct Loaded {
 pub struct LoadTimelineError {
     pub errors: Vec<Diagnostic>,
     pub warnings: Vec<Diagnostic>,
-}
-
-fn list(items: &[Diagnostic]) -> String {
-    items.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
 }
 
 /// Largest event time: 2⁵³ samples (every whole number up to it is exact in
@@ -90,78 +87,7 @@ fn read_text(text: &str, session: Option<&Session>) -> Result<Loaded, LoadTimeli
     }
 }
 
-#[derive(Default)]
-struct Cx {
-    errors: Vec<Diagnostic>,
-    warnings: Vec<Diagnostic>,
-}
-
-impl Cx {
-    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(Diagnostic { path: path.into(), message: message.into() });
-    }
-
-    fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.warnings.push(Diagnostic { path: path.into(), message: message.into() });
-    }
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-fn fmt_num(x: f64) -> String {
-    if x == x.trunc() && x.abs() < 1e15 {
-        format!("{}", x as i64)
-    } else {
-        format!("{x}")
-    }
-}
-
-/// A JSON object being read, with its path.
-struct Obj<'a> {
-    map: &'a Map<String, Value>,
-    path: String,
-}
-
 impl<'a> Obj<'a> {
-    fn new(cx: &mut Cx, value: &'a Value, path: String) -> Option<Self> {
-        match value {
-            Value::Object(map) => Some(Self { map, path }),
-            other => {
-                cx.error(path, format!("expected an object, found {}", kind_of(other)));
-                None
-            }
-        }
-    }
-
-    fn at(&self, key: &str) -> String {
-        if self.path.is_empty() {
-            key.to_string()
-        } else {
-            format!("{}.{key}", self.path)
-        }
-    }
-
-    fn has(&self, key: &str) -> bool {
-        self.map.contains_key(key)
-    }
-
-    fn unknown_fields(&self, cx: &mut Cx, known: &[&str]) {
-        for key in self.map.keys() {
-            if !known.contains(&key.as_str()) {
-                cx.warn(self.at(key), format!("unknown field '{key}' ignored"));
-            }
-        }
-    }
-
     /// The field's value, or an error naming it when it is missing.
     fn required(&self, cx: &mut Cx, key: &str, what: &str) -> Option<&'a Value> {
         let v = self.map.get(key);
@@ -169,54 +95,6 @@ impl<'a> Obj<'a> {
             cx.error(self.at(key), format!("missing '{key}' ({what})"));
         }
         v
-    }
-
-    fn str(&self, cx: &mut Cx, key: &str) -> Option<&'a str> {
-        let v = self.map.get(key)?;
-        v.as_str().or_else(|| {
-            cx.error(self.at(key), format!("expected a string, found {}", kind_of(v)));
-            None
-        })
-    }
-
-    fn array(&self, cx: &mut Cx, key: &str) -> Option<&'a Vec<Value>> {
-        let v = self.map.get(key)?;
-        v.as_array().or_else(|| {
-            cx.error(self.at(key), format!("expected an array, found {}", kind_of(v)));
-            None
-        })
-    }
-
-    /// A number in `min..=max`.
-    fn number_in(&self, cx: &mut Cx, key: &str, min: f64, max: f64, unit: &str) -> Option<f64> {
-        let v = self.map.get(key)?;
-        let Some(x) = v.as_f64() else {
-            cx.error(self.at(key), format!("expected a number, found {}", kind_of(v)));
-            return None;
-        };
-        if !(min..=max).contains(&x) {
-            cx.error(self.at(key), format!("{} is out of range {}..{}{unit}", fmt_num(x), fmt_num(min), fmt_num(max)));
-            return None;
-        }
-        Some(x)
-    }
-
-    /// A whole number in `min..=max`.
-    fn whole(&self, cx: &mut Cx, key: &str, min: u64, max: u64) -> Option<u64> {
-        let v = self.map.get(key)?;
-        let Some(x) = v.as_f64() else {
-            cx.error(self.at(key), format!("expected a whole number, found {}", kind_of(v)));
-            return None;
-        };
-        if x.fract() != 0.0 {
-            cx.error(self.at(key), format!("expected a whole number, found {x}"));
-            return None;
-        }
-        if x < min as f64 || x > max as f64 {
-            cx.error(self.at(key), format!("{} is out of range {min}..{max}", fmt_num(x)));
-            return None;
-        }
-        Some(x as u64)
     }
 
     /// An event or marker time: a whole number of samples from 0.
@@ -249,7 +127,7 @@ fn read_timeline(cx: &mut Cx, value: &Value, session: Option<&Session>) -> Optio
     root.unknown_fields(cx, &["version", "sampleRate", "lanes", "markers"]);
     let mut timeline = Timeline::empty(0);
     if root.has("version") {
-        let v = root.whole(cx, "version", 1, u32::MAX as u64)?;
+        let v = root.integer_in(cx, "version", 1, u32::MAX as u64)?;
         if v > TIMELINE_VERSION {
             cx.error("version", format!("version {v} is newer than this build reads (up to {TIMELINE_VERSION}); update MAM Session"));
             return None;
@@ -259,7 +137,7 @@ fn read_timeline(cx: &mut Cx, value: &Value, session: Option<&Session>) -> Optio
         cx.warn("version", format!("no 'version'; reading as version {TIMELINE_VERSION}"));
     }
     if root.required(cx, "sampleRate", "the rate event times count in").is_some() {
-        if let Some(sr) = root.whole(cx, "sampleRate", 8_000, 384_000) {
+        if let Some(sr) = root.integer_in(cx, "sampleRate", 8_000, 384_000) {
             timeline.sample_rate = sr as u32;
             if let Some(session) = session {
                 check_rate(cx, timeline.sample_rate, session);
@@ -407,11 +285,11 @@ fn read_scene(cx: &mut Cx, e: &Obj) -> Option<Action> {
 /// A `scene` field: 0 (the session's own values) or a scene number.
 fn scene_number(cx: &mut Cx, e: &Obj) -> Option<usize> {
     e.required(cx, "scene", "the scene number, 1 for the first")?;
-    e.whole(cx, "scene", 0, crate::session::MAX_SCENES as u64).map(|n| n as usize)
+    e.integer_in(cx, "scene", 0, crate::session::MAX_SCENES as u64).map(|n| n as usize)
 }
 
 fn read_macro(cx: &mut Cx, e: &Obj) -> Option<Action> {
-    let number = e.required(cx, "macro", "the macro number, 1 to 8").and_then(|_| e.whole(cx, "macro", 1, MAX_MACROS as u64));
+    let number = e.required(cx, "macro", "the macro number, 1 to 8").and_then(|_| e.integer_in(cx, "macro", 1, MAX_MACROS as u64));
     let value = e.required(cx, "value", "the macro position, 0 to 1").and_then(|_| e.number_in(cx, "value", 0.0, 1.0, ""));
     Some(Action::Macro { number: number? as usize, value: value? })
 }
