@@ -326,11 +326,23 @@ impl TimelineState {
     /// Replaces the timeline (recording, import, clear, markers) and hands
     /// it to the control thread. Never on the audio thread.
     pub fn replace(&self, timeline: Timeline) {
+        self.store(timeline);
+        self.changed();
+    }
+
+    /// Stores the timeline without handing it to the engine: what a pass
+    /// records from the pads has played already, and a schedule swap in the
+    /// middle of a scene transition is not bit-transparent in the engine
+    /// (docs/ARCHITECTURE.md §8.2), so the engine gets it when the pass ends.
+    fn replace_for_later(&self, timeline: Timeline) {
+        self.store(timeline);
+        self.changes.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn store(&self, timeline: Timeline) {
         let mut stored = self.lock();
         stored.text = encode(&timeline, &stored.settings);
         stored.timeline = Arc::new(timeline);
-        drop(stored);
-        self.changed();
     }
 
     /// Replaces the settings (the strip). Never on the audio thread.
@@ -924,7 +936,7 @@ impl Recorder {
                         pass.recorded.push((SCENES_LANE.to_string(), Event { t: e.t, action }));
                     }
                     let merged = merge(pass, &settings, live.sample_rate.load(Ordering::Relaxed));
-                    params.timeline.replace(merged);
+                    params.timeline.replace_for_later(merged);
                 }
             }
         }
@@ -932,9 +944,7 @@ impl Recorder {
             if let Some(mut pass) = ctl.pass.take() {
                 // The pass ended (stopped or disarmed): its whole range is recorded over.
                 pass.end = pass.end.max(live.position().unwrap_or(0).max(0) as u64);
-                if pass.mode == 1 || settings.param_mode != ParamMode::Touch || !pass.recorded.is_empty() {
-                    params.timeline.replace(merge(&pass, &settings, live.sample_rate.load(Ordering::Relaxed)));
-                }
+                params.timeline.replace(merge(&pass, &settings, live.sample_rate.load(Ordering::Relaxed)));
             }
         }
     }

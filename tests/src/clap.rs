@@ -165,7 +165,21 @@ pub fn run_with_transport(
     next_block: &mut dyn FnMut(usize) -> usize,
     transport: &mut dyn FnMut(usize) -> Option<TransportEvent>,
 ) -> [Vec<f32>; 2] {
-    let config = PluginAudioConfiguration { sample_rate: RATE, min_frames_count: 1, max_frames_count: BLOCK };
+    run_with_transport_max(loaded, main, side, events, next_block, transport, BLOCK)
+}
+
+/// [`run_with_transport`], activated for blocks of up to `max_block`
+/// frames (the host's blocks are at most that).
+pub fn run_with_transport_max(
+    loaded: &mut Loaded,
+    main: &[Vec<f32>; 2],
+    side: &[Vec<f32>; 4],
+    events: &[ParamValueEvent],
+    next_block: &mut dyn FnMut(usize) -> usize,
+    transport: &mut dyn FnMut(usize) -> Option<TransportEvent>,
+    max_block: u32,
+) -> [Vec<f32>; 2] {
+    let config = PluginAudioConfiguration { sample_rate: RATE, min_frames_count: 1, max_frames_count: max_block };
     let stopped = loaded.instance.activate(|_, _| (), config).expect("activates");
     let mut processor = stopped.start_processing().expect("starts");
     let frames = main[0].len();
@@ -175,7 +189,7 @@ pub fn run_with_transport(
     let mut start = 0;
     let mut block_index = 0;
     while start < frames {
-        let len = (frames - start).min(next_block(block_index).clamp(1, BLOCK as usize));
+        let len = (frames - start).min(next_block(block_index).clamp(1, max_block as usize));
         block_index += 1;
         let mut main_block = [main[0][start..start + len].to_vec(), main[1][start..start + len].to_vec()];
         let mut side_block = [side[0][start..start + len].to_vec(), side[1][start..start + len].to_vec()];
@@ -208,6 +222,24 @@ pub fn run_with_transport(
     let stopped = processor.stop_processing();
     loaded.instance.deactivate(stopped);
     out
+}
+
+/// The plugin's state, as a host saves it into a project.
+pub fn save_state(loaded: &mut Loaded) -> Vec<u8> {
+    use clack_extensions::state::PluginState;
+    let mut saved = Vec::new();
+    let mut handle = loaded.instance.plugin_handle();
+    let state: PluginState = handle.get_extension().expect("state extension");
+    state.save(&mut handle, &mut saved).expect("saves");
+    saved
+}
+
+/// Restores a state, as a host opening a project does.
+pub fn load_state(loaded: &mut Loaded, bytes: &[u8]) {
+    use clack_extensions::state::PluginState;
+    let mut handle = loaded.instance.plugin_handle();
+    let state: PluginState = handle.get_extension().expect("state extension");
+    state.load(&mut handle, &mut std::io::Cursor::new(bytes)).expect("loads");
 }
 
 /// Selects the audio-ports configuration whose name contains `name_part`

@@ -1,0 +1,237 @@
+//! A performance recorded through the CLAP plugin plays back bit for bit: from the plugin state with no input events, at any block size, and through `mam render --timeline` from the exported file.
+//!
+//! Host: 120 BPM, 4/4, 48 kHz, rolling from sample 0 (a beat is 24 000
+//! samples, a bar 96 000). The session: the main input through bus `bed`
+//! (a low-pass filter and a utility) to the master; scene 1 "Quiet" takes
+//! `bed` to −12 dB instantly on the next beat; scene 2 "Dark" morphs the
+//! filter to 500 Hz over 200 ms on the next bar.
+//!
+//! The performance (the plugin's test hook `MAM_TEST_TIMELINE_SCRIPT`
+//! drives the editor's own paths while the host runs blocks in real time):
+//!
+//! ```text
+//!   ~20 000  pad "Quiet"                → starts at 24 000 (beat)
+//!   ~40 000  editor: bed pan 0.4, utility width 0.5 (gain 0 dB) → set events
+//!  ~100 000  pad "hold Dark" (push)     → starts at 192 000 (bar)
+//!  ~130 000  editor: utility gain −3 dB → set event
+//!  ~200 000  pad "Pop"                  → starts at 288 000 (bar)
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use clack_host::events::event_types::{TransportEvent, TransportFlags};
+use clack_host::events::{EventFlags, EventHeader};
+use clack_host::utils::{BeatTime, SecondsTime};
+use mam_tests::clap::*;
+
+const BEAT: usize = 24_000;
+const BAR: usize = 4 * BEAT;
+const FRAMES: usize = 3 * BAR + BEAT;
+
+const SESSION: &str = r#"{ "version": 1, "sampleRate": 48000, "tempo": 120, "timeSignature": [4, 4], "channels": 2,
+  "racks": [ { "id": "m", "input": "main" } ],
+  "buses": [ { "id": "bed", "route": "master", "inserts": [
+                 { "id": "f", "type": "filter", "params": { "freqHz": 6000 } },
+                 { "id": "u", "type": "utility" } ] },
+             { "id": "master" } ],
+  "routes": [ { "from": "m", "to": "bed" } ],
+  "scenes": [ { "name": "Quiet", "transition": "instant", "quantize": "beat", "values": { "bed.gainDb": -12 } },
+              { "name": "Dark", "transition": "morph", "morphMs": 200, "quantize": "bar", "values": { "bed/f.freqHz": 500 } } ] }"#;
+
+/// [`SESSION`] with `bed`'s pan and its utility's parameters as the editor
+/// moved them.
+fn moved(pan: f64, width: f64, gain_db: f64) -> serde_json::Value {
+    let mut s: serde_json::Value = serde_json::from_str(SESSION).unwrap();
+    s["buses"][0]["pan"] = pan.into();
+    s["buses"][0]["inserts"][1]["params"] = serde_json::json!({ "width": width, "gainDb": gain_db });
+    s
+}
+
+/// The host's transport at `frame`, rolling at 120 BPM in 4/4.
+fn rolling(frame: usize) -> Option<TransportEvent> {
+    let beats = frame as f64 / BEAT as f64;
+    let flags = TransportFlags::HAS_TEMPO | TransportFlags::HAS_BEATS_TIMELINE | TransportFlags::HAS_SECONDS_TIMELINE | TransportFlags::HAS_TIME_SIGNATURE | TransportFlags::IS_PLAYING;
+    Some(TransportEvent {
+        header: EventHeader::new_core(0, EventFlags::empty()),
+        flags,
+        song_pos_beats: BeatTime::from_float(beats),
+        song_pos_seconds: SecondsTime::from_float(frame as f64 / RATE),
+        tempo: 120.0,
+        tempo_inc: 0.0,
+        loop_start_beats: BeatTime::from_float(0.0),
+        loop_end_beats: BeatTime::from_float(0.0),
+        loop_start_seconds: SecondsTime::from_float(0.0),
+        loop_end_seconds: SecondsTime::from_float(0.0),
+        bar_start: BeatTime::from_float((beats / 4.0).floor() * 4.0),
+        bar_number: (beats / 4.0).floor() as i32,
+        time_signature_numerator: 4,
+        time_signature_denominator: 4,
+    })
+}
+
+/// Two different tones over noise, so pan, width, gain and the filter all
+/// change the output.
+fn input() -> [Vec<f32>; 2] {
+    let mut seed = 7u32;
+    [0usize, 1].map(|c| {
+        (0..FRAMES)
+            .map(|i| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                let t = i as f32 / RATE as f32;
+                0.2 * (std::f32::consts::TAU * (220.0 + 110.0 * c as f32) * t).sin() + 0.1 * ((seed >> 8) as f32 / (1u32 << 23) as f32 - 1.0)
+            })
+            .collect()
+    })
+}
+
+fn first_difference(a: &[Vec<f32>; 2], b: &[Vec<f32>; 2]) -> Option<(usize, usize)> {
+    (0..2).find_map(|c| (0..a[c].len()).find(|&i| a[c][i].to_bits() != b[c][i].to_bits()).map(|i| (c, i)))
+}
+
+fn assert_same(what: &str, got: &[Vec<f32>; 2], want: &[Vec<f32>; 2]) {
+    if let Some((c, i)) = first_difference(got, want) {
+        panic!("{what}: channel {c} first differs at frame {i}: {} vs {}", got[c][i], want[c][i]);
+    }
+}
+
+/// The `mam` binary of this checkout, built (or found up to date) by cargo
+/// in the test's own profile (as in cli_vs_clap.rs).
+fn mam_binary() -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("Cargo.toml");
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet", "--package", "mam_cli", "--bin", "mam", "--message-format", "json", "--manifest-path"]).arg(&manifest);
+    if !cfg!(debug_assertions) {
+        build.arg("--release");
+    }
+    let built = build.output().expect("cargo runs");
+    assert!(built.status.success(), "cargo build -p mam_cli failed:\n{}", String::from_utf8_lossy(&built.stderr));
+    String::from_utf8_lossy(&built.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "mam")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo names the mam executable")
+}
+
+fn write_wav(path: &Path, channels: &[Vec<f32>; 2]) {
+    let spec = hound::WavSpec { channels: 2, sample_rate: RATE as u32, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for i in 0..channels[0].len() {
+        for c in channels {
+            w.write_sample(c[i]).unwrap();
+        }
+    }
+    w.finalize().unwrap();
+}
+
+fn read_wav(path: &Path) -> [Vec<f32>; 2] {
+    let mut r = hound::WavReader::open(path).unwrap();
+    let samples: Vec<f32> = r.samples::<f32>().map(Result::unwrap).collect();
+    [0, 1].map(|c| samples.iter().skip(c).step_by(2).copied().collect())
+}
+
+#[test]
+fn a_recorded_performance_plays_back_bit_identical_from_the_state_at_any_block_size_and_in_mam_render() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("mam-timeline-plugin-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let exported = dir.join("take.json");
+    let script_path = dir.join("script.json");
+    let script = serde_json::json!({
+        "record": 1,
+        "steps": [
+            { "at": 20_000, "scene": 1 },
+            { "at": 40_000, "session": moved(0.4, 0.5, 0.0) },
+            { "at": 100_000, "push": 2 },
+            { "at": 130_000, "session": moved(0.4, 0.5, -3.0) },
+            { "at": 200_000, "pop": true }
+        ],
+        "export": exported.display().to_string()
+    });
+    std::fs::write(&script_path, script.to_string()).unwrap();
+    let main = input();
+
+    // Record: the host runs 512-frame blocks in real time (the editor's
+    // moves land a lookahead after the gesture, as in a DAW).
+    // SAFETY: SERIAL guards the environment.
+    unsafe { std::env::set_var("MAM_TEST_TIMELINE_SCRIPT", &script_path) };
+    let mut rec = load_with_session(SESSION);
+    let started = std::time::Instant::now();
+    let recorded = run_with_transport(&mut rec, &main, &no_keys(FRAMES), &[], &mut |k| {
+        let due = Duration::from_secs_f64((k * 512) as f64 / RATE);
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        512
+    }, &mut rolling);
+    unsafe { std::env::remove_var("MAM_TEST_TIMELINE_SCRIPT") };
+    let done = PathBuf::from(format!("{}.done", script_path.display()));
+    let start = std::time::Instant::now();
+    while !done.exists() && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&done).expect("the script finished")).unwrap();
+    assert_eq!(report["pads"], 3, "{report}");
+    assert_eq!(report["moves"], 2, "{report}");
+    assert_eq!(report["dropped"], 0, "{report}");
+    // 3 pad events and 4 sets (pan, width and gain 0 dB; then gain −3 dB).
+    assert_eq!(report["events"], 7, "{report}");
+    let take: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&exported).unwrap()).unwrap();
+    let scenes = take["lanes"].as_array().unwrap().iter().find(|l| l["id"] == "scenes").expect("a scenes lane")["events"].clone();
+    // Pads land on their boundaries, computed by hand: beat 1, bar 2, bar 3.
+    let times: Vec<u64> = scenes.as_array().unwrap().iter().map(|e| e["t"].as_u64().unwrap()).collect();
+    assert_eq!(times, vec![BEAT as u64, 2 * BAR as u64, 3 * BAR as u64], "{take}");
+    let state = save_state(&mut rec);
+    drop(rec);
+
+    // The take changes the sound (so equality below can fail).
+    let mut dry = load_with_session(SESSION);
+    let untouched = run_with_transport(&mut dry, &main, &no_keys(FRAMES), &[], &mut |_| 512, &mut rolling);
+    assert!(first_difference(&untouched, &recorded).is_some(), "the performance changes the output");
+    drop(dry);
+
+    // Play back from the state, no input events: bit-identical.
+    let mut play = load_with_session(SESSION);
+    load_state(&mut play, &state);
+    let played = run_with_transport(&mut play, &main, &no_keys(FRAMES), &[], &mut |_| 512, &mut rolling);
+    assert_same("played back from the state", &played, &recorded);
+    // Every block size, and random slicing.
+    for block in [1usize, 64, 511, 4096] {
+        let out = run_with_transport_max(&mut play, &main, &no_keys(FRAMES), &[], &mut |_| block, &mut rolling, block.max(64) as u32);
+        assert_same(&format!("block {block}"), &out, &recorded);
+    }
+    let mut seed = 99u32;
+    let out = run_with_transport_max(&mut play, &main, &no_keys(FRAMES), &[], &mut |_| {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        1 + (seed % 4096) as usize
+    }, &mut rolling, 4096);
+    assert_same("random slicing", &out, &recorded);
+    drop(play);
+
+    // The exported take renders offline to the same samples (untrimmed).
+    let (session_path, main_wav, out_wav) = (dir.join("session.json"), dir.join("main.wav"), dir.join("cli.wav"));
+    std::fs::write(&session_path, SESSION).unwrap();
+    write_wav(&main_wav, &main);
+    let r = Command::new(mam_binary())
+        .arg("render")
+        .arg(&session_path)
+        .args(["--in", &format!("m={}", main_wav.display()), "--timeline"])
+        .arg(&exported)
+        .args(["--no-latency-trim", "--block", "512", "--out"])
+        .arg(&out_wav)
+        .output()
+        .expect("mam runs");
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let rendered = read_wav(&out_wav);
+    assert_eq!(rendered[0].len(), FRAMES, "untrimmed");
+    assert_same("mam render --timeline", &rendered, &recorded);
+    let _ = std::fs::remove_dir_all(&dir);
+}
