@@ -346,3 +346,30 @@ fn the_new_paths_round_trip_through_the_saver() {
     assert_eq!(again.session, s);
     assert_eq!(mam_core::session::save::to_string(&again.session), text, "byte-identical second save");
 }
+
+/// ```text
+///   in ─▶ [a] ─▶ master
+/// ```
+/// Scene 1 "Out": in.gainDb −144, crossfade 1000 ms (48000 samples).
+#[test]
+fn a_crossfade_moves_a_source_gain_on_the_equal_power_curve() {
+    let s = session(
+        r#"{ "version": 1, "racks": [ { "id": "in" } ], "buses": [ { "id": "a" } ],
+        "routes": [ { "from": "in", "to": "a" } ],
+        "scenes": [ { "name": "Out", "transition": "crossfade", "morphMs": 1000, "values": { "in.gainDb": -144 } } ] }"#,
+    );
+    let (_e, mut audio) = engine(s, 512);
+    let input = dc(50_000, 1.0);
+    // One sample first, so the recall is a transition, not a jump; `out`
+    // then counts from the transition's first sample.
+    let out = play(&mut audio, &input, 512, &[0], &mut |_, audio| {
+        audio.process(&[&[&[1.0], &[1.0]]], &mut [&mut [0.0], &mut [0.0]], 1);
+        audio.set_control(HostControl::Scene(1));
+    });
+    // Half-way, g = √(½·1² + ½·0²) = 0.7071 (a morph in dB would be at
+    // −72 dB). The source's 10 ms smoother trails the 32-sample steps by
+    // about 240 samples, where the curve is ≈ 0.0035 higher: ±0.01.
+    close(out[24_000], std::f32::consts::FRAC_1_SQRT_2, 0.01, "equal power half-way");
+    close(out[36_000], 0.5, 0.01, "√(1 − ¾) = ½ three quarters of the way");
+    assert_eq!(out[48_000 + 480], 0.0, "silent once the crossfade and the smoother are through");
+}
