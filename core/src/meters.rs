@@ -80,7 +80,7 @@ impl MeterState {
     /// Channel `ch` ≥ `METER_CHANNELS` is ignored.
     /// Runs on the audio thread: no allocation, no locks.
     pub fn process(&mut self, ch: usize, samples: &[f32], meter: &BusMeter) {
-        let (peak, sum_sq) = (crate::audio_buf::peak(samples), crate::audio_buf::sum_of_squares(samples));
+        let (peak, sum_sq) = crate::audio_buf::peak_and_sum_of_squares(samples);
         self.update(ch, samples.len(), peak, sum_sq, meter);
     }
 

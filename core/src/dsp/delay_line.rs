@@ -104,18 +104,7 @@ impl DelayLine {
             // Work in runs where neither index wraps.
             while done < frames {
                 let run = (frames - done).min(cap - write).min(cap - read);
-                let chunk = &mut samples[done..done + run];
-                if read == write {
-                    // delay == capacity: the oldest sample sits where the
-                    // newest goes, so a run is a plain swap.
-                    ring[write..write + run].swap_with_slice(chunk);
-                } else {
-                    for (j, s) in chunk.iter_mut().enumerate() {
-                        let out = ring[read + j];
-                        ring[write + j] = *s;
-                        *s = out;
-                    }
-                }
+                run_in_place(ring, read, write, &mut samples[done..done + run]);
                 done += run;
                 write = if write + run == cap { 0 } else { write + run };
                 read = if read + run == cap { 0 } else { read + run };
@@ -144,15 +133,7 @@ impl DelayLine {
             let mut done = 0;
             while done < frames {
                 let run = (frames - done).min(cap - write).min(cap - read);
-                if read == write {
-                    output[done..done + run].copy_from_slice(&ring[read..read + run]);
-                    ring[write..write + run].copy_from_slice(&input[done..done + run]);
-                } else {
-                    for j in 0..run {
-                        output[done + j] = ring[read + j];
-                        ring[write + j] = input[done + j];
-                    }
-                }
+                run_from(ring, read, write, &input[done..done + run], &mut output[done..done + run]);
                 done += run;
                 write = if write + run == cap { 0 } else { write + run };
                 read = if read + run == cap { 0 } else { read + run };
@@ -185,6 +166,76 @@ impl DelayLine {
                 self.write_pos = 0;
             }
         }
+    }
+}
+
+/// Runs shorter than this go frame by frame: slicing costs more than it saves.
+const MIN_SLICED_RUN: usize = 8;
+
+/// One run of [`DelayLine::process`] on one channel, neither index wrapping:
+/// as if frame by frame, `chunk[j]` takes `ring[read + j]` and its old value
+/// goes to `ring[write + j]`. Done as whole-slice copies and swaps (which
+/// vectorise) wherever the read and write regions allow.
+/// Runs on the audio thread: no allocation, no locks.
+fn run_in_place(ring: &mut [f32], read: usize, write: usize, chunk: &mut [f32]) {
+    let run = chunk.len();
+    if read == write {
+        // delay == capacity: the oldest sample sits where the newest goes.
+        ring[write..write + run].swap_with_slice(chunk);
+    } else if read < write && write - read < run {
+        // The run reads what it writes itself `delay` frames later: the
+        // output is the ring's last `delay` samples, then the input shifted.
+        let delay = write - read;
+        ring[write..write + run].copy_from_slice(chunk);
+        chunk.copy_within(..run - delay, delay);
+        chunk[..delay].copy_from_slice(&ring[read..write]);
+    } else {
+        // Every slot is read before the run overwrites it. Regions that
+        // overlap (write just behind read) go in steps no longer than their
+        // distance, so each step's two regions are disjoint.
+        let step = if read < write { run } else { (read - write).min(run) };
+        if step < MIN_SLICED_RUN {
+            for (j, s) in chunk.iter_mut().enumerate() {
+                let out = ring[read + j];
+                ring[write + j] = *s;
+                *s = out;
+            }
+            return;
+        }
+        for (k, part) in chunk.chunks_mut(step).enumerate() {
+            let (from, to) = disjoint(ring, read + k * step, write + k * step, part.len());
+            for ((s, r), w) in part.iter_mut().zip(from.iter()).zip(to.iter_mut()) {
+                *w = *s;
+                *s = *r;
+            }
+        }
+    }
+}
+
+/// One run of [`DelayLine::process_from`] on one channel: as
+/// [`run_in_place`] with the input and output apart.
+/// Runs on the audio thread: no allocation, no locks.
+fn run_from(ring: &mut [f32], read: usize, write: usize, input: &[f32], output: &mut [f32]) {
+    let run = input.len();
+    if read < write && write - read < run {
+        let delay = write - read;
+        output[..delay].copy_from_slice(&ring[read..write]);
+        output[delay..].copy_from_slice(&input[..run - delay]);
+    } else {
+        // Every slot is read before the run overwrites it.
+        output.copy_from_slice(&ring[read..read + run]);
+    }
+    ring[write..write + run].copy_from_slice(input);
+}
+
+/// `(ring[read..read + len], ring[write..write + len])`, which must not overlap.
+fn disjoint(ring: &mut [f32], read: usize, write: usize, len: usize) -> (&[f32], &mut [f32]) {
+    if read < write {
+        let (a, b) = ring.split_at_mut(write);
+        (&a[read..read + len], &mut b[..len])
+    } else {
+        let (a, b) = ring.split_at_mut(read);
+        (&b[..len], &mut a[write..write + len])
     }
 }
 
@@ -256,6 +307,45 @@ mod tests {
         a.process(&mut buf, 10);
         assert_eq!(buf.channel(0), &ticked[..]);
         assert_eq!(&ticked[..5], &[0.0, 0.0, 0.0, 1.0, 2.0]);
+    }
+
+    #[test]
+    fn block_processing_equals_ticking_for_every_delay_and_slicing() {
+        // Every delay from 0 to the capacity (short ones feed back inside a
+        // run, long ones overlap read and write regions the other way), in
+        // blocks of uneven sizes that wrap the ring at every offset.
+        let capacity = 40;
+        for delay in 0..=capacity {
+            let mut ticked = DelayLine::new(2, delay, capacity);
+            let mut in_place = ticked.clone();
+            let mut from = ticked.clone();
+            let mut n = 0;
+            for &frames in [1, 37, 64, 5, 13, 64, 2, 64, 29].iter().cycle().take(40) {
+                let mut src = AudioBuf::new(2, frames);
+                for ch in 0..2 {
+                    for s in src.channel_mut(ch).iter_mut() {
+                        n += 1;
+                        *s = if ch == 0 { n as f32 } else { -(n as f32) };
+                    }
+                }
+                let mut expected = src.clone();
+                for i in 0..frames {
+                    for ch in 0..2 {
+                        let y = ticked.tick(ch, src.channel(ch)[i]);
+                        expected.channel_mut(ch)[i] = y;
+                    }
+                    ticked.advance();
+                }
+                let mut a = src.clone();
+                in_place.process(&mut a, frames);
+                let mut b = AudioBuf::new(2, frames);
+                from.process_from(&src, &mut b, frames);
+                for ch in 0..2 {
+                    assert_eq!(a.channel(ch), expected.channel(ch), "process, delay {delay}");
+                    assert_eq!(b.channel(ch), expected.channel(ch), "process_from, delay {delay}");
+                }
+            }
+        }
     }
 
     /// Feeds 1, 2, 3, … through a line, one sample per tick.
