@@ -362,6 +362,7 @@ pub fn compile_with_timeline(
                 dry: AudioBuf::new(bus.channels, 0),
                 track_dry: false,
                 bypass_target: None,
+                warmup: 0,
                 key,
                 params,
             });

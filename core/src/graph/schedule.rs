@@ -133,6 +133,9 @@ pub(crate) struct InsertSlot {
     /// The controlled value (target index) that switches the bypass, if a
     /// scene, macro or timeline names it.
     pub bypass_target: Option<usize>,
+    /// Samples the crossfade back from a bypass waits while the reset
+    /// insert refills its latency (its output is silence until then).
+    pub warmup: usize,
     pub key: Option<(Feed, AudioBuf)>,
     /// Values in table order, applied to a carried-over running instance.
     pub params: Vec<f32>,
@@ -218,9 +221,11 @@ pub enum StripControl {
 
 impl InsertSlot {
     /// Switches the insert's bypass (a scene's): a 10 ms crossfade between
-    /// the insert's output and the dry path (delayed by its latency); an
+    /// the insert's output and the dry path (delayed by its latency). An
     /// insert coming back from a finished bypass starts from reset, its
-    /// state being as old as the bypass.
+    /// state being as old as the bypass, and runs for its latency while the
+    /// dry path still plays, so the crossfade meets its output, not the
+    /// silence it starts with.
     /// Runs on the audio thread: no allocation, no locks.
     pub(crate) fn set_bypass(&mut self, bypass: bool) {
         if bypass == self.bypass {
@@ -228,6 +233,9 @@ impl InsertSlot {
         }
         if !bypass && !self.wet.is_ramping() {
             self.insert.reset();
+            self.warmup = self.bypass_delay.delay();
+        } else {
+            self.warmup = 0;
         }
         self.bypass = bypass;
         self.wet.set_target(if bypass { 0.0 } else { 1.0 });
@@ -441,9 +449,15 @@ impl Schedule {
                 };
                 slot.insert.process(&mut bus.sum, key, frames);
                 if fading {
-                    // dry + wet·(insert − dry), per frame on every channel.
+                    // dry + wet·(insert − dry), per frame on every channel;
+                    // the wet ramp waits out a warm-up (at 0).
                     for i in 0..frames {
-                        let g = slot.wet.next();
+                        let g = if slot.warmup > 0 {
+                            slot.warmup -= 1;
+                            slot.wet.current()
+                        } else {
+                            slot.wet.next()
+                        };
                         for ch in 0..bus.channels {
                             let d = slot.dry.channel(ch)[i];
                             let w = &mut bus.sum.channel_mut(ch)[i];
@@ -578,6 +592,7 @@ impl Schedule {
             bus.fade.settle();
             for slot in &mut bus.inserts {
                 slot.wet.settle();
+                slot.warmup = 0;
             }
             for feed in &mut bus.feeds {
                 feed.gain.settle();
@@ -687,6 +702,7 @@ impl Schedule {
                 if let Some(t) = slot.bypass_target {
                     slot.bypass = p.bypass;
                     slot.wet = p.wet.clone();
+                    slot.warmup = p.warmup;
                     self.controls.learn_applied(t, p.bypass as u8 as f32);
                 }
                 if ip.key {

@@ -124,9 +124,13 @@ fn a_scene_bypassing_an_insert_plays_the_dry_path_delayed_by_its_latency() {
     let from = RECALL + INSTANT_SWITCH + FADE;
     assert_eq!(out[from..2 * RECALL], reference[from..2 * RECALL], "after the crossfade the output is the dry path, bit for bit");
     assert_ne!(out[RECALL..RECALL + INSTANT_SWITCH], reference[RECALL..RECALL + INSTANT_SWITCH], "until the switch the limiter plays");
-    // Back to the session: the limiter comes back (reset, its lookahead
-    // refilled) and holds its ceiling again.
-    let back = 2 * RECALL + INSTANT_SWITCH + FADE;
+    // Back to the session: the limiter comes back from reset; for its 96
+    // samples of lookahead it refills while the dry path still plays (no
+    // dip into its silence), then the crossfade, then it holds its ceiling.
+    let switch = 2 * RECALL + INSTANT_SWITCH;
+    assert_eq!(out[switch..switch + LOOKAHEAD], reference[switch..switch + LOOKAHEAD], "the dry path while the limiter refills");
+    assert_ne!(out[switch + LOOKAHEAD..switch + LOOKAHEAD + FADE], reference[switch + LOOKAHEAD..switch + LOOKAHEAD + FADE], "then the crossfade");
+    let back = switch + LOOKAHEAD + FADE;
     let peak = out[back..].iter().fold(0.0f32, |m, x| m.max(x.abs()));
     assert!(peak <= ceiling + 1e-6, "un-bypassed, the limiter limits again: {peak}");
 }
