@@ -960,7 +960,8 @@ impl Recorder {
 /// at the time of an older one comes after it).
 ///
 /// Recorded over, within the pass's range (clipped to the punch range):
-/// the scenes lane when the pass replaces (not when it overdubs);
+/// the scenes lane when the pass replaces (not when it overdubs) and
+/// recorded a pad in it (a lap left alone keeps what the lane holds);
 /// parameter lanes by the parameter mode — write: every lane of `set`
 /// events; touch: a moved lane from its first move to `TOUCH_RELEASE_MS`
 /// after its last; latch: a moved lane from its first move to the end.
@@ -968,11 +969,12 @@ fn merge(pass: &Pass, settings: &Settings, rate: u32) -> Timeline {
     let (punch_in, punch_out) = settings.punch.unwrap_or((0, u64::MAX));
     let (start, end) = (pass.start.max(punch_in), pass.end.saturating_add(1).min(punch_out));
     let release = (TOUCH_RELEASE_MS * rate as f64 / 1000.0) as u64;
+    let records_scenes = pass.recorded.iter().any(|(lane, _)| lane == SCENES_LANE);
     let mut timeline = pass.base.clone();
     for lane in &mut timeline.lanes {
         let is_params = lane.id != SCENES_LANE && lane.events.iter().all(|e| matches!(e.action, Action::Set { .. }));
         let erase: Option<(u64, u64)> = if lane.id == SCENES_LANE {
-            (pass.mode == 1).then_some((start, end))
+            (pass.mode == 1 && records_scenes).then_some((start, end))
         } else if is_params {
             match (settings.param_mode, pass.touched.get(&lane.id)) {
                 (ParamMode::Write, _) => Some((start, end)),
@@ -1151,6 +1153,9 @@ mod tests {
         p.mode = 2;
         let layered = merge(&p, &Settings::default(), 48_000);
         assert_eq!(layered.lanes[0].events.iter().map(|e| e.t).collect::<Vec<_>>(), vec![100, 1_000, 1_500, 5_000]);
+        // A pass that records no pad keeps the lane as it is.
+        let idle = pass(base.clone(), 1, 0, 10_000);
+        assert_eq!(merge(&idle, &Settings::default(), 48_000), base);
         // A punch range narrows what is recorded over.
         p.mode = 1;
         let punched = merge(&p, &Settings { punch: Some((1_200, 1_800)), ..Settings::default() }, 48_000);

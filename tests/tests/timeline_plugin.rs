@@ -235,3 +235,64 @@ fn a_recorded_performance_plays_back_bit_identical_from_the_state_at_any_block_s
     assert_same("mam render --timeline", &rendered, &recorded);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A one-bar host loop (blocks of 500 frames, so the wrap falls between
+/// blocks as hosts split them), three laps. Lap 1: pad "Quiet" on beat 1;
+/// lap 2: hold "Dark" on beat 1, Pop on beat 3; lap 3: nothing. Both scenes
+/// quantize to the beat here.
+fn loop_take(record: u8) -> Vec<(u64, String)> {
+    let dir = std::env::temp_dir().join(format!("mam-timeline-loop-{}-{record}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let exported = dir.join("take.json");
+    let script_path = dir.join("script.json");
+    let script = serde_json::json!({
+        "record": record,
+        "steps": [
+            { "pass": 1, "at": 10_000, "scene": 1 },
+            { "pass": 2, "at": 10_000, "push": 2 },
+            { "pass": 2, "at": 50_000, "pop": true }
+        ],
+        "export": exported.display().to_string()
+    });
+    std::fs::write(&script_path, script.to_string()).unwrap();
+    let session = SESSION.replace(r#""quantize": "bar""#, r#""quantize": "beat""#);
+    let frames = 3 * BAR;
+    let main = [vec![0.25f32; frames], vec![0.25f32; frames]];
+    // SAFETY: SERIAL guards the environment.
+    unsafe { std::env::set_var("MAM_TEST_TIMELINE_SCRIPT", &script_path) };
+    let mut rec = load_with_session(&session);
+    let started = std::time::Instant::now();
+    run_with_transport(&mut rec, &main, &no_keys(frames), &[], &mut |k| {
+        let due = Duration::from_secs_f64((k * 500) as f64 / RATE);
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        500
+    }, &mut |frame| {
+        let mut t = rolling(frame % BAR)?;
+        t.flags |= TransportFlags::IS_LOOP_ACTIVE;
+        t.loop_end_beats = BeatTime::from_float(4.0);
+        t.loop_end_seconds = SecondsTime::from_float(BAR as f64 / RATE);
+        Some(t)
+    });
+    unsafe { std::env::remove_var("MAM_TEST_TIMELINE_SCRIPT") };
+    let done = PathBuf::from(format!("{}.done", script_path.display()));
+    let start = std::time::Instant::now();
+    while !done.exists() && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let report = std::fs::read_to_string(&done).expect("the script finished");
+    let take: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&exported).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let lane = take["lanes"].as_array().unwrap().iter().find(|l| l["id"] == "scenes").unwrap_or_else(|| panic!("no scenes lane: {take} {report}"));
+    lane["events"].as_array().unwrap().iter().map(|e| (e["t"].as_u64().unwrap(), format!("{}{}", e["type"].as_str().unwrap(), e["scene"].as_u64().map_or(String::new(), |n| n.to_string())))).collect()
+}
+
+#[test]
+fn recording_through_a_host_loop_makes_a_pass_per_lap_replace_keeps_the_lap_played_over_and_overdub_layers() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let b = BEAT as u64;
+    assert_eq!(loop_take(1), vec![(b, "push2".to_string()), (3 * b, "pop".to_string())], "record: lap 2 replaced lap 1, lap 3 (no pads) kept it");
+    assert_eq!(loop_take(2), vec![(b, "scene1".to_string()), (b, "push2".to_string()), (3 * b, "pop".to_string())], "overdub: laps layered");
+}

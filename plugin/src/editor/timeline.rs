@@ -253,9 +253,11 @@ pub(crate) fn strip(ed: &mut MamEditor, ui: &mut egui::Ui) {
     params.timeline.set_settings(settings);
 }
 
-/// Runs a recording script (tests): `{ "record": 1 | 2, "steps": [ { "at":
-/// sample, "scene" | "push": n } | { "at": sample, "pop": true } | { "at":
-/// sample, "session": { … } } ], "export": "file.json" }`. Arms the
+/// Runs a recording script (tests): `{ "record": 1 | 2, "punch": [in, out],
+/// "paramMode": "write" | "touch" | "latch", "loopPasses": bool, "steps": [
+/// { "at": sample, "scene" | "push": n } | { "at": sample, "pop": true } |
+/// { "at": sample, "session": { … } } ], "export": "file.json" }` (a step may
+/// name its `pass`, the lap of a host loop). Arms the
 /// recorder, performs each step through the editor's own paths (pads, and
 /// `MamEditor::apply` for a session) once the playhead has passed `at`,
 /// then waits for the transport to stop, disarms, waits for the pass to be
@@ -269,6 +271,17 @@ pub fn run_script(shared: ControlShared, path: &str) {
         }
     };
     let mut ed = MamEditor::new(shared);
+    let mut settings = ed.shared.params.timeline.settings();
+    if let Some(punch) = script["punch"].as_array() {
+        settings.punch = Some((punch[0].as_u64().unwrap_or(0), punch[1].as_u64().unwrap_or(u64::MAX)));
+    }
+    if let Some(mode) = script["paramMode"].as_str() {
+        settings.param_mode = ParamMode::ALL.into_iter().find(|m| m.name() == mode).unwrap_or(settings.param_mode);
+    }
+    if let Some(on) = script["loopPasses"].as_bool() {
+        settings.loop_passes = on;
+    }
+    ed.shared.params.timeline.set_settings(settings);
     set_record(&ed, script["record"].as_i64().unwrap_or(1) as i32);
     let live = ed.shared.recorder.live.clone();
     let wait_for = |ok: &dyn Fn() -> bool, limit: Duration| {
@@ -280,7 +293,9 @@ pub fn run_script(shared: ControlShared, path: &str) {
     let (mut pads, mut moves) = (0, 0);
     for step in script["steps"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
         let at = step["at"].as_i64().unwrap_or(0);
-        wait_for(&|| live.position().is_some_and(|p| p >= at), Duration::from_secs(60));
+        // `pass`: the lap of a host loop (the first pass is 1).
+        let pass = step["pass"].as_u64().unwrap_or(0);
+        wait_for(&|| live.pass.load(Ordering::Acquire) >= pass && live.position().is_some_and(|p| p >= at), Duration::from_secs(60));
         if let Some(n) = step["scene"].as_u64() {
             pads += usize::from(trigger(&ed, PadAction::Scene(n as usize)));
         } else if let Some(n) = step["push"].as_u64() {
