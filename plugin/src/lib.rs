@@ -212,6 +212,12 @@ impl MamSession {
         format::load_state(&self.params, &self.table, bytes)
     }
 
+    /// What the control thread shares (tests: its counters).
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> &ControlShared {
+        self.control.shared()
+    }
+
     /// The editor (egui), for the format's GUI extension or view.
     pub fn editor(&self) -> Option<nice_plug_egui::EguiEditor<editor::MamEditor>> {
         editor::create(self.control.shared().clone(), self.params.editor_state.clone())

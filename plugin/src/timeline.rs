@@ -1130,6 +1130,48 @@ mod tests {
         assert_eq!(recordable_moves(&old, &renamed), None);
     }
 
+    /// Plays `frames` of a constant 0.5 through `audio`, the transport
+    /// rolling from sample 0 at 120 BPM; returns the left output.
+    fn play(audio: &mut crate::MamAudio, frames: usize) -> Vec<f32> {
+        let input = vec![0.5f32; frames];
+        let (mut left, mut right) = (vec![0.0f32; frames], vec![0.0f32; frames]);
+        let mut buffers = crate::format::HostBuffers::empty(frames);
+        buffers.main_in = [input.as_ptr(), input.as_ptr()];
+        buffers.main_out = [left.as_mut_ptr(), right.as_mut_ptr()];
+        let transport = Transport::rolling(0, 48_000.0, 120.0, (4, 4));
+        // SAFETY: every pointer is valid for `frames` samples; the outputs are distinct.
+        unsafe { audio.process(&buffers, &[], &transport) };
+        left
+    }
+
+    #[test]
+    fn a_state_restored_while_running_plays_its_timeline_through_the_control_thread() {
+        let text = r#"{ "version": 1, "sampleRate": 48000, "lanes": [ { "id": "scenes", "events": [ { "t": 1000, "type": "scene", "scene": 1 } ] } ] }"#;
+        let take = mam_core::timeline::parse_str(text).unwrap().timeline;
+        let a = crate::MamSession::new();
+        a.params().session.set(SESSION.to_string());
+        a.params().timeline.replace(take.clone());
+        let state = a.save_state();
+        drop(a);
+
+        let mut b = crate::MamSession::new();
+        b.params().session.set(SESSION.to_string());
+        let mut audio = b.activate(48_000.0, 512).unwrap();
+        let before = play(&mut audio, 2048);
+        assert!(before.iter().all(|&s| s == before[0]), "no timeline yet: a steady output");
+        let handed = b.shared().status.timelines();
+        b.load_state(&state).unwrap();
+        assert_eq!(*b.params().timeline.timeline(), take, "the field decoded on the main thread");
+        let start = std::time::Instant::now();
+        while b.shared().status.timelines() == handed && start.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let after = play(&mut audio, 2048);
+        // Scene 1 ("A", bed at −6 dB, instant with the 10 ms declick) starts on sample 1000.
+        assert_eq!(after.iter().position(|&s| s != before[0]), Some(1000));
+        assert!(after[2047] < 0.5 * before[0] + 1e-3 && after[2047] > 0.5 * before[0] - 1e-3, "−6 dB once the declick is done: {}", after[2047]);
+    }
+
     fn pass(base: Timeline, mode: u8, start: u64, end: u64) -> Pass {
         Pass { id: 1, base, start, end, mode, recorded: Vec::new(), touched: BTreeMap::new() }
     }

@@ -323,3 +323,57 @@ pub fn run_script(shared: ControlShared, path: &str) {
     let report = serde_json::json!({ "pads": pads, "moves": moves, "events": timeline.num_events(), "dropped": live.dropped.load(Ordering::Relaxed) });
     let _ = std::fs::write(format!("{path}.done"), report.to_string());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::ControlThread;
+    use std::sync::Arc;
+
+    /// An editor with a running control thread (no engine: the plugin is inactive).
+    fn editor() -> (MamEditor, ControlThread) {
+        let params = Arc::new(crate::MamParams::new(crate::DEFAULT_SESSION_JSON.to_string()));
+        let control = ControlThread::spawn(ControlShared {
+            params,
+            engine: Default::default(),
+            last_good: Arc::new(std::sync::Mutex::new(crate::DEFAULT_SESSION_JSON.to_string())),
+            status: Default::default(),
+            recorder: Default::default(),
+        });
+        (MamEditor::new(control.shared().clone()), control)
+    }
+
+    #[test]
+    fn an_import_with_errors_lists_them_with_json_paths_and_keeps_the_timeline_and_export_round_trips() {
+        let (mut ed, _control) = editor();
+        let dir = std::env::temp_dir();
+        let path = dir.join(format!("mam-strip-import-{}.json", std::process::id()));
+        let good = r#"{ "version": 1, "sampleRate": 48000, "lanes": [ { "id": "scenes", "events": [ { "t": 10, "type": "pop" } ] } ], "markers": [ { "t": 0, "label": "Intro" } ] }"#;
+        std::fs::write(&path, good).unwrap();
+        ed.strip.path = path.display().to_string();
+        import(&mut ed);
+        assert!(matches!(&ed.status, Some(Status::Info(s)) if s.contains("1 events")), "{:?}", ed.status);
+        let imported = ed.shared.params.timeline.timeline();
+        assert_eq!(imported.markers[0].label, "Intro");
+
+        let bad = r#"{ "version": 1, "sampleRate": 48000, "lanes": [ { "id": "x", "events": [
+            { "t": 5, "type": "set", "path": "nowhere.gainDb", "value": 0 }, { "t": 1, "type": "scene", "scene": 99 } ] } ] }"#;
+        std::fs::write(&path, bad).unwrap();
+        import(&mut ed);
+        match &ed.status {
+            Some(Status::Error(text)) => {
+                assert!(text.contains("lanes[0].events[0].path") && text.contains("lanes[0].events[1]") && text.contains("untouched"), "{text}");
+            }
+            other => panic!("expected the errors, got {other:?}"),
+        }
+        assert_eq!(ed.shared.params.timeline.timeline(), imported, "the running timeline is untouched");
+
+        let out = dir.join(format!("mam-strip-export-{}.json", std::process::id()));
+        ed.strip.path = out.display().to_string();
+        export(&mut ed);
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(load_str(&text, &ed.session).unwrap().timeline, *imported);
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&out);
+    }
+}
