@@ -796,8 +796,8 @@ impl Recorder {
     /// Records editor moves `(path, value)` as `set` events a lookahead
     /// ahead of the playhead (onto a lane quantize grid line when one is
     /// within its window) and hands the timeline to the control thread.
-    /// Returns false when nothing is recorded (not recording, or outside the
-    /// punch range): the caller applies the move as a session edit.
+    /// Returns false when nothing is recorded (not recording, Play off, or
+    /// outside the punch range): the caller applies the move as a session edit.
     pub fn record_sets(&self, params: &MamParams, sets: &[(String, ParamValue)]) -> bool {
         let live = &*self.live;
         if !is_recording(params, live) || sets.is_empty() {
@@ -808,6 +808,10 @@ impl Recorder {
         let lookahead = (LOOKAHEAD_MS * rate / 1000.0) as i64 + 2 * live.max_block.load(Ordering::Relaxed) as i64;
         let base_t = (position + lookahead).max(0) as u64;
         let settings = params.timeline.settings();
+        if !settings.play {
+            // The engine would not play the move: it stays a session edit.
+            return false;
+        }
         let mut ctl = self.lock();
         let pass = self.pass_for(&mut ctl, params, &settings);
         let Some(pass) = pass else { return false };

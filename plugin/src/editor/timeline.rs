@@ -30,6 +30,8 @@ pub struct Strip {
     /// Where Export writes and Import reads.
     pub path: String,
     punch_s: (f64, f64),
+    /// Whether `punch_s` has been filled from the stored settings.
+    punch_shown: bool,
     marker_label: String,
     /// Whether the editor's session view holds recorded moves the state
     /// does not (re-read from the state when recording ends).
@@ -38,7 +40,7 @@ pub struct Strip {
 
 impl Default for Strip {
     fn default() -> Self {
-        Self { path: "timeline.json".to_string(), punch_s: (0.0, 8.0), marker_label: String::new(), view_recorded: false }
+        Self { path: "timeline.json".to_string(), punch_s: (0.0, 8.0), punch_shown: false, marker_label: String::new(), view_recorded: false }
     }
 }
 
@@ -138,6 +140,11 @@ pub(crate) fn strip(ed: &mut MamEditor, ui: &mut egui::Ui) {
         ed.resync_session();
     }
     let mut settings = params.timeline.settings();
+    if let (Some((a, b)), false) = (settings.punch, ed.strip.punch_shown) {
+        // A restored punch range shows in the fields.
+        ed.strip.punch_s = (a as f64 / rate.max(1) as f64, b as f64 / rate.max(1) as f64);
+    }
+    ed.strip.punch_shown = true;
     let timeline = params.timeline.timeline();
     ui.horizontal_wrapped(|ui| {
         ui.strong("Timeline");
@@ -149,7 +156,7 @@ pub(crate) fn strip(ed: &mut MamEditor, ui: &mut egui::Ui) {
         if recording {
             ui.colored_label(egui::Color32::from_rgb(230, 60, 60), "● REC");
         }
-        ui.checkbox(&mut settings.play, "Play").on_hover_text("play the timeline with the host's transport");
+        ui.checkbox(&mut settings.play, "Play").on_hover_text("play the timeline with the host's transport; off, it is kept but not played, and editor moves are session edits, not recorded");
         egui::ComboBox::from_id_salt("param mode").selected_text(settings.param_mode.name()).width(70.0).show_ui(ui, |ui| {
             for m in ParamMode::ALL {
                 ui.selectable_value(&mut settings.param_mode, m, m.name());
@@ -160,7 +167,7 @@ pub(crate) fn strip(ed: &mut MamEditor, ui: &mut egui::Ui) {
         ui.checkbox(&mut punch, "Punch");
         ui.add(egui::DragValue::new(&mut ed.strip.punch_s.0).speed(0.1).range(0.0..=86_400.0).suffix(" s in"));
         ui.add(egui::DragValue::new(&mut ed.strip.punch_s.1).speed(0.1).range(0.0..=86_400.0).suffix(" s out"));
-        settings.punch = punch.then(|| ((ed.strip.punch_s.0 * rate as f64) as u64, (ed.strip.punch_s.1 * rate as f64) as u64));
+        settings.punch = punch.then_some(((ed.strip.punch_s.0 * rate as f64) as u64, (ed.strip.punch_s.1 * rate as f64) as u64));
         ui.label(match live.position() {
             Some(p) => seconds(p, rate),
             None => "no position".to_string(),
