@@ -142,6 +142,10 @@ fn main() {
     println!("  ducker / floor: {:.2}×", total / floor);
     let pct = |p: f64| times64[((times64.len() - 1) as f64 * p) as usize] * 1e6;
     println!("  64-frame blocks: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs (budget at 48 kHz: {:.0} µs)", pct(0.5), pct(0.99), pct(1.0), 64.0 / SR as f64 * 1e6);
+    if std::env::args().any(|a| a == "--stft-only") {
+        // For profiling the STFT path alone.
+        return;
+    }
 
     // The key repeats one 64-frame block: a 1 kHz tone (a whole number of
     // periods would not matter; the bank sees a steady key either way) or

@@ -467,10 +467,11 @@ impl SpectrumDisplay {
                 slot.store(hz, Ordering::Relaxed);
             }
         }
-        for i in 0..bins {
-            self.key_power[i].store(key_power[i], Ordering::Relaxed);
-            self.program_power[i].store(program_power[i], Ordering::Relaxed);
-            self.reduction_db[i].store(reduction_db[i], Ordering::Relaxed);
+        // A row at a time: sequential stores without per-index bounds checks.
+        for (bank, values) in [(&self.key_power, key_power), (&self.program_power, program_power), (&self.reduction_db, reduction_db)] {
+            for (slot, &v) in bank[..bins].iter().zip(values) {
+                slot.store(v, Ordering::Relaxed);
+            }
         }
         self.seq.store(s.wrapping_add(2), Ordering::Release);
     }

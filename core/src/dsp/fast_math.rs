@@ -13,17 +13,23 @@ pub fn log2(x: f32) -> f32 {
     exponent as f32 + p
 }
 
-/// `2^x`, relative error below 1e-5; clamps to the f32 range.
+/// `2^x`, relative error below 1e-5; clamps to the f32 range (NaN gives
+/// the bottom of it, 2^−126).
 #[inline]
 pub fn exp2(x: f32) -> f32 {
-    let x = x.clamp(-126.0, 127.0);
+    // max/min rather than clamp: NaN lands on a bound, so the conversion
+    // below always has an in-range value.
+    let x = x.max(-126.0).min(127.0);
+    // SAFETY: x is finite and within −126…127, which i32 holds. The
+    // unchecked conversion is a plain truncating conversion that vectorises,
+    // where `as` adds saturation and NaN handling that keeps loops scalar.
+    let truncated: i32 = unsafe { x.to_int_unchecked() };
     // floor without a libm call (baseline x86_64 has no round instruction).
-    let truncated = x as i32;
-    let floor = (truncated - (x < truncated as f32) as i32) as f32;
-    let f = x - floor;
+    let floor = truncated - (x < truncated as f32) as i32;
+    let f = x - floor as f32;
     // 2^f ≈ 1 + f·q(f) on [0, 1), q fitted for relative error (1.9e-7).
     let p = 1.0 + f * (0.693_151_6 + f * (0.240_164_37 + f * (0.055_793_73 + f * (0.009_031_181 + f * 0.001_858_748))));
-    f32::from_bits((((floor as i32) + 127) as u32) << 23) * p
+    f32::from_bits(((floor + 127) as u32) << 23) * p
 }
 
 /// `10·log10(power)` in dB, fast.
@@ -65,6 +71,16 @@ mod tests {
             x += 0.0137;
         }
         assert!(worst < 1e-5, "worst relative {worst}");
+    }
+
+    #[test]
+    fn exp2_keeps_to_its_range_and_maps_nan_to_the_bottom() {
+        assert_eq!(exp2(1000.0), exp2(127.0));
+        assert_eq!(exp2(-1000.0), exp2(-126.0));
+        assert_eq!(exp2(f32::NAN), exp2(-126.0));
+        assert_eq!(exp2(0.0), 1.0);
+        assert_eq!(exp2(-0.0), 1.0);
+        assert_eq!(db_to_gain(-0.0), 1.0, "no reduction is exactly unity gain");
     }
 
     #[test]

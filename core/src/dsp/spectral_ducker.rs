@@ -154,7 +154,8 @@ pub struct SpectralDucker {
     reduction_db: Vec<f32>,
     /// Per-bin scratch: smoothed key power, then target reduction, then gains.
     target: Vec<f32>,
-    /// Running sums for the frequency smoothing, `MAX_BINS + 1`.
+    /// Running sums for the frequency smoothing, `[channel][bin]`,
+    /// `MAX_BINS + 1` per channel (two rows, allocated in `prepare`).
     prefix: Vec<f64>,
     /// Per bin, from the FFT size and sample rate, `MAX_BINS` each: the
     /// timing pivot over the bin frequency, `1 kHz / f`, and the ERB at f in Hz.
@@ -432,22 +433,41 @@ impl SpectralDucker {
         // key range, or with no key, the target is 0 and bins only release.
         let slope = self.slope;
         let (lo, hi) = if self.key_present { (self.key_lo, self.key_hi) } else { (0, 0) };
-        for ch in 0..channels {
-            let row = ch * MAX_BINS..ch * MAX_BINS + bins;
+        // Running sums of the key power over the key range, one row per
+        // channel; both channels in one loop, so their two serial chains of
+        // f64 additions overlap instead of running one after the other.
+        const ROW: usize = MAX_BINS + 1;
+        if channels == 2 {
+            let (left, right) = self.key_power.split_at(MAX_BINS);
+            let (prefix_l, prefix_r) = self.prefix.split_at_mut(ROW);
+            let (mut sum_l, mut sum_r) = (0.0f64, 0.0f64);
+            prefix_l[0] = 0.0;
+            prefix_r[0] = 0.0;
+            for (((pl, pr), &l), &r) in prefix_l[1..=hi - lo].iter_mut().zip(&mut prefix_r[1..=hi - lo]).zip(&left[lo..hi]).zip(&right[lo..hi]) {
+                sum_l += l as f64;
+                sum_r += r as f64;
+                (*pl, *pr) = (sum_l, sum_r);
+            }
+        } else {
             let mut running = 0.0f64;
             self.prefix[0] = 0.0;
-            for (k, &p) in self.key_power[row.clone()].iter().enumerate().take(hi).skip(lo) {
+            for (s, &p) in self.prefix[1..=hi - lo].iter_mut().zip(&self.key_power[lo..hi]) {
                 running += p as f64;
-                self.prefix[k + 1 - lo] = running;
+                *s = running;
             }
+        }
+        for ch in 0..channels {
+            let row = ch * MAX_BINS..ch * MAX_BINS + bins;
+            let prefix = &self.prefix[ch * ROW..ch * ROW + hi - lo + 1];
             // Three simple passes (no branches inside) so they vectorise:
             // box-averaged key power, then the gain curve, then ballistics.
             let target = &mut self.target[..bins];
             target.fill(0.0);
-            for k in lo..hi {
-                let h = self.half_width[k] as usize;
-                let (a, b) = (k.saturating_sub(h).max(lo) - lo, (k + h + 1).min(hi) - lo);
-                target[k] = ((self.prefix[b] - self.prefix[a]) as f32 / (b - a) as f32).max(0.0);
+            for (k, (t, &h)) in target[lo..hi].iter_mut().zip(&self.half_width[lo..hi]).enumerate() {
+                // k counts from lo: the box is k − h … k + h, clipped to the key range.
+                let h = h as usize;
+                let (a, b) = (k.saturating_sub(h), (k + h + 1).min(hi - lo));
+                *t = ((prefix[b] - prefix[a]) as f32 / (b - a) as f32).max(0.0);
             }
             let (threshold, depth) = (self.threshold_db, self.depth_db);
             for t in &mut target[lo..hi] {
@@ -590,7 +610,7 @@ impl Insert for SpectralDucker {
         self.program_power = vec![0.0; rows];
         self.reduction_db = vec![0.0; rows];
         self.target = vec![0.0; MAX_BINS];
-        self.prefix = vec![0.0; MAX_BINS + 1];
+        self.prefix = vec![0.0; 2 * (MAX_BINS + 1)];
         self.pivot_ratio = vec![0.0; MAX_BINS];
         self.erb_hz = vec![0.0; MAX_BINS];
         self.time_scale = vec![0.0; MAX_BINS];
