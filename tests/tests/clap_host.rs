@@ -74,8 +74,8 @@ fn parameters_cover_sixteen_bus_slots_and_the_master_with_db_text() {
         }
         names.push(name);
     }
-    // 16 slots × 4 + master + 4 ducker slots × 2 + 5 scene controls + 8 macros + the editor's edit flag.
-    assert_eq!(names.len(), 1 + 16 * 4 + 8 + 5 + 8 + 1, "{names:?}");
+    // 16 slots × 4 + master + 4 ducker slots × 2 + 5 scene controls + 8 macros + the editor's edit flag + timeline record.
+    assert_eq!(names.len(), 1 + 16 * 4 + 8 + 5 + 8 + 1 + 1, "{names:?}");
     for n in 1..=16 {
         for what in ["Gain", "Pan", "Mute", "Solo"] {
             assert!(names.contains(&format!("Bus {n} {what}")), "missing Bus {n} {what}");
@@ -89,6 +89,7 @@ fn parameters_cover_sixteen_bus_slots_and_the_master_with_db_text() {
     }
     assert!(names.contains(&"Master Gain".to_string()));
     assert!(names.contains(&"Session Edit".to_string()), "the editor's edit flag");
+    assert!(names.contains(&"Timeline Record".to_string()), "the timeline recorder's arm");
     let (id, min, max, default) = gain_id.unwrap();
     let mut text = [0u8; 64];
     let shown = params.value_to_text(&handle, id, default, &mut text).unwrap();

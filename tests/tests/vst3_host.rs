@@ -52,7 +52,7 @@ fn vst3_parameters_have_stable_ids_ranges_and_text() {
     let midi_base = (1u32 << 31) - 16 * 130;
     let (midi, params): (Vec<_>, Vec<_>) = all.into_iter().partition(|p| p.0 >= midi_base);
     assert_eq!(midi.len(), 16 * 130, "one parameter per channel and controller");
-    assert_eq!(params.len(), 1 + 16 * 4 + 8 + 5 + 8 + 1, "bus slots, master, ducker slots, scene controls (with the hold), macros, the edit flag");
+    assert_eq!(params.len(), 1 + 16 * 4 + 8 + 5 + 8 + 1 + 1, "bus slots, master, ducker slots, scene controls (with the hold), macros, the edit flag, timeline record");
     let mut ids: Vec<u32> = params.iter().map(|p| p.0).collect();
     ids.sort_unstable();
     ids.dedup();
