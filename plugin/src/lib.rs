@@ -18,7 +18,9 @@
 //! `bus{n}_solo`, `master_gain`, `duck{n}_depth`, `duck{n}_mix`, `scene`,
 //! `scene_morph_a`, `scene_morph_b`, `scene_morph`, `scene_hold`, `macro{n}`) reach the
 //! engine at the sample they change on; the session itself (with its scenes
-//! and macro mappings) is persisted as JSON in the state.
+//! and macro mappings) is persisted as JSON in the state, next to the
+//! timeline ([`timeline`]: recorded from the editor, played with the host's
+//! transport; `timeline_record` arms the recorder).
 //!
 //! Every session change — an editor edit, or a state the host restores while
 //! the plugin runs — goes the same way: posted to the mailbox in
