@@ -217,6 +217,7 @@ fn apply_timeline(shared: &ControlShared) {
     if let Some(engine) = guard.as_mut() {
         match engine.set_timeline(timeline) {
             Ok(info) => {
+                shared.recorder.queued();
                 for warning in info.warnings.iter().filter(|w| w.starts_with("timeline")) {
                     log!("MAM Session: {warning}");
                 }

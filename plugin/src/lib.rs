@@ -366,6 +366,13 @@ impl MamAudio {
             let until = events.get(next_event).map_or(frames, |e| (e.time() as usize).min(frames));
             let len = (until - start).min(self.max_block);
             self.sync_params();
+            // A new schedule is taken here rather than inside the engine's
+            // process (the same place): the recorder learns the sample.
+            if self.audio.poll_schedule() {
+                if let (Some(recorder), Some(position)) = (self.recorder.as_ref(), transport.position_samples) {
+                    recorder.adopted(if transport.playing { position + start as i64 } else { position });
+                }
+            }
             // SAFETY: the caller's contract, for [start, start + len).
             unsafe { self.run_chunk(buffers, start, len) };
             start += len;

@@ -480,6 +480,12 @@ pub struct Live {
     punch_out: AtomicU64,
     /// [`Settings::loop_passes`], set by the control side.
     loop_passes: AtomicBool,
+    /// Schedules the audio thread has taken so far, and the timeline sample
+    /// at which the k-th (from 1) was taken, at `adopted_at[(k - 1) % 8]`:
+    /// a recorded move is confirmed when the schedule carrying it arrived
+    /// no later than its sample.
+    adoptions: AtomicU64,
+    adopted_at: [AtomicI64; 8],
 }
 
 impl Default for Live {
@@ -500,6 +506,8 @@ impl Default for Live {
             punch_in: AtomicU64::new(0),
             punch_out: AtomicU64::new(u64::MAX),
             loop_passes: AtomicBool::new(true),
+            adoptions: AtomicU64::new(0),
+            adopted_at: std::array::from_fn(|_| AtomicI64::new(0)),
         }
     }
 }
@@ -667,6 +675,16 @@ impl AudioRecorder {
         }
     }
 
+    /// The audio side took a new schedule before processing from timeline
+    /// sample `position` (the format calls `AudioProcessor::poll_schedule`
+    /// itself at each chunk's start, so it knows where).
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn adopted(&self, position: i64) {
+        let k = self.live.adoptions.load(Ordering::Relaxed);
+        self.live.adopted_at[(k % 8) as usize].store(position, Ordering::Relaxed);
+        self.live.adoptions.store(k + 1, Ordering::Release);
+    }
+
     /// Runs on the audio thread: no allocation, no locks.
     fn remove_where(&mut self, drop: impl Fn(&PadRequest) -> bool) {
         let mut i = 0;
@@ -744,6 +762,17 @@ struct Ctl {
     full: Option<rtrb::Consumer<Box<Chunk>>>,
     spares: Option<rtrb::Producer<Box<Chunk>>>,
     pass: Option<Pass>,
+    /// Recorded moves not yet known to have reached the engine in time.
+    unconfirmed: Vec<Unconfirmed>,
+}
+
+/// A recorded `set` waiting for the schedule that plays it.
+struct Unconfirmed {
+    path: String,
+    t: u64,
+    /// `Live::adoptions` when the schedule carrying it was queued (`None`:
+    /// not queued yet).
+    stamp: Option<u64>,
 }
 
 impl Recorder {
@@ -816,6 +845,7 @@ impl Recorder {
         let pass = self.pass_for(&mut ctl, params, &settings);
         let Some(pass) = pass else { return false };
         let mut any = false;
+        let mut waiting = Vec::new();
         for (path, value) in sets {
             let mut t = base_t;
             if let Some(q) = settings.lane_quantize.iter().find(|q| &q.lane == path) {
@@ -827,14 +857,72 @@ impl Recorder {
             let touch = pass.touched.entry(path.clone()).or_insert((t, t));
             touch.1 = t;
             pass.recorded.push((path.clone(), Event { t, action: Action::Set { path: path.clone(), value: value.clone(), ramp_ms: None } }));
+            waiting.push(Unconfirmed { path: path.clone(), t, stamp: None });
             any = true;
         }
+        ctl.unconfirmed.append(&mut waiting);
         if any {
-            let merged = merge(pass, &settings, live.sample_rate.load(Ordering::Relaxed));
-            drop(ctl);
-            params.timeline.replace(merged);
+            let pass = ctl.pass.as_ref().expect("recording");
+            params.timeline.replace(merge(pass, &settings, live.sample_rate.load(Ordering::Relaxed)));
         }
         any
+    }
+
+    /// The control thread queued the stored timeline for the engine: moves
+    /// recorded so far travel with that schedule.
+    pub fn queued(&self) {
+        let stamp = self.live.adoptions.load(Ordering::Acquire);
+        for u in self.lock().unconfirmed.iter_mut().filter(|u| u.stamp.is_none()) {
+            u.stamp = Some(stamp);
+        }
+    }
+
+    /// Checks recorded moves against where their schedule reached the audio
+    /// thread. One that arrived after its sample did not play (cues behind
+    /// the playhead never fire): it moves a lookahead ahead of the playhead
+    /// and goes again, so the timeline holds what was heard.
+    fn confirm(&self, ctl: &mut Ctl, params: &MamParams, settings: &Settings) -> bool {
+        let live = &*self.live;
+        let adoptions = live.adoptions.load(Ordering::Acquire);
+        let rate = live.sample_rate.load(Ordering::Relaxed);
+        let lookahead = (LOOKAHEAD_MS * rate as f64 / 1000.0) as u64 + 2 * live.max_block.load(Ordering::Relaxed) as u64;
+        let mut moved = false;
+        let mut k = 0;
+        while k < ctl.unconfirmed.len() {
+            let Some(stamp) = ctl.unconfirmed[k].stamp else {
+                k += 1;
+                continue;
+            };
+            if adoptions <= stamp {
+                k += 1;
+                continue;
+            }
+            // The first schedule taken after queuing carried it (one poll
+            // takes every queued schedule); older than the ring: taken as in time.
+            let at = if adoptions - stamp <= 8 { live.adopted_at[(stamp % 8) as usize].load(Ordering::Relaxed) } else { i64::MIN };
+            let u = ctl.unconfirmed.remove(k);
+            if at <= u.t as i64 {
+                continue;
+            }
+            let Some(pass) = ctl.pass.as_mut() else { continue };
+            let new_t = (live.position().unwrap_or(at).max(at) as u64).saturating_add(lookahead);
+            let found = pass.recorded.iter_mut().find(|(lane, e)| *lane == u.path && e.t == u.t && matches!(e.action, Action::Set { .. }));
+            if let Some((_, event)) = found {
+                log!("MAM Session: a recorded move reached the engine after its sample; moved from {} to {new_t}", u.t);
+                event.t = new_t;
+                if let Some(touch) = pass.touched.get_mut(&u.path) {
+                    touch.1 = touch.1.max(new_t);
+                }
+                ctl.unconfirmed.push(Unconfirmed { path: u.path, t: new_t, stamp: None });
+                moved = true;
+            }
+        }
+        if moved {
+            if let Some(pass) = ctl.pass.as_ref() {
+                params.timeline.replace(merge(pass, settings, rate));
+            }
+        }
+        moved
     }
 
     /// `t` moved onto the next grid line of `q` when that line is at most
@@ -927,6 +1015,7 @@ impl Recorder {
                 }
             }
         }
+        self.confirm(ctl, params, &settings);
         let recording = is_recording(params, live);
         if !events.is_empty() || recording {
             if let Some(pass) = self.pass_for(ctl, params, &settings) {
@@ -945,6 +1034,11 @@ impl Recorder {
             }
         }
         if !recording {
+            if ctl.pass.is_some() && ctl.unconfirmed.iter().any(|u| u.stamp.is_none() || live.adoptions.load(Ordering::Acquire) <= u.stamp.unwrap_or(0)) && live.playing.load(Ordering::Acquire) {
+                // Moves still on their way: the pass ends once they are confirmed.
+                return;
+            }
+            ctl.unconfirmed.clear();
             if let Some(mut pass) = ctl.pass.take() {
                 // The pass ended (stopped or disarmed): its whole range is recorded over.
                 pass.end = pass.end.max(live.position().unwrap_or(0).max(0) as u64);
@@ -1174,6 +1268,35 @@ mod tests {
         // Scene 1 ("A", bed at −6 dB, instant with the 10 ms declick) starts on sample 1000.
         assert_eq!(after.iter().position(|&s| s != before[0]), Some(1000));
         assert!(after[2047] < 0.5 * before[0] + 1e-3 && after[2047] > 0.5 * before[0] - 1e-3, "−6 dB once the declick is done: {}", after[2047]);
+    }
+
+    #[test]
+    fn a_recorded_move_whose_schedule_arrived_after_its_sample_moves_ahead_and_goes_again() {
+        let params = crate::MamParams::new(SESSION.to_string());
+        let recorder = Recorder::default();
+        let live = &recorder.live;
+        live.position.store(10_000, Ordering::Release);
+        let set = |t| Event { t, action: Action::Set { path: "bed.pan".into(), value: ParamValue::Number(0.5), ramp_ms: None } };
+        let mut ctl = recorder.lock();
+        let mut p = pass(Timeline::empty(48_000), 1, 0, 10_000);
+        p.recorded.push(("bed.pan".into(), set(6_000)));
+        p.recorded.push(("bed.pan".into(), set(20_000)));
+        ctl.pass = Some(p);
+        ctl.unconfirmed.push(Unconfirmed { path: "bed.pan".into(), t: 6_000, stamp: Some(0) });
+        ctl.unconfirmed.push(Unconfirmed { path: "bed.pan".into(), t: 20_000, stamp: Some(0) });
+        // The schedule carrying both reached the audio thread at 8 000: too
+        // late for the first (it did not play), in time for the second.
+        live.adopted_at[0].store(8_000, Ordering::Relaxed);
+        live.adoptions.store(1, Ordering::Release);
+        assert!(recorder.confirm(&mut ctl, &params, &Settings::default()));
+        let lookahead = (LOOKAHEAD_MS * 48.0) as u64 + 2 * 512;
+        let times: Vec<u64> = ctl.pass.as_ref().unwrap().recorded.iter().map(|(_, e)| e.t).collect();
+        assert_eq!(times, vec![10_000 + lookahead, 20_000]);
+        assert_eq!(ctl.unconfirmed.len(), 1, "the moved one waits for its new schedule");
+        assert_eq!(ctl.unconfirmed[0].stamp, None);
+        drop(ctl);
+        let stored = params.timeline.timeline();
+        assert_eq!(stored.lanes[0].events.iter().map(|e| e.t).collect::<Vec<_>>(), vec![10_000 + lookahead, 20_000], "the stored lane in time order");
     }
 
     fn pass(base: Timeline, mode: u8, start: u64, end: u64) -> Pass {
