@@ -155,7 +155,8 @@ impl MamEditor {
     /// the reason in the status line and changes nothing.
     ///
     /// While the timeline records, an edit that only moves values a timeline
-    /// can play (bus levels, pans, mutes, insert parameters and bypass) is
+    /// can play (levels, pans, mutes, solos, bypass, sends, insert
+    /// parameters; see `timeline::recordable_moves`) is
     /// recorded as `set` events instead and stays out of the session
     /// (docs/ARCHITECTURE.md §8.2).
     pub(crate) fn apply(&mut self, edited: Session, what: &str) {

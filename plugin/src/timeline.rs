@@ -9,9 +9,9 @@
 //!   what reaches no host automation: the strip's scene pads (trigger, push,
 //!   pop), stamped by the audio thread on the sample they start and written
 //!   into preallocated chunks, and the editor's session moves of inner
-//!   values (bus levels, pans, mutes, insert parameters), placed by the
-//!   control thread a short lookahead ahead of the playhead so they play
-//!   through the timeline exactly as they will play back.
+//!   values (levels, pans, mutes, solos, bypass, sends, insert parameters),
+//!   placed by the control thread a short lookahead ahead of the playhead
+//!   so they play through the timeline exactly as they will play back.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -1107,29 +1107,73 @@ fn merge(pass: &Pass, settings: &Settings, rate: u32) -> Timeline {
 
 /// The values an editor edit from `old` to `new` moves, as `(path, value)`
 /// in the session file's units — `None` when the edit changes anything a
-/// timeline cannot play (routing, inserts added or removed, a structural
-/// or latency parameter, scenes, names): such an edit is a session edit.
+/// timeline cannot play (routing, inserts or sends added or removed, a
+/// structural or latency parameter, scenes, names): such an edit is a
+/// session edit. Movable: bus levels, pans, mutes, solos and bypass, send
+/// levels (the first send to each bus, as paths name them), source gains
+/// and send levels, insert parameters and insert bypass.
 pub fn recordable_moves(old: &Session, new: &Session) -> Option<Vec<(String, ParamValue)>> {
-    if old.buses.len() != new.buses.len() {
+    if old.buses.len() != new.buses.len() || old.racks.len() != new.racks.len() {
         return None;
     }
+    // Levels as paths take them: dB, silence at −144.
+    let db = |level: mam_core::session::Level| ParamValue::Number(level.db().max(-144.0));
     let mut moves = Vec::new();
     let mut rest = new.clone();
+    // Send levels by the path of the first send to each bus; a later send
+    // to the same bus has no path.
+    let sends = |id: &str, o: &[mam_core::session::Send], n: &[mam_core::session::Send], moves: &mut Vec<(String, ParamValue)>| -> Option<()> {
+        if o.len() != n.len() {
+            return None;
+        }
+        for (j, (os, ns)) in o.iter().zip(n).enumerate() {
+            if os.to != ns.to {
+                return None;
+            }
+            if os.level != ns.level {
+                if o.iter().position(|s| s.to == os.to) != Some(j) {
+                    return None;
+                }
+                moves.push((format!("{id}.send.{}", ns.to), db(ns.level)));
+            }
+        }
+        Some(())
+    };
+    for (i, (o, n)) in old.racks.iter().zip(&new.racks).enumerate() {
+        if o.id != n.id {
+            return None;
+        }
+        if o.gain != n.gain {
+            moves.push((format!("{}.gainDb", n.id), db(n.gain)));
+        }
+        sends(&n.id, &o.sends, &n.sends, &mut moves)?;
+        let rack = &mut rest.racks[i];
+        rack.gain = o.gain;
+        for (rs, os) in rack.sends.iter_mut().zip(&o.sends) {
+            rs.level = os.level;
+        }
+    }
     for (i, (o, n)) in old.buses.iter().zip(&new.buses).enumerate() {
         if o.id != n.id || o.inserts.len() != n.inserts.len() {
             return None;
         }
         if o.gain != n.gain {
-            moves.push((format!("{}.gainDb", n.id), ParamValue::Number(n.gain.db())));
+            moves.push((format!("{}.gainDb", n.id), db(n.gain)));
         }
         if o.pan != n.pan {
             moves.push((format!("{}.pan", n.id), ParamValue::Number(n.pan)));
         }
-        if o.mute != n.mute {
-            moves.push((format!("{}.mute", n.id), ParamValue::Bool(n.mute)));
+        for (field, (was, is)) in [("mute", (o.mute, n.mute)), ("solo", (o.solo, n.solo)), ("bypass", (o.bypass, n.bypass))] {
+            if was != is {
+                moves.push((format!("{}.{field}", n.id), ParamValue::Bool(is)));
+            }
         }
+        sends(&n.id, &o.sends, &n.sends, &mut moves)?;
         let bus = &mut rest.buses[i];
-        (bus.gain, bus.pan, bus.mute) = (o.gain, o.pan, o.mute);
+        (bus.gain, bus.pan, bus.mute, bus.solo, bus.bypass) = (o.gain, o.pan, o.mute, o.solo, o.bypass);
+        for (bs, os) in bus.sends.iter_mut().zip(&o.sends) {
+            bs.level = os.level;
+        }
         for (j, (oi, ni)) in o.inserts.iter().zip(&n.inserts).enumerate() {
             if oi.id != ni.id || oi.kind != ni.kind {
                 return None;
@@ -1220,9 +1264,15 @@ mod tests {
         moved.buses[0].inserts[0].params.insert("feedback".into(), ParamValue::Number(0.25));
         let moves = recordable_moves(&old, &moved).expect("values only");
         assert_eq!(moves, vec![("bed.pan".to_string(), ParamValue::Number(0.5)), ("bed/d.feedback".to_string(), ParamValue::Number(0.25))]);
+        let mut soloed = old.clone();
+        soloed.buses[0].solo = true;
+        soloed.buses[0].bypass = true;
+        soloed.racks[0].gain = mam_core::session::Level::Db(-6.0);
+        let moves = recordable_moves(&old, &soloed).expect("values only");
+        assert_eq!(moves.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(), vec!["m.gainDb", "bed.solo", "bed.bypass"]);
         let mut routed = old.clone();
-        routed.buses[0].bypass = true;
-        assert_eq!(recordable_moves(&old, &routed), None, "bus bypass is a session edit here");
+        routed.buses[0].route = None;
+        assert_eq!(recordable_moves(&old, &routed), None, "routing is a session edit");
         let mut renamed = old.clone();
         renamed.scenes[0].name = "B".into();
         assert_eq!(recordable_moves(&old, &renamed), None);

@@ -4,7 +4,8 @@
 //! automation. The pads here trigger, push and pop scenes through the
 //! recorder's queue (the Scenes panel's recall and the Scene Hold slider
 //! move host parameters, which the host records as automation itself); the
-//! editor's session moves of inner values become `set` events
+//! editor's session moves of inner values (levels, pans, mutes, solos,
+//! bypass, sends, insert parameters) become `set` events
 //! ([`super::MamEditor::apply`] asks [`crate::timeline::recordable_moves`]).
 //! Faders, pans, mutes, solos and macros are host parameters: the host
 //! records them.
