@@ -211,7 +211,15 @@ impl MamSession {
     /// compiled; a session with errors is refused and the state set back).
     /// Never waits for the audio thread.
     pub fn load_state(&self, bytes: &[u8]) -> Result<(), String> {
-        format::load_state(&self.params, &self.table, bytes)
+        format::load_state(&self.params, &self.table, bytes)?;
+        // A state saved before the timeline existed has no `timeline` field:
+        // its project has no timeline, so the one this instance held goes.
+        let has_timeline = serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|state| state["fields"].get("timeline").is_some());
+        let held = self.params.timeline.timeline();
+        if !has_timeline && (held.num_events() > 0 || !held.markers.is_empty()) {
+            self.params.timeline.replace(mam_core::timeline::Timeline::empty(held.sample_rate));
+        }
+        Ok(())
     }
 
     /// What the control thread shares (tests: its counters).

@@ -1321,6 +1321,23 @@ mod tests {
     }
 
     #[test]
+    fn a_state_from_before_the_timeline_clears_the_one_held() {
+        let old = crate::MamSession::new();
+        let mut state: Value = serde_json::from_slice(&old.save_state()).unwrap();
+        state["fields"].as_object_mut().unwrap().remove("timeline");
+        let state = serde_json::to_vec(&state).unwrap();
+        let now = crate::MamSession::new();
+        now.params().timeline.replace(every_kind());
+        now.load_state(&state).unwrap();
+        assert_eq!(now.params().timeline.timeline().num_events(), 0);
+        // A state with a timeline keeps it.
+        now.params().timeline.replace(every_kind());
+        let with = now.save_state();
+        now.load_state(&with).unwrap();
+        assert_eq!(*now.params().timeline.timeline(), every_kind());
+    }
+
+    #[test]
     fn a_recorded_move_whose_schedule_arrived_after_its_sample_moves_ahead_and_goes_again() {
         let params = crate::MamParams::new(SESSION.to_string());
         let recorder = Recorder::default();
