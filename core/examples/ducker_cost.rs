@@ -11,7 +11,7 @@ use mam_core::insert::{registry, Insert};
 use realfft::RealFftPlanner;
 
 const SR: f32 = 48_000.0;
-const SECONDS: usize = 60;
+const SECONDS: usize = 20;
 const FFT: usize = 2048;
 const HOP: usize = FFT / 4;
 
@@ -130,13 +130,22 @@ fn fft_floor() -> f64 {
     t.elapsed().as_secs_f64()
 }
 
+/// Rounds of the ducker-against-floor measurement; each figure is the
+/// fastest round, so a round the scheduler interrupted (a shared machine)
+/// does not count.
+const ROUNDS: usize = 5;
+
 fn main() {
-    let floor = fft_floor();
-    let (total, _) = run_ducker(512);
+    let (mut floor, mut total) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..ROUNDS {
+        floor = floor.min(fft_floor());
+        total = total.min(run_ducker(512).0);
+    }
     let (_, mut times64) = run_ducker(64);
     times64.sort_by(f64::total_cmp);
     let audio = SECONDS as f64;
     println!("stereo spectral ducker, stereo key, {SR} Hz, fftSize {FFT}, overlap 4, {SECONDS} s of audio");
+    println!("  fastest of {ROUNDS} rounds each:");
     println!("  ducker (512-frame blocks): {:.3} s → realtime factor {:.0} ({:.3} % of one core)", total, audio / total, 100.0 * total / audio);
     println!("  FFT floor (6 FFTs per hop): {:.3} s → realtime factor {:.0}", floor, audio / floor);
     println!("  ducker / floor: {:.2}×", total / floor);

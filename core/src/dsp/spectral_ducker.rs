@@ -167,6 +167,14 @@ pub struct SpectralDucker {
     half_width: Vec<u16>,
     attack_coeff: Vec<f32>,
     release_coeff: Vec<f32>,
+    /// The smoothing box of each key-range bin, counted from `key_lo`: it
+    /// averages the running sums' entries `box_from..box_to`, `box_width`
+    /// of them. `MAX_BINS` each; valid for the key range `box_range` and
+    /// rebuilt at a hop when that or the half-widths changed.
+    box_from: Vec<u16>,
+    box_to: Vec<u16>,
+    box_width: Vec<f32>,
+    box_range: Option<(usize, usize)>,
     /// `STALE_*` bits: tables to rebuild before the next hop reads them.
     stale: u8,
     /// Bins `key_lo..key_hi` lie inside `lowHz..highHz`.
@@ -252,6 +260,10 @@ impl SpectralDucker {
             half_width: Vec::new(),
             attack_coeff: Vec::new(),
             release_coeff: Vec::new(),
+            box_from: Vec::new(),
+            box_to: Vec::new(),
+            box_width: Vec::new(),
+            box_range: None,
             stale: STALE_ALL,
             key_lo: 0,
             key_hi: 0,
@@ -348,6 +360,7 @@ impl SpectralDucker {
                 // libm `floor` call per bin.
                 *h = ((smoothing * erb_hz / bin_hz) * 0.5).min(512.0) as u16;
             }
+            self.box_range = None;
         }
         if self.stale & STALE_TIME_SCALE != 0 {
             let tilt = self.timing_tilt;
@@ -456,26 +469,38 @@ impl SpectralDucker {
                 *s = running;
             }
         }
+        if self.box_range != Some((lo, hi)) {
+            // k counts from lo: the box is k − h … k + h, clipped to the key range.
+            for (k, &h) in self.half_width[lo..hi].iter().enumerate() {
+                let h = h as usize;
+                let (a, b) = (k.saturating_sub(h), (k + h + 1).min(hi - lo));
+                (self.box_from[k], self.box_to[k], self.box_width[k]) = (a as u16, b as u16, (b - a) as f32);
+            }
+            self.box_range = Some((lo, hi));
+        }
+        let len = hi - lo;
+        let (box_from, box_to, box_width) = (&self.box_from[..len], &self.box_to[..len], &self.box_width[..len]);
         for ch in 0..channels {
             let row = ch * MAX_BINS..ch * MAX_BINS + bins;
-            let prefix = &self.prefix[ch * ROW..ch * ROW + hi - lo + 1];
+            let prefix = &self.prefix[ch * ROW..ch * ROW + len + 1];
             // Three simple passes (no branches inside) so they vectorise:
             // box-averaged key power, then the gain curve, then ballistics.
             let target = &mut self.target[..bins];
             target.fill(0.0);
-            for (k, (t, &h)) in target[lo..hi].iter_mut().zip(&self.half_width[lo..hi]).enumerate() {
-                // k counts from lo: the box is k − h … k + h, clipped to the key range.
-                let h = h as usize;
-                let (a, b) = (k.saturating_sub(h), (k + h + 1).min(hi - lo));
-                *t = ((prefix[b] - prefix[a]) as f32 / (b - a) as f32).max(0.0);
+            for (k, t) in target[lo..hi].iter_mut().enumerate() {
+                let (a, b) = (box_from[k] as usize, box_to[k] as usize);
+                *t = ((prefix[b] - prefix[a]) as f32 / box_width[k]).max(0.0);
             }
             let (threshold, depth) = (self.threshold_db, self.depth_db);
             for t in &mut target[lo..hi] {
                 *t = reduction_db(*t, threshold, slope, depth);
             }
+            // Indexed over slices of one length (no bounds checks left), which
+            // vectorises where a four-way zip did not.
             let states = &mut self.reduction_db[row];
-            for (((state, &target), &attack), &release) in states.iter_mut().zip(target.iter()).zip(&self.attack_coeff[..bins]).zip(&self.release_coeff[..bins]) {
-                *state = ballistics_step(*state, target, attack, release);
+            let (attack, release) = (&self.attack_coeff[..bins], &self.release_coeff[..bins]);
+            for k in 0..bins {
+                states[k] = ballistics_step(states[k], target[k], attack[k], release[k]);
             }
         }
 
@@ -498,11 +523,19 @@ impl SpectralDucker {
             for (shown, &g) in self.show_reduction[..bins].iter_mut().zip(gains.iter()) {
                 *shown = shown.max(g);
             }
-            for g in gains.iter_mut() {
-                *g = fast_math::db_to_gain(-*g);
-            }
-            for (c, &g) in self.spectra[row..row + bins].iter_mut().zip(gains.iter()) {
-                *c *= g;
+            // Eight bins at a time: where none is reduced the gain is exactly
+            // 1 and the bins are left as they are (the key rarely covers the
+            // whole spectrum).
+            for (gs, cs) in gains.chunks_mut(8).zip(self.spectra[row..row + bins].chunks_mut(8)) {
+                if gs.iter().fold(0.0f32, |m, &g| if g > m { g } else { m }) == 0.0 {
+                    continue;
+                }
+                for g in gs.iter_mut() {
+                    *g = fast_math::db_to_gain(-*g);
+                }
+                for (c, &g) in cs.iter_mut().zip(gs.iter()) {
+                    *c *= g;
+                }
             }
             let spectrum = &mut self.spectra[row..row + bins];
             // The inverse real FFT needs purely real DC and Nyquist bins.
@@ -615,6 +648,10 @@ impl Insert for SpectralDucker {
         self.erb_hz = vec![0.0; MAX_BINS];
         self.time_scale = vec![0.0; MAX_BINS];
         self.half_width = vec![0; MAX_BINS];
+        self.box_from = vec![0; MAX_BINS];
+        self.box_to = vec![0; MAX_BINS];
+        self.box_width = vec![0.0; MAX_BINS];
+        self.box_range = None;
         self.attack_coeff = vec![0.0; MAX_BINS];
         self.release_coeff = vec![0.0; MAX_BINS];
         self.show_key = vec![0.0; MAX_BINS];
