@@ -210,6 +210,16 @@ impl LoudnessTap {
 /// (whose length is a multiple of `width`). Missing channels read as silence.
 /// Runs on the audio thread: no allocation, no locks.
 fn interleave(dst: &mut [f32], channels: &[&[f32]], from: usize, width: usize) {
+    let frames = dst.len() / width.max(1);
+    if let (2, Some(left), Some(right)) = (width, channels.first().and_then(|c| c.get(from..from + frames)), channels.get(1).and_then(|c| c.get(from..from + frames))) {
+        // Stereo with every sample there (the usual case): one pass over
+        // frame pairs, no per-sample lookups.
+        for ((pair, &l), &r) in dst.chunks_exact_mut(2).zip(left).zip(right) {
+            pair[0] = l;
+            pair[1] = r;
+        }
+        return;
+    }
     for ch in 0..width {
         let src = channels.get(ch).copied().unwrap_or(&[]);
         for (j, slot) in dst.iter_mut().skip(ch).step_by(width).enumerate() {
@@ -278,6 +288,22 @@ impl LoudnessMeter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interleave_fills_frame_pairs_and_reads_missing_samples_as_silence() {
+        let (l, r) = ([1.0, 2.0, 3.0, 4.0], [-1.0, -2.0, -3.0, -4.0]);
+        let mut dst = [9.0f32; 4];
+        interleave(&mut dst, &[&l, &r], 1, 2);
+        assert_eq!(dst, [2.0, -2.0, 3.0, -3.0]);
+        // Past the end of the input, or a channel missing: silence.
+        interleave(&mut dst, &[&l, &r], 3, 2);
+        assert_eq!(dst, [4.0, -4.0, 0.0, 0.0]);
+        interleave(&mut dst, &[&l], 0, 2);
+        assert_eq!(dst, [1.0, 0.0, 2.0, 0.0]);
+        let mut mono = [9.0f32; 3];
+        interleave(&mut mono, &[&l], 1, 1);
+        assert_eq!(mono, [2.0, 3.0, 4.0]);
+    }
 
     #[test]
     fn full_scale_square_reads_peak_one_and_rms_one() {
