@@ -153,6 +153,15 @@ fn run(shared: &ControlShared, hold: Option<Duration>) {
 /// this change or after it, never a change that runs but is not saved.
 fn apply(shared: &ControlShared, request: Request, hold: Option<Duration>) {
     let status = &shared.status;
+    // The session running already (a host restoring the state the plugin
+    // was activated with, as hosts do): nothing to compile or swap.
+    if *lock(&shared.last_good) == request.json && lock(&shared.engine).is_some() {
+        if request.origin == Origin::Editor {
+            shared.params.session.persist(request.json, request.seq);
+        }
+        status.handled.fetch_add(1, Ordering::AcqRel);
+        return;
+    }
     // Compile with no lock held (the editor keeps reading meters meanwhile),
     // then take the engine lock to queue and to record the outcome.
     let loaded = load_str(&request.json).map_err(|e| e.to_string());
@@ -212,11 +221,17 @@ fn apply(shared: &ControlShared, request: Request, hold: Option<Duration>) {
 /// next activation. The timeline is never refused: events the session
 /// cannot play are left out with a warning (docs/ARCHITECTURE.md §8.1).
 fn apply_timeline(shared: &ControlShared) {
-    let timeline = shared.params.timeline.for_engine();
     let mut guard = lock(&shared.engine);
     if let Some(engine) = guard.as_mut() {
-        match engine.set_timeline(timeline) {
+        // The engine plays it already (a restore of the state it was activated with).
+        let Some(timeline) = shared.params.timeline.changed_for_engine() else {
+            drop(guard);
+            shared.status.timelines.fetch_add(1, Ordering::AcqRel);
+            return;
+        };
+        match engine.set_timeline(timeline.clone()) {
             Ok(info) => {
+                shared.params.timeline.mark_handed(timeline);
                 shared.recorder.queued();
                 for warning in info.warnings.iter().filter(|w| w.starts_with("timeline")) {
                     log!("MAM Session: {warning}");

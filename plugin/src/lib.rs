@@ -172,6 +172,7 @@ impl MamSession {
         session.sample_rate = sample_rate as u32;
         // The stored timeline plays from the first block (docs/ARCHITECTURE.md §8.2).
         let timeline = self.params.timeline.for_engine();
+        self.params.timeline.mark_handed(timeline.clone());
         let (engine, audio) = Engine::with_timeline(session, compile_options(sample_rate, max_block), timeline).map_err(|e| {
             log!("MAM Session: cannot compile the session: {e}");
             e.to_string()

@@ -286,6 +286,9 @@ pub struct TimelineState {
     /// cache what they show.
     changes: AtomicU64,
     mailbox: Arc<Mailbox>,
+    /// What the engine was last given (at activation or by the control
+    /// thread), so the same timeline is never compiled in twice.
+    handed: Mutex<Option<Arc<Timeline>>>,
 }
 
 struct Stored {
@@ -300,7 +303,13 @@ impl TimelineState {
         let timeline = Timeline::empty(48_000);
         let settings = Settings::default();
         let text = encode(&timeline, &settings);
-        Self { stored: Mutex::new(Stored { text, timeline: Arc::new(timeline), settings }), generation: AtomicU64::new(0), changes: AtomicU64::new(0), mailbox }
+        Self {
+            stored: Mutex::new(Stored { text, timeline: Arc::new(timeline), settings }),
+            generation: AtomicU64::new(0),
+            changes: AtomicU64::new(0),
+            mailbox,
+            handed: Mutex::new(None),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Stored> {
@@ -321,6 +330,26 @@ impl TimelineState {
     pub fn for_engine(&self) -> Option<Arc<Timeline>> {
         let stored = self.lock();
         (stored.settings.play && (stored.timeline.num_events() > 0)).then(|| stored.timeline.clone())
+    }
+
+    /// Records that the engine now plays `timeline` (activation and the
+    /// control thread).
+    pub fn mark_handed(&self, timeline: Option<Arc<Timeline>>) {
+        *self.handed.lock().unwrap_or_else(|e| e.into_inner()) = timeline;
+    }
+
+    /// What the engine should play, if it is not what it was last given: a
+    /// host restoring the state the plugin was activated with (hosts do,
+    /// right after activating) recompiles nothing, since every schedule swap
+    /// costs and one in the middle of a scene transition is not bit-exact.
+    pub fn changed_for_engine(&self) -> Option<Option<Arc<Timeline>>> {
+        let now = self.for_engine();
+        let handed = self.handed.lock().unwrap_or_else(|e| e.into_inner());
+        let same = match (&now, &*handed) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        (!same).then_some(now)
     }
 
     /// Replaces the timeline (recording, import, clear, markers) and hands
@@ -473,6 +502,12 @@ pub struct Live {
     pub pass_start: AtomicI64,
     /// Where the previous pass stopped.
     pub prev_pass_end: AtomicI64,
+    /// Whether the last block recorded (armed, playing at a known position,
+    /// not stopped by a wrap with loop passes off), and the samples where
+    /// this stretch of recording began and where it has reached.
+    pub recording: AtomicBool,
+    record_start: AtomicI64,
+    record_end: AtomicI64,
     /// Events the audio thread could not store (no spare chunk).
     pub dropped: AtomicU64,
     /// Punch range set by the control side (`u64::MAX` out: none).
@@ -502,6 +537,9 @@ impl Default for Live {
             pass: AtomicU64::new(0),
             pass_start: AtomicI64::new(0),
             prev_pass_end: AtomicI64::new(0),
+            recording: AtomicBool::new(false),
+            record_start: AtomicI64::new(0),
+            record_end: AtomicI64::new(0),
             dropped: AtomicU64::new(0),
             punch_in: AtomicU64::new(0),
             punch_out: AtomicU64::new(u64::MAX),
@@ -532,10 +570,10 @@ fn record_mode(params: &MamParams) -> u8 {
     params.timeline_record.value().clamp(0, 2) as u8
 }
 
-/// Whether the timeline records now: armed and the transport playing at a
-/// known position. Any thread.
+/// Whether the timeline records now: armed, and the audio thread's last
+/// block recorded (the transport playing at a known position). Any thread.
 pub fn is_recording(params: &MamParams, live: &Live) -> bool {
-    record_mode(params) != 0 && live.playing.load(Ordering::Acquire) && live.position().is_some()
+    record_mode(params) != 0 && live.recording.load(Ordering::Acquire) && live.position().is_some()
 }
 
 /// The audio thread's recorder, created at activation with its queues.
@@ -557,6 +595,8 @@ pub struct AudioRecorder {
     expected: Option<i64>,
     /// A wrap ended recording (loop passes off) until the transport stops.
     stopped_by_wrap: bool,
+    /// Whether the last block recorded.
+    was_recording: bool,
 }
 
 impl AudioRecorder {
@@ -573,8 +613,10 @@ impl AudioRecorder {
         let rate = live.sample_rate.load(Ordering::Relaxed) as f64;
         let playing = transport.playing && transport.position_samples.is_some();
         let position = transport.position_samples.unwrap_or(i64::MIN);
+        let mut new_pass = false;
         if playing {
             if self.expected != Some(position) {
+                new_pass = true;
                 if self.expected.is_some() && !loop_passes && mode != 0 {
                     self.stopped_by_wrap = true;
                 }
@@ -588,6 +630,14 @@ impl AudioRecorder {
             self.stopped_by_wrap = false;
         }
         let recording = mode != 0 && playing && !self.stopped_by_wrap;
+        if recording && (new_pass || !self.was_recording) {
+            live.record_start.store(position, Ordering::Relaxed);
+        }
+        if recording {
+            live.record_end.store(position + frames as i64, Ordering::Relaxed);
+        }
+        self.was_recording = recording;
+        live.recording.store(recording, Ordering::Release);
         live.tempo.store(transport.tempo.unwrap_or(f64::NAN).to_bits(), Ordering::Relaxed);
         live.beats.store(transport.position_beats.unwrap_or(f64::NAN).to_bits(), Ordering::Relaxed);
         live.bar_start.store(transport.bar_start_beats.unwrap_or(f64::NAN).to_bits(), Ordering::Relaxed);
@@ -808,12 +858,14 @@ impl Recorder {
             depth: 0,
             expected: None,
             stopped_by_wrap: false,
+            was_recording: false,
         }
     }
 
     /// The audio side is gone (deactivation): the transport counts as stopped.
     pub fn disconnect(&self) {
         self.live.playing.store(false, Ordering::Release);
+        self.live.recording.store(false, Ordering::Release);
     }
 
     /// Sends a scene pad action to the audio thread. Returns false when the
@@ -981,11 +1033,13 @@ impl Recorder {
                 }
                 base.sample_rate = rate;
             }
-            let start = live.pass_start.load(Ordering::Relaxed).max(0) as u64;
+            // From where this stretch of recording began: arming part-way
+            // through a pass records over nothing before it.
+            let start = live.pass_start.load(Ordering::Relaxed).max(live.record_start.load(Ordering::Relaxed)).max(0) as u64;
             ctl.pass = Some(Pass { id, base, start, end: start, mode: record_mode(params).max(1), recorded: Vec::new(), touched: BTreeMap::new() });
         }
         let pass = ctl.pass.as_mut()?;
-        pass.end = pass.end.max(live.position().unwrap_or(0).max(0) as u64);
+        pass.end = pass.end.max(live.record_end.load(Ordering::Relaxed).max(0) as u64);
         Some(pass)
     }
 
@@ -1041,7 +1095,7 @@ impl Recorder {
             ctl.unconfirmed.clear();
             if let Some(mut pass) = ctl.pass.take() {
                 // The pass ended (stopped or disarmed): its whole range is recorded over.
-                pass.end = pass.end.max(live.position().unwrap_or(0).max(0) as u64);
+                pass.end = pass.end.max(live.record_end.load(Ordering::Relaxed).max(0) as u64);
                 params.timeline.replace(merge(&pass, &settings, live.sample_rate.load(Ordering::Relaxed)));
             }
         }

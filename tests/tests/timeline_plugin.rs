@@ -157,17 +157,16 @@ fn a_recorded_performance_plays_back_bit_identical_from_the_state_at_any_block_s
     std::fs::write(&script_path, script.to_string()).unwrap();
     let main = input();
 
-    // Record: the host runs 512-frame blocks in real time (the editor's
-    // moves land a lookahead after the gesture, as in a DAW).
+    // Record: the host runs 512-frame blocks no faster than real time, as a
+    // DAW does while recording (the editor's moves land a lookahead after the
+    // gesture; a host that ran ahead of the wall clock, catching up after a
+    // stall, could overtake it: the recorder then moves the event, and a
+    // schedule swap in the middle of a scene transition is not bit-exact).
     // SAFETY: SERIAL guards the environment.
     unsafe { std::env::set_var("MAM_TEST_TIMELINE_SCRIPT", &script_path) };
     let mut rec = load_with_session(SESSION);
-    let started = std::time::Instant::now();
-    let recorded = run_with_transport(&mut rec, &main, &no_keys(FRAMES), &[], &mut |k| {
-        let due = Duration::from_secs_f64((k * 512) as f64 / RATE);
-        if let Some(wait) = due.checked_sub(started.elapsed()) {
-            std::thread::sleep(wait);
-        }
+    let recorded = run_with_transport(&mut rec, &main, &no_keys(FRAMES), &[], &mut |_| {
+        std::thread::sleep(Duration::from_secs_f64(512.0 / RATE));
         512
     }, &mut rolling);
     unsafe { std::env::remove_var("MAM_TEST_TIMELINE_SCRIPT") };
@@ -262,12 +261,8 @@ fn loop_take(record: u8) -> Vec<(u64, String)> {
     // SAFETY: SERIAL guards the environment.
     unsafe { std::env::set_var("MAM_TEST_TIMELINE_SCRIPT", &script_path) };
     let mut rec = load_with_session(&session);
-    let started = std::time::Instant::now();
-    run_with_transport(&mut rec, &main, &no_keys(frames), &[], &mut |k| {
-        let due = Duration::from_secs_f64((k * 500) as f64 / RATE);
-        if let Some(wait) = due.checked_sub(started.elapsed()) {
-            std::thread::sleep(wait);
-        }
+    run_with_transport(&mut rec, &main, &no_keys(frames), &[], &mut |_| {
+        std::thread::sleep(Duration::from_secs_f64(500.0 / RATE));
         500
     }, &mut |frame| {
         let mut t = rolling(frame % BAR)?;
