@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clack_extensions::gui::{GuiSize, HostGui, HostGuiImpl};
 use clack_extensions::latency::{HostLatency, HostLatencyImpl};
 use clack_extensions::note_ports::{NoteDialect, NoteDialects};
-use clack_host::events::event_types::{ParamValueEvent, TransportEvent};
+use clack_host::events::event_types::{ParamValueEvent, TransportEvent, TransportFlags};
+use clack_host::events::{EventFlags, EventHeader};
+use clack_host::utils::{BeatTime, SecondsTime};
 use clack_host::prelude::*;
 
 /// What the plugin asked of the host, from any thread.
@@ -581,3 +583,28 @@ pub fn no_keys(frames: usize) -> [Vec<f32>; 4] {
     [0, 1, 2, 3].map(|_| vec![0.0; frames])
 }
 
+
+/// A host's transport event at `frame` (seconds timeline) with the song at
+/// `beats` (beats timeline), in 4/4, no loop.
+pub fn transport_event(frame: usize, playing: bool, tempo: f64, beats: f64) -> TransportEvent {
+    let mut flags = TransportFlags::HAS_TEMPO | TransportFlags::HAS_BEATS_TIMELINE | TransportFlags::HAS_SECONDS_TIMELINE | TransportFlags::HAS_TIME_SIGNATURE;
+    if playing {
+        flags |= TransportFlags::IS_PLAYING;
+    }
+    TransportEvent {
+        header: EventHeader::new_core(0, EventFlags::empty()),
+        flags,
+        song_pos_beats: BeatTime::from_float(beats),
+        song_pos_seconds: SecondsTime::from_float(frame as f64 / RATE),
+        tempo,
+        tempo_inc: 0.0,
+        loop_start_beats: BeatTime::from_float(0.0),
+        loop_end_beats: BeatTime::from_float(0.0),
+        loop_start_seconds: SecondsTime::from_float(0.0),
+        loop_end_seconds: SecondsTime::from_float(0.0),
+        bar_start: BeatTime::from_float((beats / 4.0).floor() * 4.0),
+        bar_number: (beats / 4.0).floor() as i32,
+        time_signature_numerator: 4,
+        time_signature_denominator: 4,
+    }
+}

@@ -10,11 +10,34 @@ pub mod clap;
 pub mod guard;
 pub mod ports;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// Path of a built bundle, e.g. `bundle("clap")`.
 pub fn bundle(extension: &str) -> PathBuf {
     let dir = std::env::var_os("MAM_BUNDLE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("bundled"));
     dir.join(format!("MAM Session.{extension}"))
 }
+
+/// The `mam` binary of this checkout, built (or found up to date) by cargo
+/// in the test's own profile. A test cannot name another package's binary
+/// with `CARGO_BIN_EXE_*`, and a binary lying in `target/` may be stale.
+pub fn mam_binary() -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("Cargo.toml");
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet", "--package", "mam_cli", "--bin", "mam", "--message-format", "json", "--manifest-path"]).arg(&manifest);
+    if !cfg!(debug_assertions) {
+        build.arg("--release");
+    }
+    let built = build.output().expect("cargo runs");
+    assert!(built.status.success(), "cargo build -p mam_cli failed:\n{}", String::from_utf8_lossy(&built.stderr));
+    String::from_utf8_lossy(&built.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "mam")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo names the mam executable")
+}
+
 pub mod vst3;

@@ -1,6 +1,6 @@
 //! A session made for the plugin renders the same offline: `mam render --in` with WAV files equals the CLAP plugin fed those files on its ports, bit for bit.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use mam_tests::clap::*;
@@ -28,26 +28,6 @@ const SESSION: &str = r#"{ "version": 1, "sampleRate": 48000, "channels": 2,
   "routes": [ { "from": "music", "to": "bed" }, { "from": "shimmer", "to": "verb" },
               { "from": "voice", "to": "vox" }, { "from": "drums", "to": "kit" } ] }"#;
 
-/// The `mam` binary of this checkout, built (or found up to date) by cargo
-/// in the test's own profile. A test cannot name another package's binary
-/// with `CARGO_BIN_EXE_*`, and a binary lying in `target/` may be stale.
-fn mam_binary() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("Cargo.toml");
-    let mut build = Command::new(cargo);
-    build.args(["build", "--quiet", "--package", "mam_cli", "--bin", "mam", "--message-format", "json", "--manifest-path"]).arg(&manifest);
-    if !cfg!(debug_assertions) {
-        build.arg("--release");
-    }
-    let built = build.output().expect("cargo runs");
-    assert!(built.status.success(), "cargo build -p mam_cli failed:\n{}", String::from_utf8_lossy(&built.stderr));
-    String::from_utf8_lossy(&built.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "mam")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("cargo names the mam executable")
-}
 
 fn write_wav(path: &Path, channels: &[&[f32]]) {
     let spec = hound::WavSpec { channels: channels.len() as u16, sample_rate: RATE as u32, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
@@ -109,7 +89,7 @@ fn mam_render_of_a_plugin_session_equals_the_clap_plugin_fed_the_same_files() {
 
     let out = dir.join("cli.wav");
     let bind = |id: &str, wav: &Path| format!("{id}={}", wav.display());
-    let r = Command::new(mam_binary())
+    let r = Command::new(mam_tests::mam_binary())
         .arg("render")
         .arg(&session)
         .args(["--in", &bind("music", &main_wav), "--in", &bind("shimmer", &main_wav)])

@@ -8,9 +8,7 @@
 //! first drops below 0.5 is the sample the recall started on.
 
 use clack_host::events::event_types::{ParamValueEvent, TransportEvent};
-use clack_host::events::{EventFlags, EventHeader, Pckn};
-use clack_host::events::event_types::TransportFlags;
-use clack_host::utils::{BeatTime, SecondsTime};
+use clack_host::events::Pckn;
 use mam_tests::clap::*;
 
 const BEAT: usize = 24_000;
@@ -26,30 +24,6 @@ fn session(quantize: &str) -> String {
     )
 }
 
-/// The host's transport at `frame` (seconds timeline) with the song at
-/// `beats` (beats timeline), in 4/4.
-fn transport(frame: usize, playing: bool, tempo: f64, beats: f64) -> TransportEvent {
-    let mut flags = TransportFlags::HAS_TEMPO | TransportFlags::HAS_BEATS_TIMELINE | TransportFlags::HAS_SECONDS_TIMELINE | TransportFlags::HAS_TIME_SIGNATURE;
-    if playing {
-        flags |= TransportFlags::IS_PLAYING;
-    }
-    TransportEvent {
-        header: EventHeader::new_core(0, EventFlags::empty()),
-        flags,
-        song_pos_beats: BeatTime::from_float(beats),
-        song_pos_seconds: SecondsTime::from_float(frame as f64 / RATE),
-        tempo,
-        tempo_inc: 0.0,
-        loop_start_beats: BeatTime::from_float(0.0),
-        loop_end_beats: BeatTime::from_float(0.0),
-        loop_start_seconds: SecondsTime::from_float(0.0),
-        loop_end_seconds: SecondsTime::from_float(0.0),
-        bar_start: BeatTime::from_float((beats / 4.0).floor() * 4.0),
-        bar_number: (beats / 4.0).floor() as i32,
-        time_signature_numerator: 4,
-        time_signature_denominator: 4,
-    }
-}
 
 /// Plays `frames` of a constant 0.5 with the scene parameter set to 1 at
 /// `request` and the transport from `song`; returns the first frame whose
@@ -64,7 +38,7 @@ fn first_quiet_frame(quantize: &str, frames: usize, request: usize, song: &mut d
 }
 
 fn rolling(frame: usize) -> Option<TransportEvent> {
-    Some(transport(frame, true, 120.0, frame as f64 / BEAT as f64))
+    Some(transport_event(frame, true, 120.0, frame as f64 / BEAT as f64))
 }
 
 #[test]
@@ -88,7 +62,7 @@ fn a_tempo_change_before_the_boundary_moves_it() {
     let change = 3 * BEAT;
     let mut song = |frame: usize| {
         let beats = if frame < change { frame as f64 / BEAT as f64 } else { 3.0 + (frame - change) as f64 / 48_000.0 };
-        Some(transport(frame, true, if frame < change { 120.0 } else { 60.0 }, beats))
+        Some(transport_event(frame, true, if frame < change { 120.0 } else { 60.0 }, beats))
     };
     assert_eq!(first_quiet_frame("bar", 130_000, 2 * BEAT + BEAT / 2, &mut song, 500), Some(120_000));
 }
@@ -109,7 +83,7 @@ fn a_loop_wrap_before_the_boundary_is_honoured() {
         } else {
             2.0 + (frame - 2 * BEAT - 3 * lap) as f64 / BEAT as f64
         };
-        Some(transport(frame, true, 120.0, beats))
+        Some(transport_event(frame, true, 120.0, beats))
     };
     // After the loop (frame 156 000 = beat 2 again), bar 1 is 48 000 later.
     let expected = 2 * BEAT + 3 * lap + 2 * BEAT;
@@ -121,7 +95,7 @@ fn a_loop_wrap_before_the_boundary_is_honoured() {
 #[test]
 fn with_the_transport_stopped_or_absent_a_quantized_scene_starts_at_once() {
     let request = 2 * BEAT + BEAT / 2;
-    let mut stopped = |frame: usize| Some(transport(frame, false, 120.0, frame as f64 / BEAT as f64));
+    let mut stopped = |frame: usize| Some(transport_event(frame, false, 120.0, frame as f64 / BEAT as f64));
     assert_eq!(first_quiet_frame("bar", 3 * BEAT, request, &mut stopped, 512), Some(request));
     assert_eq!(first_quiet_frame("bar", 3 * BEAT, request, &mut |_| None, 512), Some(request));
 }

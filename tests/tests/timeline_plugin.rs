@@ -22,7 +22,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use clack_host::events::event_types::{TransportEvent, TransportFlags};
-use clack_host::events::{EventFlags, EventHeader};
 use clack_host::utils::{BeatTime, SecondsTime};
 use mam_tests::clap::*;
 
@@ -51,24 +50,7 @@ fn moved(pan: f64, width: f64, gain_db: f64) -> serde_json::Value {
 
 /// The host's transport at `frame`, rolling at 120 BPM in 4/4.
 fn rolling(frame: usize) -> Option<TransportEvent> {
-    let beats = frame as f64 / BEAT as f64;
-    let flags = TransportFlags::HAS_TEMPO | TransportFlags::HAS_BEATS_TIMELINE | TransportFlags::HAS_SECONDS_TIMELINE | TransportFlags::HAS_TIME_SIGNATURE | TransportFlags::IS_PLAYING;
-    Some(TransportEvent {
-        header: EventHeader::new_core(0, EventFlags::empty()),
-        flags,
-        song_pos_beats: BeatTime::from_float(beats),
-        song_pos_seconds: SecondsTime::from_float(frame as f64 / RATE),
-        tempo: 120.0,
-        tempo_inc: 0.0,
-        loop_start_beats: BeatTime::from_float(0.0),
-        loop_end_beats: BeatTime::from_float(0.0),
-        loop_start_seconds: SecondsTime::from_float(0.0),
-        loop_end_seconds: SecondsTime::from_float(0.0),
-        bar_start: BeatTime::from_float((beats / 4.0).floor() * 4.0),
-        bar_number: (beats / 4.0).floor() as i32,
-        time_signature_numerator: 4,
-        time_signature_denominator: 4,
-    })
+    Some(transport_event(frame, true, 120.0, frame as f64 / BEAT as f64))
 }
 
 /// Two different tones over noise, so pan, width, gain and the filter all
@@ -98,25 +80,6 @@ fn assert_same(what: &str, got: &[Vec<f32>; 2], want: &[Vec<f32>; 2]) {
     }
 }
 
-/// The `mam` binary of this checkout, built (or found up to date) by cargo
-/// in the test's own profile (as in cli_vs_clap.rs).
-fn mam_binary() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("Cargo.toml");
-    let mut build = Command::new(cargo);
-    build.args(["build", "--quiet", "--package", "mam_cli", "--bin", "mam", "--message-format", "json", "--manifest-path"]).arg(&manifest);
-    if !cfg!(debug_assertions) {
-        build.arg("--release");
-    }
-    let built = build.output().expect("cargo runs");
-    assert!(built.status.success(), "cargo build -p mam_cli failed:\n{}", String::from_utf8_lossy(&built.stderr));
-    String::from_utf8_lossy(&built.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "mam")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("cargo names the mam executable")
-}
 
 fn write_wav(path: &Path, channels: &[Vec<f32>; 2]) {
     let spec = hound::WavSpec { channels: 2, sample_rate: RATE as u32, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
@@ -219,7 +182,7 @@ fn a_recorded_performance_plays_back_bit_identical_from_the_state_at_any_block_s
     let (session_path, main_wav, out_wav) = (dir.join("session.json"), dir.join("main.wav"), dir.join("cli.wav"));
     std::fs::write(&session_path, SESSION).unwrap();
     write_wav(&main_wav, &main);
-    let r = Command::new(mam_binary())
+    let r = Command::new(mam_tests::mam_binary())
         .arg("render")
         .arg(&session_path)
         .args(["--in", &format!("m={}", main_wav.display()), "--timeline"])
