@@ -305,14 +305,14 @@ impl NiceEguiApp for MamEditor {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     use crate::control::{wait_handled, ControlThread};
     use std::time::Duration;
 
     /// An editor with a running control thread (no engine: the plugin is inactive).
-    fn editor() -> (MamEditor, ControlThread) {
+    pub(crate) fn editor() -> (MamEditor, ControlThread) {
         let params = Arc::new(crate::MamParams::new(crate::DEFAULT_SESSION_JSON.to_string()));
         let control = ControlThread::spawn(ControlShared {
             params,

@@ -335,21 +335,8 @@ pub fn run_script(shared: ControlShared, path: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::ControlThread;
-    use std::sync::Arc;
 
-    /// An editor with a running control thread (no engine: the plugin is inactive).
-    fn editor() -> (MamEditor, ControlThread) {
-        let params = Arc::new(crate::MamParams::new(crate::DEFAULT_SESSION_JSON.to_string()));
-        let control = ControlThread::spawn(ControlShared {
-            params,
-            engine: Default::default(),
-            last_good: Arc::new(std::sync::Mutex::new(crate::DEFAULT_SESSION_JSON.to_string())),
-            status: Default::default(),
-            recorder: Default::default(),
-        });
-        (MamEditor::new(control.shared().clone()), control)
-    }
+    use crate::editor::tests::editor;
 
     #[test]
     fn an_import_with_errors_lists_them_with_json_paths_and_keeps_the_timeline_and_export_round_trips() {
