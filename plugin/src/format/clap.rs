@@ -36,7 +36,7 @@ use clack_plugin::events::spaces::CoreEventSpace;
 use clack_plugin::prelude::*;
 use clap_sys::audio_buffer::clap_audio_buffer;
 
-use super::{no_alloc, Event, HostBuffers, MidiEvent, ParamTable, Transport, NUM_STEMS};
+use super::{no_alloc, Event, HostBuffers, Incoming, MidiEvent, ParamTable, Transport, NUM_STEMS};
 use crate::{MamAudio, MamSession};
 use gui::{GuiBridge, GuiWindow};
 use params::GuiParamEvent;
@@ -409,23 +409,6 @@ unsafe fn silence_extra_channels(port: &clap_audio_buffer, frames: usize) {
     }
 }
 
-
-/// What an input event becomes, before its time is made relative to a run.
-#[derive(Clone, Copy)]
-enum Incoming {
-    Param { hash: u32, normalized: f32 },
-    Midi([u8; 3]),
-}
-
-impl Incoming {
-    fn at(self, time: u32) -> Event {
-        match self {
-            Incoming::Param { hash, normalized } => Event::Param { time, hash, normalized },
-            Incoming::Midi(data) => Event::Midi(MidiEvent { time, data }),
-        }
-    }
-}
-
 /// The host's event as ours, with its sample time: a value change of one of
 /// our parameters (CLAP values are normalized × steps, as nice-plug mapped
 /// them), MIDI 1.0 on note port 0, or a CLAP note on/off as MIDI. Anything
@@ -493,7 +476,6 @@ fn transport_of(transport: Option<&TransportEvent>, sample_rate: f64) -> Transpo
         loop_beats: (beats && has(TransportFlags::IS_LOOP_ACTIVE)).then(|| (t.loop_start_beats.to_float(), t.loop_end_beats.to_float())),
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -188,6 +188,23 @@ impl Event {
     }
 }
 
+/// An input event before its time is made relative to the part of a block
+/// it falls in (formats gather a block's events, then run it in parts).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Incoming {
+    Param { hash: u32, normalized: f32 },
+    Midi([u8; 3]),
+}
+
+impl Incoming {
+    pub fn at(self, time: u32) -> Event {
+        match self {
+            Incoming::Param { hash, normalized } => Event::Param { time, hash, normalized },
+            Incoming::Midi(data) => Event::Midi(MidiEvent { time, data }),
+        }
+    }
+}
+
 /// The host's audio for one process call, as raw channel pointers of
 /// `frames` samples each. Null is a port or channel the host did not pass,
 /// left inactive, or gave no memory for: it reads as silence and is not

@@ -20,8 +20,8 @@ use clack_plugin::events::EventFlags;
 use clack_plugin::prelude::*;
 use clack_plugin::utils::Cookie;
 
-use super::{translate, ClapAudio, ClapMain, Incoming};
-use crate::format::{no_alloc, HostBuffers, ParamEntry, Transport};
+use super::{translate, ClapAudio, ClapMain};
+use crate::format::{no_alloc, HostBuffers, Incoming, ParamEntry, Transport};
 
 /// Editor gestures the queue holds between two host reads. The editor sends
 /// at most one value per parameter per frame it draws, and hosts read at

@@ -23,7 +23,7 @@ use vst3::Steinberg::{kInvalidArgument, kNotInitialized, kResultFalse, kResultOk
 use super::buses::{NUM_AUDIO_INPUTS, NUM_AUDIO_OUTPUTS};
 use super::instance::Instance;
 use super::midi;
-use crate::format::{no_alloc, Event, HostBuffers, MidiEvent, Transport, MAX_MIDI_OUT};
+use crate::format::{no_alloc, Event, HostBuffers, Incoming, MidiEvent, Transport, MAX_MIDI_OUT};
 use crate::MamAudio;
 
 /// Events one run gathers before the engine processes up to the next
@@ -194,22 +194,6 @@ impl NoteCursor {
     }
 }
 
-/// An input event before its time is made relative to a run.
-#[derive(Clone, Copy)]
-enum Incoming {
-    Param { hash: u32, normalized: f32 },
-    Midi([u8; 3]),
-}
-
-impl Incoming {
-    fn at(self, time: u32) -> Event {
-        match self {
-            Incoming::Param { hash, normalized } => Event::Param { time, hash, normalized },
-            Incoming::Midi(data) => Event::Midi(MidiEvent { time, data }),
-        }
-    }
-}
-
 impl AudioSide {
     /// `num_params`: every parameter id a host may send a queue for.
     pub fn new(audio: MamAudio, sample_rate: f64, num_params: usize) -> Self {
@@ -363,8 +347,6 @@ impl AudioSide {
 fn clamp_time(offset: i32, frames: usize) -> u32 {
     offset.clamp(0, frames.saturating_sub(1) as i32) as u32
 }
-
-
 
 impl Instance {
     /// One `IAudioProcessor::process` call. A block of zero frames (a
