@@ -515,7 +515,7 @@ impl MamAudio {
         let now = self.host_controls();
         let audio = &mut self.audio;
         let last = self.sent_controls;
-        let changed = |f: &dyn Fn(&HostControls) -> bool| last.as_ref().is_none_or(|l| f(l));
+        let changed = |f: &dyn Fn(&HostControls) -> bool| last.as_ref().is_none_or(f);
         // Morph end points before the scene, so a recall sees them.
         if changed(&|l| l.morph_a != now.morph_a) {
             audio.set_control(HostControl::MorphA(now.morph_a));
