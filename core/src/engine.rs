@@ -666,6 +666,7 @@ impl AudioProcessor {
             next.set_all_controls(&self.host_controls);
             next.take_scene_stack(&self.schedule);
             next.take_timeline(&self.schedule);
+            next.continue_running(&self.schedule);
             if !self.started {
                 next.settle();
             }

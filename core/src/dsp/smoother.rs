@@ -66,6 +66,18 @@ impl Smoother {
         self.set_target(target);
     }
 
+    /// After [`Self::continue_from`] and the new schedule's values are in:
+    /// when this smoother heads for the same target as `other` over the
+    /// same ramp length, `other`'s ramp goes on exactly where it stands
+    /// (same value, step and samples left) instead of starting over, so a
+    /// recompile that changes nothing here changes no sample.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn resume(&mut self, other: &Smoother) {
+        if self.target.to_bits() == other.target.to_bits() && self.ramp_samples == other.ramp_samples {
+            self.clone_from(other);
+        }
+    }
+
     pub fn current(&self) -> f32 {
         self.current
     }
@@ -125,6 +137,23 @@ mod tests {
         let mut s = Smoother::new(1.0, 0);
         s.set_target(0.25);
         assert_eq!(s.next(), 0.25);
+    }
+
+    #[test]
+    fn resume_goes_on_with_a_ramp_to_the_same_target_only() {
+        let mut old = Smoother::new(0.0, 4);
+        old.set_target(1.0);
+        old.next();
+        let mut same = Smoother::new(1.0, 4);
+        same.continue_from(&old);
+        same.resume(&old);
+        let rest: Vec<f32> = (0..3).map(|_| same.next()).collect();
+        assert_eq!(rest, vec![0.5, 0.75, 1.0], "the old ramp's last three samples");
+        let mut other = Smoother::new(0.5, 4);
+        other.continue_from(&old);
+        other.resume(&old);
+        assert_eq!(other.target(), 0.5, "another target keeps its own ramp");
+        assert_eq!((0..4).map(|_| other.next()).last(), Some(0.5));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! engine last handed over). The audio thread then only moves state by the
 //! indices in the [`AdoptPlan`] (see [`Schedule::adopt`]).
 
+use super::controls::Dest;
 use super::schedule::{FeedKind, InsertSlot, Schedule};
 use crate::insert::registry;
 use crate::session::Tap;
@@ -32,6 +33,9 @@ pub struct ScheduleLayout {
     buses: Vec<BusLayout>,
     /// Per stem tap (in schedule order): the processing-order index of its bus.
     stems: Vec<usize>,
+    /// Per controlled value (in target order): what it controls, by ids
+    /// (see [`control_keys`]).
+    controls: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -64,8 +68,37 @@ impl ScheduleLayout {
                 })
                 .collect(),
             stems: schedule.stems.iter().map(|s| s.bus).collect(),
+            controls: control_keys(schedule),
         }
     }
+}
+
+/// What each controlled value of `schedule` controls, in target order, by
+/// ids rather than indices (a bus's level, a send by its feed's identity, an
+/// insert's parameter by insert id, type and parameter index), so two
+/// schedules with equal keys control the same values in the same order.
+/// Allocates; control side only.
+fn control_keys(schedule: &Schedule) -> Vec<String> {
+    let bus = |b: usize| schedule.buses[b].id.as_str();
+    let insert = |b: usize, s: usize| {
+        let slot = &schedule.buses[b].inserts[s];
+        format!("{}/{}:{}", bus(b), slot.id, slot.kind)
+    };
+    schedule
+        .controls
+        .dests()
+        .map(|dest| match dest {
+            Dest::BusGainDb(b) => format!("bus {}.gainDb", bus(b)),
+            Dest::BusPan(b) => format!("bus {}.pan", bus(b)),
+            Dest::BusMute(b) => format!("bus {}.mute", bus(b)),
+            Dest::BusSolo(b) => format!("bus {}.solo", bus(b)),
+            Dest::BusBypass(b) => format!("bus {}.bypass", bus(b)),
+            Dest::SendDb { bus: b, feed } => format!("feed {} <- {:?}", bus(b), schedule.buses[b].feeds[feed].carry_key),
+            Dest::Insert { bus: b, slot, param } => format!("insert {}.{param}", insert(b, slot)),
+            Dest::InsertBypass { bus: b, slot } => format!("insert {}.bypass", insert(b, slot)),
+            Dest::SourceGainDb(r) => format!("source {}.gainDb", schedule.racks[r].id),
+        })
+        .collect()
 }
 
 /// Which old node each new node takes its running state from, as
@@ -80,6 +113,11 @@ pub struct AdoptPlan {
     pub(crate) racks: Vec<(usize, usize)>,
     pub(crate) buses: Vec<BusPlan>,
     pub(crate) stems: Vec<(usize, usize)>,
+    /// Whether the new schedule controls the same values as the old one, in
+    /// the same order (same paths): then a running scene transition, the
+    /// timeline's ramps and held values move over as they stand, index for
+    /// index (see `Controls::take_transition`).
+    pub(crate) same_controls: bool,
 }
 
 /// One bus that survives an edit (same id and width), by processing-order index.
@@ -155,6 +193,7 @@ impl AdoptPlan {
                 old.stems.iter().position(|&bus| old.buses[bus].id == *id).map(|o| (n, o))
             })
             .collect();
-        Self { from: Some(old.generation), racks, buses, stems }
+        let same_controls = old.controls == control_keys(new);
+        Self { from: Some(old.generation), racks, buses, stems, same_controls }
     }
 }

@@ -555,6 +555,40 @@ impl Controls {
         }
     }
 
+    /// Takes over the running transition of `old`, the schedule this one
+    /// replaces, when both control the same values in the same order (the
+    /// adoption plan's `same_controls`): where it started, how far it is and
+    /// how it moves, the recalled values as they stand, and the timeline's
+    /// held values and ramps — so a recompile mid-transition changes no
+    /// sample. A transition heading for the current scene's row heads for
+    /// this schedule's row (an edit of that scene lands); one heading
+    /// elsewhere (a pop) keeps its destination. Call after [`Self::set_all`]
+    /// with the same host controls; another scene than `old`'s keeps what
+    /// `set_all` did.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(crate) fn take_transition(&mut self, old: &Controls) {
+        let n = self.targets.len();
+        let scene = self.host.scene;
+        if old.targets.len() != n || old.host.scene != scene {
+            return;
+        }
+        let to_row = old.rows.get(scene * n..(scene + 1) * n).is_some_and(|row| row == &old.to[..]);
+        if !to_row {
+            self.to.copy_from_slice(&old.to);
+        }
+        self.from.copy_from_slice(&old.from);
+        self.policy = old.policy;
+        self.ramp_len = old.ramp_len;
+        self.ramp_done = old.ramp_done;
+        if self.ramp_len == 0 {
+            self.recalled.copy_from_slice(&self.to);
+        } else {
+            self.recalled.copy_from_slice(&old.recalled);
+        }
+        self.timeline.copy_from(&old.timeline);
+        self.dirty = true;
+    }
+
     /// Starts a transition from the recalled values to `self.to`.
     /// Runs on the audio thread: no allocation, no locks.
     fn begin(&mut self, timing: SceneTiming, jump: bool) {
@@ -727,6 +761,44 @@ impl Schedule {
     /// Runs on the audio thread: no allocation, no locks.
     pub fn set_all_controls(&mut self, host: &HostControls) {
         self.controls.set_all(host);
+    }
+
+    /// Goes on with what `old` (the schedule this one adopted, see
+    /// [`Schedule::adopt`]) was doing, once [`Self::set_all_controls`],
+    /// the scene stack and the timeline are taken over: a running scene
+    /// transition and the timeline's ramps when both control the same
+    /// values in the same order (else they stay as `set_all_controls` left
+    /// them); then the controlled values are applied, and every carried
+    /// gain ramp (strip, feed, source) whose target did not change goes on
+    /// exactly where it stood rather than starting over.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(crate) fn continue_running(&mut self, old: &Schedule) {
+        // `adopt` hands its plan back with the old schedule.
+        let plan = &old.plan;
+        if plan.from != Some(old.generation) {
+            return;
+        }
+        if plan.same_controls {
+            self.controls.take_transition(&old.controls);
+        }
+        self.update_controls();
+        for &(n, o) in &plan.racks {
+            self.racks[n].gain.resume(&old.racks[o].gain);
+        }
+        for bp in &plan.buses {
+            let (bus, prev) = (&mut self.buses[bp.new], &old.buses[bp.old]);
+            for (g, p) in bus.out_gain.iter_mut().zip(&prev.out_gain) {
+                g.resume(p);
+            }
+            for &(n, o) in &bp.feeds {
+                bus.feeds[n].gain.resume(&prev.feeds[o].gain);
+            }
+            for ip in bp.inserts.iter().filter(|ip| ip.key) {
+                if let (Some((feed, _)), Some((pfeed, _))) = (&mut bus.inserts[ip.new].key, &prev.inserts[ip.old].key) {
+                    feed.gain.resume(&pfeed.gain);
+                }
+            }
+        }
     }
 
     /// The host controls as this schedule last received them.

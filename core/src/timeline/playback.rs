@@ -291,6 +291,23 @@ impl Layer {
         self.step(t);
     }
 
+    /// Becomes `old` exactly (held values, running ramps where they
+    /// stand), for a schedule that controls the same values in the same
+    /// order; a layer of another size is left as it is.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub(crate) fn copy_from(&mut self, old: &Layer) {
+        if old.held.len() != self.held.len() {
+            return;
+        }
+        self.held.copy_from_slice(&old.held);
+        self.value.copy_from_slice(&old.value);
+        self.from.copy_from_slice(&old.from);
+        self.to.copy_from_slice(&old.to);
+        self.len.copy_from_slice(&old.len);
+        self.done.copy_from_slice(&old.done);
+        self.ramping = old.ramping;
+    }
+
     /// Lets go of every value (a scene recall takes over).
     /// Runs on the audio thread: no allocation, no locks.
     pub(crate) fn release_all(&mut self) {
