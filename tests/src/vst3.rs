@@ -571,11 +571,23 @@ unsafe fn arrange_stereo(plugin: &Vst3) -> (usize, usize) {
     (num_in, num_out)
 }
 
-/// setupProcessing (realtime, 32-bit, `BLOCK`, `RATE`), setActive, setProcessing.
+/// [`activate`], then setProcessing(true).
 ///
 /// # Safety
 /// `plugin` is inactive with its buses arranged.
 unsafe fn start(plugin: &Vst3) {
+    // SAFETY: the caller's precondition.
+    unsafe {
+        activate(plugin);
+        plugin.processor.setProcessing(1);
+    }
+}
+
+/// setupProcessing (`RATE`, `BLOCK`, 32-bit, realtime), setActive(true).
+///
+/// # Safety
+/// `plugin` is inactive with its buses arranged.
+pub unsafe fn activate(plugin: &Vst3) {
     let mut setup = ProcessSetup {
         processMode: ProcessModes_::kRealtime as i32,
         symbolicSampleSize: SymbolicSampleSizes_::kSample32 as i32,
@@ -586,7 +598,6 @@ unsafe fn start(plugin: &Vst3) {
     unsafe {
         assert_eq!(plugin.processor.setupProcessing(&mut setup), kResultOk, "setupProcessing");
         assert_eq!(plugin.component.setActive(1), kResultOk, "setActive");
-        plugin.processor.setProcessing(1);
     }
 }
 

@@ -18,7 +18,7 @@ use mam_tests::vst3::*;
 use vst3::Steinberg::Vst::Event_::EventTypes_;
 use vst3::Steinberg::Vst::{
     kNoParentUnitId, kRootUnitId, BusDirections_, BusInfo_::BusFlags_, BusTypes_, IAudioProcessorTrait, IComponentTrait, IEditControllerTrait,
-    IUnitInfo, IUnitInfoTrait, MediaTypes_, ParameterInfo, ProcessModes_, ProcessSetup, RestartFlags_, SymbolicSampleSizes_, UnitInfo,
+    IUnitInfo, IUnitInfoTrait, MediaTypes_, ParameterInfo, RestartFlags_, UnitInfo,
 };
 use vst3::Steinberg::kResultOk;
 
@@ -275,17 +275,8 @@ fn vst3_an_activation_at_another_latency_than_the_host_read_requests_a_restart()
         assert_eq!(latency_restarts(&log), Vec::<i32>::new(), "nothing before activation (restore: {restore})");
         // Activation alone, no process call: only the activation can have
         // found the change.
-        let mut setup = ProcessSetup {
-            processMode: ProcessModes_::kRealtime as i32,
-            symbolicSampleSize: SymbolicSampleSizes_::kSample32 as i32,
-            maxSamplesPerBlock: BLOCK as i32,
-            sampleRate: RATE,
-        };
-        // SAFETY: valid component and processor, inactive; `setup` outlives the call.
-        unsafe {
-            assert_eq!(plugin.processor.setupProcessing(&mut setup), kResultOk);
-            assert_eq!(plugin.component.setActive(1), kResultOk);
-        }
+        // SAFETY: valid component and processor, inactive.
+        unsafe { activate(&plugin) };
         settle(&plugin);
         // SAFETY: valid processor.
         let latency = unsafe { plugin.processor.getLatencySamples() };
