@@ -13,6 +13,11 @@ use crate::session::{Quantize, Session, Transition};
 use crate::timeline::playback::CueAction;
 use crate::timeline::Timeline;
 use crate::transport::Transport;
+use crate::mapping::InputMonitor;
+
+mod controller;
+pub use controller::{Mapped, MappedEvent, MAX_MAPPED};
+pub use crate::mapping::runtime::Feedback;
 
 /// Schedules that can wait in each direction. While this many are queued
 /// for the audio thread, a newly compiled one waits on the control side
@@ -39,6 +44,7 @@ pub struct Engine {
     pending: Option<(Box<Schedule>, ScheduleLayout)>,
     /// Armed, current and pushed scenes, as the audio thread last wrote them.
     scene_status: Arc<SceneStatus>,
+    monitor: Arc<InputMonitor>,
 }
 
 /// Audio side: runs the current schedule and swaps in new ones between blocks.
@@ -66,6 +72,13 @@ pub struct AudioProcessor {
     scene_queue: SceneQueue,
     /// What the editor reads: the armed request, current scene, stack depth.
     scene_status: Arc<SceneStatus>,
+    /// The last MIDI input that moved (the editor's learn reads it).
+    monitor: Arc<InputMonitor>,
+    /// What mappings did since the last `set_transport`, for recording.
+    mapped: [Mapped; MAX_MAPPED],
+    mapped_len: usize,
+    /// Mapped moves not logged because the log was full.
+    mapped_lost: u64,
 }
 
 /// A scene recall, push or pop waiting for its boundary.
@@ -78,10 +91,12 @@ struct SceneRequest {
     quantize: Quantize,
     /// Its boundary, in frames since the last `set_transport`.
     fire_at: u64,
+    /// Asked for by a controller mapping: logged when it starts.
+    mapped: bool,
 }
 
 impl SceneRequest {
-    const NONE: SceneRequest = SceneRequest { action: HostControl::Pop, transition: None, quantize: Quantize::None, fire_at: 0 };
+    const NONE: SceneRequest = SceneRequest { action: HostControl::Pop, transition: None, quantize: Quantize::None, fire_at: 0, mapped: false };
 
     fn armed(&self) -> Armed {
         match self.action {
@@ -258,7 +273,8 @@ impl Engine {
         let layout = ScheduleLayout::of(&compiled.schedule);
         let loudness_channels = session.channels;
         let scene_status = Arc::new(SceneStatus::default());
-        let engine = Engine { compiler, to_audio, from_audio, loudness, loudness_channels, session, info: compiled.info, layout, pending: None, scene_status: scene_status.clone() };
+        let monitor = Arc::new(InputMonitor::default());
+        let engine = Engine { compiler, to_audio, from_audio, loudness, loudness_channels, session, info: compiled.info, layout, pending: None, scene_status: scene_status.clone(), monitor: monitor.clone() };
         let audio = AudioProcessor {
             schedule: compiled.schedule,
             from_control,
@@ -272,6 +288,10 @@ impl Engine {
             transport_frames: 0,
             scene_queue: SceneQueue::new(),
             scene_status,
+            monitor,
+            mapped: [Mapped::NONE; MAX_MAPPED],
+            mapped_len: 0,
+            mapped_lost: 0,
         };
         Ok((engine, audio))
     }
@@ -417,6 +437,11 @@ impl Engine {
     pub fn scene_status(&self) -> Arc<SceneStatus> {
         self.scene_status.clone()
     }
+
+    /// The last MIDI input that reached the audio thread (for learn).
+    pub fn input_monitor(&self) -> Arc<InputMonitor> {
+        self.monitor.clone()
+    }
 }
 
 impl AudioProcessor {
@@ -462,7 +487,7 @@ impl AudioProcessor {
     /// Runs on the audio thread: no allocation, no locks.
     pub fn set_control(&mut self, control: HostControl) {
         match control {
-            HostControl::Scene(_) | HostControl::Push(_) | HostControl::Pop => self.request_scene(control, None),
+            HostControl::Scene(_) | HostControl::Push(_) | HostControl::Pop => self.request_scene(control, None, false),
             _ => {
                 self.host_controls.apply(control);
                 self.schedule.set_control(control, !self.started);
@@ -475,7 +500,7 @@ impl AudioProcessor {
     /// when given (a timeline's policy override).
     /// Runs on the audio thread: no allocation, no locks.
     pub fn recall_scene(&mut self, n: usize, transition: Option<Transition>) {
-        self.request_scene(HostControl::Scene(n), transition);
+        self.request_scene(HostControl::Scene(n), transition, false);
     }
 
     /// Follows the host's transport: call once per host block, before
@@ -488,6 +513,7 @@ impl AudioProcessor {
     pub fn set_transport(&mut self, transport: &Transport) {
         self.transport = *transport;
         self.transport_frames = 0;
+        self.mapped_len = 0;
         if let Some(bpm) = transport.bpm() {
             self.set_tempo(bpm);
         }
@@ -508,7 +534,7 @@ impl AudioProcessor {
 
     /// Starts a scene action now or queues it for its boundary.
     /// Runs on the audio thread: no allocation, no locks.
-    fn request_scene(&mut self, action: HostControl, transition: Option<Transition>) {
+    fn request_scene(&mut self, action: HostControl, transition: Option<Transition>, mapped: bool) {
         let quantize = match action {
             HostControl::Scene(n) => {
                 let Some(q) = self.schedule.scene_quantize(n) else {
@@ -548,9 +574,9 @@ impl AudioProcessor {
         let at = self.transport_frames;
         let fire_at = self.transport.frames_to_boundary(quantize, sample_rate, at).unwrap_or(at);
         if self.scene_queue.len == 0 && (fire_at <= at || !self.started) {
-            self.start_scene(action, transition);
+            self.start_scene(action, transition, mapped);
         } else {
-            self.scene_queue.push(SceneRequest { action, transition, quantize, fire_at });
+            self.scene_queue.push(SceneRequest { action, transition, quantize, fire_at, mapped });
             self.publish_armed();
         }
     }
@@ -584,7 +610,15 @@ impl AudioProcessor {
 
     /// Runs a scene action on the running schedule and publishes the result.
     /// Runs on the audio thread: no allocation, no locks.
-    fn start_scene(&mut self, action: HostControl, transition: Option<Transition>) {
+    fn start_scene(&mut self, action: HostControl, transition: Option<Transition>, mapped: bool) {
+        if mapped {
+            let event = match action {
+                HostControl::Scene(n) => MappedEvent::Scene(n),
+                HostControl::Push(n) => MappedEvent::Push(n),
+                _ => MappedEvent::Pop,
+            };
+            self.log_mapped(event);
+        }
         self.schedule.set_control_with(action, transition, !self.started);
         self.host_controls.scene = self.schedule.host_controls().scene;
         self.scene_status.set_scene(self.host_controls.scene, self.schedule.stack_depth());
@@ -600,7 +634,7 @@ impl AudioProcessor {
                 return (request.fire_at - self.transport_frames).try_into().unwrap_or(usize::MAX);
             }
             self.scene_queue.remove(0);
-            self.start_scene(request.action, request.transition);
+            self.start_scene(request.action, request.transition, request.mapped);
             self.publish_armed();
         }
         usize::MAX
@@ -615,9 +649,9 @@ impl AudioProcessor {
         while let Some(cue) = self.schedule.timeline.next_due() {
             match cue.action {
                 CueAction::Set { target, value, ramp_samples } => self.schedule.set_timeline_value(target, value, ramp_samples),
-                CueAction::Scene { scene, transition } => self.start_scene(HostControl::Scene(scene), transition),
-                CueAction::Push(scene) => self.start_scene(HostControl::Push(scene), None),
-                CueAction::Pop => self.start_scene(HostControl::Pop, None),
+                CueAction::Scene { scene, transition } => self.start_scene(HostControl::Scene(scene), transition, false),
+                CueAction::Push(scene) => self.start_scene(HostControl::Push(scene), None, false),
+                CueAction::Pop => self.start_scene(HostControl::Pop, None, false),
                 CueAction::Macro { index, value } => self.set_control(HostControl::Macro(index, value)),
             }
         }
@@ -666,6 +700,7 @@ impl AudioProcessor {
             next.set_all_controls(&self.host_controls);
             next.take_scene_stack(&self.schedule);
             next.take_timeline(&self.schedule);
+            next.mappings.take_state(&self.schedule.mappings);
             next.continue_running(&self.schedule);
             if !self.started {
                 next.settle();

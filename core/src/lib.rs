@@ -12,6 +12,7 @@ pub mod dsp;
 pub mod engine;
 pub mod graph;
 pub mod insert;
+pub mod mapping;
 pub mod meters;
 pub mod reference;
 pub mod render;

@@ -40,9 +40,10 @@ pub struct Session {
     pub scenes: Vec<Scene>,
     /// What the host's `macro1`…`macro8` parameters move, in order.
     pub macros: Vec<Macro>,
-    /// Kept verbatim until MIDI mappings are implemented, so a load → save
-    /// round trip never loses them.
-    pub mappings: Vec<serde_json::Value>,
+    /// Controller mappings (docs/ARCHITECTURE.md §8.3).
+    pub mappings: Vec<crate::mapping::Mapping>,
+    /// The plugin's OSC server (off by default).
+    pub osc: crate::mapping::OscSettings,
 }
 
 impl Session {
@@ -62,6 +63,7 @@ impl Session {
             scenes: Vec::new(),
             macros: Vec::new(),
             mappings: Vec::new(),
+            osc: crate::mapping::OscSettings::default(),
         }
     }
 

@@ -16,6 +16,7 @@ use crate::session::{path, InsertDesc, PanLaw, RackKind, Session, Tap, MAX_MACRO
 use crate::source::GeneratorState;
 use crate::timeline::playback::Playback;
 use crate::timeline::Timeline;
+use crate::mapping::runtime::MappingTable;
 
 /// Length of the declicking ramp for faders, pans, mutes, solos and feed gains.
 pub const GAIN_RAMP_MS: f32 = 10.0;
@@ -404,7 +405,7 @@ pub fn compile_with_timeline(
     }
 
     // Pass 6: scenes, macros, ducker slots and timeline sets as controlled values.
-    let (controls, timeline) = build_controls(session, &position, &buses, sr, timeline, &mut warnings)?;
+    let (controls, timeline, mappings) = build_controls(session, &position, &buses, sr, timeline, &mut warnings)?;
     for (t, dest) in controls.dests().enumerate() {
         match dest {
             Dest::InsertBypass { bus, slot } => {
@@ -447,7 +448,7 @@ pub fn compile_with_timeline(
         warnings,
     };
     // The solo graph keeps file-order bus indices; `bus_order` maps them.
-    let schedule = Box::new(Schedule { sample_rate: sr, max_block, channels, racks, buses, latency, tempo: session.tempo, solo, bus_order: order.clone(), controls, timeline, stems, generation: 0, plan: Default::default(), loudness: None });
+    let schedule = Box::new(Schedule { sample_rate: sr, max_block, channels, racks, buses, latency, tempo: session.tempo, solo, bus_order: order.clone(), controls, timeline, mappings, stems, generation: 0, plan: Default::default(), loudness: None });
     Ok(Compiled { schedule, info })
 }
 
@@ -487,7 +488,7 @@ fn build_controls(
     sample_rate: f32,
     timeline: Option<&Timeline>,
     warnings: &mut Vec<String>,
-) -> Result<(Controls, Playback), CompileError> {
+) -> Result<(Controls, Playback, MappingTable), CompileError> {
     let invalid = |e: String| CompileError::Invalid(e);
     let mut resolved: Vec<path::Resolved> = Vec::new();
     let index_of = |r: path::Resolved, resolved: &mut Vec<path::Resolved>| -> usize {
@@ -528,6 +529,12 @@ fn build_controls(
         Some(timeline) => Playback::compile(timeline, session, sample_rate, &mut |r| index_of(r, &mut resolved), &mut |w| warnings.push(w)),
         None => Playback::default(),
     };
+    // Mapped paths are controlled values too (docs/ARCHITECTURE.md §8.3).
+    let mappings = MappingTable::compile(&session.mappings, sample_rate, &mut |p| {
+        let r = path::resolve(session, p)?;
+        Ok((index_of(r.clone(), &mut resolved), r))
+    })
+    .map_err(invalid)?;
 
     let mut targets = Vec::new();
     for r in &resolved {
@@ -569,7 +576,7 @@ fn build_controls(
         }
     }
     let timing = SceneTiming::rows(&session.scenes, session.scene_quantize, sample_rate);
-    Ok((Controls::new(targets, rows, timing, sample_rate, macros, duckers), playback))
+    Ok((Controls::new(targets, rows, timing, sample_rate, macros, duckers), playback, mappings))
 }
 
 /// Per-output-channel pan gains for a bus at `pan` (see [`PanLaw`]); in a

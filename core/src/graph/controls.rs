@@ -529,6 +529,13 @@ impl Controls {
         self.dirty = true;
     }
 
+    /// The scene-layer value of target `t` a mapping moves and shows: where
+    /// the timeline layer's value is going, else the recalled scene's value
+    /// as it stands (macros and host trims are not in it).
+    pub(crate) fn standing(&self, t: usize) -> f32 {
+        self.timeline.destination(t).unwrap_or_else(|| self.recalled.get(t).copied().unwrap_or(0.0))
+    }
+
     /// A scene recall takes over from the timeline: the values it holds
     /// become the recalled ones (where a transition starts, what a push
     /// saves), and it lets go of them.

@@ -32,6 +32,8 @@ pub struct Schedule {
     pub(crate) controls: super::controls::Controls,
     /// The timeline's cues and playhead (empty without a timeline).
     pub(crate) timeline: crate::timeline::playback::Playback,
+    /// Controller mappings and their state (docs/ARCHITECTURE.md §8.3).
+    pub(crate) mappings: crate::mapping::runtime::MappingTable,
     /// Stem outputs, one per bus parameter slot that has a bus, by slot.
     pub(crate) stems: Vec<StemTap>,
     /// Counts the schedules an engine hands over (0 for the first), so an

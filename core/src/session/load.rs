@@ -118,7 +118,7 @@ impl<'a> Obj<'a> {
         }
     }
 
-    fn choice<T: Copy>(&self, cx: &mut Cx, key: &str, options: &[(&str, T)]) -> Option<T> {
+    pub(crate) fn choice<T: Copy>(&self, cx: &mut Cx, key: &str, options: &[(&str, T)]) -> Option<T> {
         let s = self.str(cx, key)?;
         match options.iter().find(|(name, _)| *name == s) {
             Some((_, value)) => Some(*value),
@@ -194,7 +194,7 @@ fn read_session(cx: &mut Cx, value: &Value) -> Option<Session> {
         cx,
         &[
             "version", "sampleRate", "channels", "panLaw", "tempo", "timeSignature", "sceneQuantize", "racks",
-            "buses", "routes", "scenes", "macros", "mappings",
+            "buses", "routes", "scenes", "macros", "mappings", "osc",
         ],
     );
     let mut session = Session::empty();
@@ -236,7 +236,10 @@ fn read_session(cx: &mut Cx, value: &Value) -> Option<Session> {
         session.scene_quantize = q;
     }
     if let Some(items) = root.array(cx, "mappings") {
-        session.mappings = items.clone();
+        session.mappings = crate::mapping::load::read_mappings(cx, items);
+    }
+    if let Some(osc) = root.map.get("osc") {
+        session.osc = crate::mapping::load::read_osc(cx, osc);
     }
     if let Some(scenes) = root.array(cx, "scenes") {
         if scenes.len() > MAX_SCENES {
@@ -770,6 +773,7 @@ fn check_references(cx: &mut Cx, s: &Session) {
             }
         }
     }
+    crate::mapping::load::check(cx, s);
     for (i, r) in s.routes.iter().enumerate() {
         if !is_rack(&r.from) {
             if is_bus(&r.from) {

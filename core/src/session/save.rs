@@ -30,7 +30,10 @@ pub fn to_value(s: &Session) -> Value {
         root.insert("macros".into(), Value::Array(s.macros.iter().map(macro_).collect()));
     }
     if !s.mappings.is_empty() {
-        root.insert("mappings".into(), Value::Array(s.mappings.clone()));
+        root.insert("mappings".into(), Value::Array(s.mappings.iter().map(crate::mapping::save::mapping).collect()));
+    }
+    if s.osc != crate::mapping::OscSettings::default() {
+        root.insert("osc".into(), crate::mapping::save::osc(&s.osc));
     }
     Value::Object(root)
 }

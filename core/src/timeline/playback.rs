@@ -267,6 +267,12 @@ impl Layer {
         self.held.get(t).copied().unwrap_or(false).then(|| self.value[t])
     }
 
+    /// Where the timeline's value of target `t` is going (the end of a
+    /// running ramp), if it holds one.
+    pub(crate) fn destination(&self, t: usize) -> Option<f32> {
+        self.held.get(t).copied().unwrap_or(false).then(|| if self.len[t] > 0 { self.to[t] } else { self.value[t] })
+    }
+
     /// Moves target `t` from `from` (where it stands now) to `to` over
     /// `ramp` samples. Switches (stepped values, and a time changing between
     /// a note and milliseconds) change on the event's sample, not half-way.
