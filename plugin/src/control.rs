@@ -49,6 +49,10 @@ pub struct ControlShared {
     pub status: Arc<ControlStatus>,
     /// The timeline recorder's control side (see [`crate::timeline`]).
     pub recorder: Arc<Recorder>,
+    /// The last MIDI input the audio thread saw (the editor's learn reads it).
+    pub monitor: Arc<mam_core::mapping::InputMonitor>,
+    /// The OSC server's counters and last address (see [`crate::osc`]).
+    pub osc: Arc<crate::osc::OscShared>,
 }
 
 /// What the control thread reports back.

@@ -320,6 +320,8 @@ pub(crate) mod tests {
             last_good: Arc::new(std::sync::Mutex::new(crate::DEFAULT_SESSION_JSON.to_string())),
             status: Default::default(),
             recorder: Default::default(),
+            monitor: Default::default(),
+            osc: Default::default(),
         });
         (MamEditor::new(control.shared().clone()), control)
     }

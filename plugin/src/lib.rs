@@ -35,6 +35,7 @@ pub mod control;
 pub mod editor;
 pub mod format;
 mod nice;
+pub mod osc;
 mod params;
 pub mod state;
 pub mod timeline;
@@ -112,6 +113,8 @@ impl MamSession {
             last_good: Arc::new(Mutex::new(DEFAULT_SESSION_JSON.to_string())),
             status: Default::default(),
             recorder: Default::default(),
+            monitor: Default::default(),
+            osc: Default::default(),
         });
         let mut session = Self { params, table, control, latency: 0, script_started: false, timeline_script_started: false };
         // Hosts may ask for the latency before activating (VST3 allows it):

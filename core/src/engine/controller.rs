@@ -100,6 +100,13 @@ impl AudioProcessor {
         &self.mapped[..self.mapped_len]
     }
 
+    /// Shows MIDI inputs to `monitor` from now on instead of the engine's
+    /// own (a plugin keeps one monitor across activations for its editor).
+    /// Control side, before the audio thread runs.
+    pub fn share_input_monitor(&mut self, monitor: std::sync::Arc<crate::mapping::InputMonitor>) {
+        self.monitor = monitor;
+    }
+
     /// Mapped moves that did not fit the log.
     pub fn mapped_lost(&self) -> u64 {
         self.mapped_lost
