@@ -44,7 +44,8 @@ use std::sync::{Arc, Mutex};
 
 use control::{ControlShared, ControlThread};
 use format::{Event, HostBuffers, MidiEvent, ParamTable, RemotePage, Transport, MAX_MIDI_OUT, NUM_KEYS, NUM_STEMS};
-use mam_core::engine::{AudioProcessor, Engine};
+use mam_core::engine::{AudioProcessor, Engine, Feedback, MappedEvent};
+use mam_core::mapping::ControllerInput;
 use mam_core::graph::compile::{CompileOptions, PortBinding};
 use mam_core::graph::controls::{HostControl, HostControls};
 use mam_core::graph::schedule::StripControl;
@@ -176,11 +177,13 @@ impl MamSession {
         // The stored timeline plays from the first block (docs/ARCHITECTURE.md §8.2).
         let timeline = self.params.timeline.for_engine();
         self.params.timeline.mark_handed(timeline.clone());
-        let (engine, audio) = Engine::with_timeline(session, compile_options(sample_rate, max_block), timeline).map_err(|e| {
+        let (engine, mut audio) = Engine::with_timeline(session, compile_options(sample_rate, max_block), timeline).map_err(|e| {
             log!("MAM Session: cannot compile the session: {e}");
             e.to_string()
         })?;
         self.latency = audio.latency() as u32;
+        // One monitor for every activation: the editor's learn keeps its handle.
+        audio.share_input_monitor(self.control.shared().monitor.clone());
         let recorder = self.control.shared().recorder.connect(engine.scene_status(), sample_rate, max_block);
         *engine_slot = Some(engine);
         if let (Ok(script), false) = (std::env::var(editor::EDIT_SCRIPT_ENV), self.script_started) {
@@ -293,6 +296,8 @@ pub struct MamAudio {
     reported_latency: u32,
     /// Records the strip's scene pads (see [`timeline::AudioRecorder`]).
     recorder: Option<timeline::AudioRecorder>,
+    /// `timeline_record`'s id hash, for a mapped `record` action.
+    record_hash: u32,
 }
 
 impl MamAudio {
@@ -312,6 +317,7 @@ impl MamAudio {
             midi_dropped: 0,
             reported_latency: latency,
             recorder: None,
+            record_hash: format::param_hash("timeline_record"),
         }
     }
 
@@ -397,6 +403,46 @@ impl MamAudio {
         if frames == 0 {
             self.sync_params();
         }
+        self.after_block(transport, frames);
+    }
+
+    /// What controller mappings did in the block: record and play actions,
+    /// mapped moves into the recorder, and feedback to the controller (at
+    /// the block's last sample, after everything passed through).
+    /// Runs on the audio thread: no allocation, no locks.
+    fn after_block(&mut self, transport: &Transport, frames: usize) {
+        for m in self.audio.mapped_moves() {
+            match m.event {
+                MappedEvent::Record => {
+                    // Off ↔ Record, as the strip's button arms it.
+                    if let Some(entry) = self.table.by_hash(self.record_hash) {
+                        let armed = self.params.timeline_record.value() != 0;
+                        entry.set_normalized(if armed { 0.0 } else { 0.5 });
+                    }
+                }
+                MappedEvent::Play => {
+                    if let Some(recorder) = self.recorder.as_ref() {
+                        recorder.toggle_play();
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(recorder) = self.recorder.as_mut() {
+            recorder.record_mapped(&self.audio, transport);
+        }
+        let time = frames.saturating_sub(1) as u32;
+        let (midi_out, dropped) = (&mut self.midi_out, &mut self.midi_dropped);
+        self.audio.feedback(&mut |feedback| match feedback {
+            Feedback::Midi(data) => {
+                if midi_out.len() < MAX_MIDI_OUT {
+                    midi_out.push(MidiEvent { time, data });
+                } else {
+                    *dropped += 1;
+                }
+            }
+            Feedback::Osc { .. } => {}
+        });
     }
 
     fn apply(&mut self, event: &Event) {
@@ -407,6 +453,11 @@ impl MamAudio {
                 }
             }
             Event::Midi(midi) => {
+                // A message a mapping takes is the controller's, not the
+                // next plugin's; anything else passes through on its sample.
+                if self.audio.controller(ControllerInput::Midi(midi.data)) {
+                    return;
+                }
                 if self.midi_out.len() < MAX_MIDI_OUT {
                     self.midi_out.push(midi);
                 } else {
@@ -725,5 +776,53 @@ mod tests {
         assert_eq!(audio.midi_out(), &[note, cc, late]);
         run(&mut audio, &main, None, &[]);
         assert!(audio.midi_out().is_empty(), "each block starts empty");
+    }
+
+    /// SUM with a fader on CC 7 (channel 1, −60 … 0 dB on bus "a", no
+    /// smoothing) and a scene that puts "a" at −6 dB.
+    const MAPPED: &str = r#"{ "version": 1, "sampleRate": 48000, "channels": 2, "panLaw": "balance",
+        "racks": [ { "id": "m", "input": "main" }, { "id": "k2", "input": "sidechain2" } ],
+        "buses": [ { "id": "a", "route": "master" }, { "id": "b", "route": "master" }, { "id": "master" } ],
+        "routes": [ { "from": "m", "to": "a" }, { "from": "k2", "to": "b" } ],
+        "scenes": [ { "name": "down", "values": { "a.gainDb": -6 } } ],
+        "mappings": [ { "input": { "type": "cc", "channel": 1, "cc": 7 },
+                        "transform": { "min": -60, "max": 0, "smoothMs": 0 }, "target": { "path": "a.gainDb" } } ] }"#;
+
+    #[test]
+    fn a_mapped_cc_moves_its_fader_from_its_sample_and_is_not_passed_through() {
+        let main = [signal(13, 512), signal(14, 512)];
+        let reference = run(&mut audio(MAPPED, 128), &main, None, &[]);
+        let mut mapped = audio(MAPPED, 128);
+        // CC 7 = 0 → −60 dB from sample 200 (the strip's 10 ms declick follows).
+        let cc = MidiEvent { time: 200, data: [0xB0, 7, 0] };
+        let out = run(&mut mapped, &main, None, &[Event::Midi(cc)]);
+        assert_eq!((0..512).find(|&i| out[0][i] != reference[0][i]), Some(200));
+        assert!(mapped.midi_out().is_empty(), "a mapped message is taken, and the controller's own move is not echoed");
+        // Unmapped MIDI still passes.
+        let other = MidiEvent { time: 5, data: [0xB0, 8, 1] };
+        run(&mut mapped, &main, None, &[Event::Midi(other)]);
+        assert_eq!(mapped.midi_out(), &[other]);
+    }
+
+    #[test]
+    fn a_scene_recall_sends_the_mapped_fader_to_the_controller() {
+        let main = [signal(15, 256), signal(16, 256)];
+        let mut mapped = audio(MAPPED, 256);
+        // First block: the controller learns where the fader stands (0 dB = CC 127).
+        run(&mut mapped, &main, None, &[]);
+        assert_eq!(mapped.midi_out(), &[MidiEvent { time: 255, data: [0xB0, 7, 127] }]);
+        run(&mut mapped, &main, None, &[]);
+        assert!(mapped.midi_out().is_empty(), "nothing moved, nothing sent");
+        // The host recalls scene 1 at sample 10: an instant recall's 10 ms
+        // (480-sample) declick in 32-sample steps. At the block's end the
+        // step under way ends 256 samples in: −6 · 256/480 = −3.2 dB →
+        // (−3.2 + 60) / 60 · 127 = 120.2 → CC 120; the fader follows.
+        let scene = mapped.table.by_id("scene").expect("scene").hash;
+        let one = mapped.table.by_id("scene").unwrap().normalized_of(1.0);
+        run(&mut mapped, &main, None, &[Event::Param { time: 10, hash: scene, normalized: one }]);
+        assert_eq!(mapped.midi_out(), &[MidiEvent { time: 255, data: [0xB0, 7, 120] }]);
+        // Landed: −6 dB → (−6 + 60) / 60 · 127 = 114.3 → 114.
+        run(&mut mapped, &main, None, &[]);
+        assert_eq!(mapped.midi_out(), &[MidiEvent { time: 255, data: [0xB0, 7, 114] }]);
     }
 }

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use mam_core::engine::AudioProcessor;
+use mam_core::engine::{AudioProcessor, MappedEvent};
 use mam_core::graph::controls::{HostControl, SceneStatus};
 use mam_core::session::{path, ParamValue, Quantize, Session};
 use mam_core::timeline::{Action, Event, Lane, Marker, Policy, Timeline, TIMELINE_VERSION};
@@ -38,6 +38,8 @@ pub const CHUNK_EVENTS: usize = 256;
 pub const STATE_FORMAT: &str = "mam-timeline-chunks";
 /// The lane the strip's scene pads record into.
 pub const SCENES_LANE: &str = "scenes";
+/// The lane mapped macro moves are recorded into.
+pub const MACROS_LANE: &str = "macros";
 
 /// How recording treats parameter lanes (docs/ARCHITECTURE.md §8.2).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -458,11 +460,24 @@ pub struct PadRequest {
     pub quantize: Quantize,
 }
 
-/// One event the audio thread recorded: a pad action on the sample it started.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One event the audio thread recorded: a pad action or a mapped
+/// controller move, on the sample it started.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Recorded {
     pub t: u64,
-    pub action: PadAction,
+    pub action: RecordedAction,
+}
+
+/// What was recorded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RecordedAction {
+    /// A scene pad, or a mapped scene action.
+    Pad(PadAction),
+    /// Mapping number `mapping` (in the session's `mappings`) set its value
+    /// (audio-thread units).
+    Set { mapping: usize, value: f32 },
+    /// A mapped macro (0-based) to `value`.
+    Macro { index: usize, value: f32 },
 }
 
 /// A preallocated block of recorded events, passed audio → control when it
@@ -475,7 +490,7 @@ pub struct Chunk {
 
 impl Chunk {
     fn new() -> Box<Self> {
-        Box::new(Self { events: [Recorded { t: 0, action: PadAction::Pop }; RECORD_CHUNK], len: 0 })
+        Box::new(Self { events: [Recorded { t: 0, action: RecordedAction::Pad(PadAction::Pop) }; RECORD_CHUNK], len: 0 })
     }
 
     fn events(&self) -> &[Recorded] {
@@ -510,6 +525,8 @@ pub struct Live {
     record_end: AtomicI64,
     /// Events the audio thread could not store (no spare chunk).
     pub dropped: AtomicU64,
+    /// Mapped `play` actions so far: the control thread flips Play once per new one.
+    play_toggles: AtomicU64,
     /// Punch range set by the control side (`u64::MAX` out: none).
     punch_in: AtomicU64,
     punch_out: AtomicU64,
@@ -541,6 +558,7 @@ impl Default for Live {
             record_start: AtomicI64::new(0),
             record_end: AtomicI64::new(0),
             dropped: AtomicU64::new(0),
+            play_toggles: AtomicU64::new(0),
             punch_in: AtomicU64::new(0),
             punch_out: AtomicU64::new(u64::MAX),
             loop_passes: AtomicBool::new(true),
@@ -676,7 +694,7 @@ impl AudioRecorder {
             fired += 1;
             let t = (position + at as i64) as u64;
             if self.live.punch_contains(t) {
-                self.write(Recorded { t, action: request.action });
+                self.write(Recorded { t, action: RecordedAction::Pad(request.action) });
             }
         }
         self.waiting.copy_within(fired..self.num_waiting, 0);
@@ -723,6 +741,37 @@ impl AudioRecorder {
             self.waiting[self.num_waiting] = request;
             self.num_waiting += 1;
         }
+    }
+
+    /// Records what controller mappings did in the block just processed
+    /// (`AudioProcessor::mapped_moves`, frames from the block's start),
+    /// while recording and inside the punch range. Scene actions are
+    /// stamped on the sample they started. Call after processing the block.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn record_mapped(&mut self, audio: &AudioProcessor, transport: &Transport) {
+        let Some(position) = transport.position_samples.filter(|_| self.was_recording) else { return };
+        for m in audio.mapped_moves() {
+            let action = match m.event {
+                MappedEvent::Set { mapping, value } => RecordedAction::Set { mapping, value },
+                MappedEvent::Macro { index, value } => RecordedAction::Macro { index, value },
+                MappedEvent::Scene(n) => RecordedAction::Pad(PadAction::Scene(n)),
+                MappedEvent::Push(n) => RecordedAction::Pad(PadAction::Push(n)),
+                MappedEvent::Pop => RecordedAction::Pad(PadAction::Pop),
+                MappedEvent::Record | MappedEvent::Play => continue,
+            };
+            let t = position + m.frame as i64;
+            if t >= 0 && self.live.punch_contains(t as u64) {
+                self.write(Recorded { t: t as u64, action });
+            }
+        }
+        self.hand_over();
+    }
+
+    /// A mapped `play` action: the control thread turns timeline playback
+    /// on or off at its next tick.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn toggle_play(&self) {
+        self.live.play_toggles.fetch_add(1, Ordering::Release);
     }
 
     /// The audio side took a new schedule before processing from timeline
@@ -814,6 +863,8 @@ struct Ctl {
     pass: Option<Pass>,
     /// Recorded moves not yet known to have reached the engine in time.
     unconfirmed: Vec<Unconfirmed>,
+    /// `Live::play_toggles` as last acted on.
+    play_toggles_seen: u64,
 }
 
 /// A recorded `set` waiting for the schedule that plays it.
@@ -1055,6 +1106,17 @@ impl Recorder {
         live.loop_passes.store(settings.loop_passes, Ordering::Relaxed);
         let mut guard = self.lock();
         let ctl = &mut *guard;
+        let toggles = live.play_toggles.load(Ordering::Acquire);
+        if toggles != ctl.play_toggles_seen {
+            let flips = toggles.wrapping_sub(ctl.play_toggles_seen);
+            ctl.play_toggles_seen = toggles;
+            if flips % 2 == 1 {
+                let mut flipped = params.timeline.settings();
+                flipped.play = !flipped.play;
+                params.timeline.set_settings(flipped);
+            }
+        }
+        let settings = params.timeline.settings();
         let mut events: Vec<Recorded> = Vec::new();
         if let (Some(full), Some(spares)) = (ctl.full.as_mut(), ctl.spares.as_mut()) {
             while let Ok(mut chunk) = full.pop() {
@@ -1074,13 +1136,24 @@ impl Recorder {
         if !events.is_empty() || recording {
             if let Some(pass) = self.pass_for(ctl, params, &settings) {
                 if !events.is_empty() {
+                    // Mapped moves name their mapping: its path (and the
+                    // value in file units) come from the running session.
+                    let needs_session = events.iter().any(|e| matches!(e.action, RecordedAction::Set { .. }));
+                    let session = needs_session.then(|| mam_core::session::load_str(&params.session.json()).ok()).flatten().map(|l| l.session);
                     for e in &events {
-                        let action = match e.action {
-                            PadAction::Scene(scene) => Action::Scene { scene, policy: None },
-                            PadAction::Push(scene) => Action::Push { scene },
-                            PadAction::Pop => Action::Pop,
+                        let (lane, action) = match e.action {
+                            RecordedAction::Pad(PadAction::Scene(scene)) => (SCENES_LANE.to_string(), Action::Scene { scene, policy: None }),
+                            RecordedAction::Pad(PadAction::Push(scene)) => (SCENES_LANE.to_string(), Action::Push { scene }),
+                            RecordedAction::Pad(PadAction::Pop) => (SCENES_LANE.to_string(), Action::Pop),
+                            RecordedAction::Macro { index, value } => (MACROS_LANE.to_string(), Action::Macro { number: index + 1, value: value as f64 }),
+                            RecordedAction::Set { mapping, value } => {
+                                let Some((path, value, ramp_ms)) = session.as_ref().and_then(|s| mapped_set(s, mapping, value)) else { continue };
+                                let touch = pass.touched.entry(path.clone()).or_insert((e.t, e.t));
+                                touch.1 = touch.1.max(e.t);
+                                (path.clone(), Action::Set { path, value, ramp_ms })
+                            }
                         };
-                        pass.recorded.push((SCENES_LANE.to_string(), Event { t: e.t, action }));
+                        pass.recorded.push((lane, Event { t: e.t, action }));
                     }
                     let merged = merge(pass, &settings, live.sample_rate.load(Ordering::Relaxed));
                     params.timeline.replace_for_later(merged);
@@ -1155,6 +1228,26 @@ fn merge(pass: &Pass, settings: &Settings, rate: u32) -> Timeline {
     timeline.lanes.retain(|l| !l.events.is_empty());
     timeline.sample_rate = rate;
     timeline
+}
+
+/// The path, file-unit value and ramp a mapped move set: mapping `index`
+/// of `session` (a path, or a bus's mute or solo), `None` if the session no
+/// longer has such a mapping. The ramp is the mapping's smoothing, so the
+/// take plays back as it sounded.
+fn mapped_set(session: &Session, index: usize, value: f32) -> Option<(String, ParamValue, Option<f64>)> {
+    use mam_core::mapping::{Action as MapAction, Target};
+    let mapping = session.mappings.get(index)?;
+    let smooth = mapping.transform.smooth_ms;
+    let ramp_ms = (smooth != mam_core::timeline::DEFAULT_RAMP_MS).then_some(smooth);
+    let path = match &mapping.target {
+        Target::Path(p) => p.clone(),
+        Target::Action(MapAction::Mute(bus)) => format!("{bus}.mute"),
+        Target::Action(MapAction::Solo(bus)) => format!("{bus}.solo"),
+        _ => return None,
+    };
+    let resolved = path::resolve(session, &path).ok()?;
+    let value = path::file_value(session, &resolved, value as f64);
+    Some((path, value, ramp_ms))
 }
 
 // ───────────────────────── editor moves ─────────────────────────

@@ -288,6 +288,24 @@ pub fn session_param_value(session: &Session, resolved: &Resolved) -> ParamValue
     }
 }
 
+/// An audio-thread value of `resolved` in the units a scene or a timeline
+/// `set` writes (switches as booleans, choices by name, times in ms): how a
+/// recorded controller move is stored.
+pub fn file_value(session: &Session, resolved: &Resolved, value: f64) -> ParamValue {
+    match &resolved.target {
+        PathTarget::BusMute | PathTarget::BusSolo | PathTarget::BusBypass | PathTarget::InsertBypass { .. } => ParamValue::Bool(value >= 0.5),
+        PathTarget::Insert { insert, param } => {
+            let desc = &session.buses[resolved.bus].inserts[*insert];
+            match registry::lookup(&desc.kind).map(|ty| ty.params[*param].kind) {
+                Some(ParamKind::Bool { .. }) => ParamValue::Bool(value >= 0.5),
+                Some(ParamKind::Choice { options, .. }) => ParamValue::Text(options[(value.round().max(0.0) as usize).min(options.len() - 1)].to_string()),
+                _ => ParamValue::Number(value),
+            }
+        }
+        _ => ParamValue::Number(value),
+    }
+}
+
 fn bus_index(session: &Session, id: &str) -> Result<usize, String> {
     session.buses.iter().position(|b| b.id == id).ok_or_else(|| format!("unknown bus '{id}'"))
 }
