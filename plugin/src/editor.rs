@@ -1,4 +1,4 @@
-//! The editor (nice-plug-egui): mixer strips with meters, routing, inserts, the ducker display, scenes, the timeline strip, session files.
+//! The editor (nice-plug-egui): mixer strips with meters, routing, inserts, the ducker display, scenes, the timeline strip, controller mappings and learn, session files.
 //!
 //! Threads: everything here runs on the GUI thread. Meters and spectra are
 //! read from the engine's atomics and seqlocks (through the engine's control
@@ -13,6 +13,7 @@
 //! (docs/ARCHITECTURE.md §4).
 
 mod ducker_view;
+mod mappings;
 mod mixer;
 mod panels;
 pub mod timeline;
@@ -84,6 +85,8 @@ pub struct MamEditor {
     pub(crate) loudness: Option<mam_core::meters::LoudnessReading>,
     /// The timeline strip's fields.
     pub(crate) strip: timeline::Strip,
+    /// The Mappings panel's fields (learn).
+    pub(crate) mappings: mappings::MappingsPanel,
 }
 
 impl MamEditor {
@@ -107,6 +110,7 @@ impl MamEditor {
             new_scene_name: String::new(),
             loudness: None,
             strip: Default::default(),
+            mappings: Default::default(),
         }
     }
 
@@ -290,10 +294,18 @@ impl NiceEguiApp for MamEditor {
         if ui.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::Z)) {
             self.undo();
         }
+        mappings::poll(self, ui);
         panels::top_bar(self, ui);
         egui::Panel::right("scenes").resizable(true).default_size(260.0).show(ui, |ui| panels::scenes(self, ui));
         egui::Panel::bottom("timeline").resizable(false).show(ui, |ui| timeline::strip(self, ui));
-        egui::Panel::bottom("detail").resizable(true).default_size(330.0).show(ui, |ui| panels::detail(self, ui));
+        egui::Panel::bottom("detail").resizable(true).default_size(330.0).show(ui, |ui| {
+            mappings::tabs(self, ui);
+            if self.mappings.shown {
+                mappings::panel(self, ui);
+            } else {
+                panels::detail(self, ui);
+            }
+        });
         egui::CentralPanel::default().show(ui, |ui| mixer::strips(self, ui));
         // Meters move: redraw at display rate while open.
         ui.ctx().request_repaint_after(std::time::Duration::from_millis(33));

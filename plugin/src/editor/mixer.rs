@@ -1,11 +1,12 @@
 //! Mixer strips: name, scene level, host fader trim, meter, pan, mute, solo, bypass; master loudness.
 
+use mam_core::mapping::{Action, Target};
 use mam_core::session::slots;
 use crate::nice::*;
 use egui::{self, Color32, Pos2, Rect, Sense, Stroke, Vec2};
 use nice_plug_egui::widgets::ParamSlider;
 
-use super::MamEditor;
+use super::{mappings, MamEditor};
 use crate::params::MIN_TRIM_DB;
 
 const FADER_HEIGHT: f32 = 170.0;
@@ -43,22 +44,27 @@ fn strip(ed: &mut MamEditor, ui: &mut egui::Ui, b: usize, slot: Option<usize>) {
     let params = ed.shared.params.clone();
     let Some(gui) = ed.gui.clone() else { return };
     let setter = gui.param_setter();
-    ui.horizontal(|ui| {
+    let fader_response = ui.horizontal(|ui| {
         let trim = match slot {
             Some(0) => Some(&params.master_gain),
             Some(n) => Some(&params.slot(n).gain),
             None => None,
         };
-        match trim {
-            Some(param) => fader(ui, param, &setter),
+        let response = match trim {
+            Some(param) => Some(fader(ui, param, &setter)),
             None => {
                 ui.label("no slot");
+                None
             }
-        }
+        };
         // An inactive plugin shows empty meters.
         let reading = ed.shared.engine.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|e| e.meter(&bus.id));
         meter(ui, &reading.unwrap_or(mam_core::meters::MeterReading { peak: [0.0; 2], peak_hold: [0.0; 2], rms: [0.0; 2] }));
+        response
     });
+    if let Some(response) = fader_response.inner {
+        mappings::learn_menu(ed, &response, &[("Learn MIDI/OSC (scene level)", Target::Path(format!("{}.gainDb", bus.id)))]);
+    }
     let trim = match slot {
         Some(0) => Some(&params.master_gain),
         Some(n) => Some(&params.slot(n).gain),
@@ -71,8 +77,10 @@ fn strip(ed: &mut MamEditor, ui: &mut egui::Ui, b: usize, slot: Option<usize>) {
         let p = params.slot(n);
         ui.add(ParamSlider::for_param(&p.pan, &setter).with_width(100.0));
         ui.horizontal(|ui| {
-            toggle(ui, &p.mute, &setter, "M", Color32::from_rgb(200, 120, 40));
-            toggle(ui, &p.solo, &setter, "S", Color32::from_rgb(220, 200, 40));
+            let mute = toggle(ui, &p.mute, &setter, "M", Color32::from_rgb(200, 120, 40));
+            mappings::learn_menu(ed, &mute, &[("Learn MIDI/OSC", Target::Action(Action::Mute(bus.id.clone())))]);
+            let solo = toggle(ui, &p.solo, &setter, "S", Color32::from_rgb(220, 200, 40));
+            mappings::learn_menu(ed, &solo, &[("Learn MIDI/OSC", Target::Action(Action::Solo(bus.id.clone())))]);
             if ui.selectable_label(bus.bypass, "Byp").on_hover_text("bypass the whole bus (a session edit)").clicked() {
                 let mut edited = ed.session.clone();
                 edited.buses[b].bypass = !bus.bypass;
@@ -116,7 +124,7 @@ pub(crate) fn fmt_db(db: f64) -> String {
 
 /// A vertical fader bound to a host parameter: drag (with begin/end
 /// gestures), double-click for the default, arrow keys nudge when focused.
-fn fader(ui: &mut egui::Ui, param: &FloatParam, setter: &ParamSetter) {
+fn fader(ui: &mut egui::Ui, param: &FloatParam, setter: &ParamSetter) -> egui::Response {
     let (rect, response) = ui.allocate_exact_size(Vec2::new(28.0, FADER_HEIGHT), Sense::click_and_drag());
     let response = response.on_hover_text(format!("fader trim {} (double-click: 0 dB)", param));
     if response.clicked() || response.drag_started() {
@@ -155,18 +163,21 @@ fn fader(ui: &mut egui::Ui, param: &FloatParam, setter: &ParamSetter) {
     painter.line_segment([Pos2::new(rect.left() + 2.0, zero_y), Pos2::new(rect.right() - 2.0, zero_y)], Stroke::new(1.0, Color32::from_gray(90)));
     let color = if response.has_focus() { Color32::from_rgb(120, 180, 255) } else { Color32::from_gray(200) };
     painter.rect_filled(Rect::from_center_size(Pos2::new(rect.center().x, y), Vec2::new(24.0, 10.0)), 2.0, color);
+    response
 }
 
 /// A toggle button bound to a host boolean parameter.
-fn toggle(ui: &mut egui::Ui, param: &BoolParam, setter: &ParamSetter, label: &str, on: Color32) {
+fn toggle(ui: &mut egui::Ui, param: &BoolParam, setter: &ParamSetter, label: &str, on: Color32) -> egui::Response {
     let value = param.value();
     let text = egui::RichText::new(label).color(if value { Color32::BLACK } else { ui.visuals().text_color() });
     let button = egui::Button::new(text).fill(if value { on } else { ui.visuals().widgets.inactive.bg_fill });
-    if ui.add(button).on_hover_text(param.name()).clicked() {
+    let response = ui.add(button).on_hover_text(param.name());
+    if response.clicked() {
         setter.begin_set_parameter(param);
         setter.set_parameter(param, !value);
         setter.end_set_parameter(param);
     }
+    response
 }
 
 fn meter_y(rect: Rect, level: f32) -> f32 {

@@ -3,12 +3,13 @@
 use mam_core::graph::controls::Armed;
 use mam_core::insert::registry::{self, INSERT_TYPES};
 use mam_core::insert::ParamKind;
+use mam_core::mapping::{Action, Target};
 use mam_core::session::capture::{capture_scene, HostStrip};
 use mam_core::session::{InsertDesc, Level, ParamValue, RackKind, Scene, Send, Sidechain, Tap, Transition, MAX_SCENES};
 use egui::{self, Color32};
 use nice_plug_egui::widgets::ParamSlider;
 
-use super::{ducker_view, mixer::fmt_db, MamEditor, Status};
+use super::{ducker_view, mappings, mixer::fmt_db, MamEditor, Status};
 use crate::params::MIN_TRIM_DB;
 
 pub(crate) fn top_bar(ed: &mut MamEditor, ui: &mut egui::Ui) {
@@ -62,17 +63,25 @@ pub(crate) fn scenes(ed: &mut MamEditor, ui: &mut egui::Ui) {
     let mut delete = None;
     let mut renamed = None;
     egui::Grid::new("scene list").num_columns(3).striped(true).show(ui, |ui| {
-        if ui.selectable_label(current == 0, "Session").clicked() {
+        let session_button = ui.selectable_label(current == 0, "Session");
+        if session_button.clicked() {
             recall = Some(0);
         }
+        mappings::learn_menu(ed, &session_button, &[("Learn MIDI/OSC: recall", Target::Action(Action::Scene(0)))]);
         ui.label(egui::RichText::new("the file's own values").weak());
         ui.end_row();
         for i in 0..ed.session.scenes.len() {
             let waiting = matches!(armed, Some(Armed::Scene(n)) | Some(Armed::Push(n)) if n == i + 1);
             let label = if waiting { format!("{} armed", i + 1) } else { format!("{}", i + 1) };
-            if ui.selectable_label(current == i + 1, label).on_hover_text("recall (on the scene's beat or bar while the host plays)").clicked() {
+            let button = ui.selectable_label(current == i + 1, label).on_hover_text("recall (on the scene's beat or bar while the host plays)");
+            if button.clicked() {
                 recall = Some(i + 1);
             }
+            mappings::learn_menu(
+                ed,
+                &button,
+                &[("Learn MIDI/OSC: recall", Target::Action(Action::Scene(i + 1))), ("Learn MIDI/OSC: push (hold)", Target::Action(Action::Push(i + 1)))],
+            );
             if i < ed.rename.len() {
                 let response = ui.add(egui::TextEdit::singleline(&mut ed.rename[i]).desired_width(120.0));
                 if response.lost_focus() && ed.rename[i] != ed.session.scenes[i].name {
@@ -129,11 +138,21 @@ pub(crate) fn scenes(ed: &mut MamEditor, ui: &mut egui::Ui) {
     if !ed.session.macros.is_empty() {
         ui.separator();
         ui.label("Macros");
+        let mut learn = None;
         for (i, m) in ed.session.macros.iter().enumerate().take(mam_core::session::MAX_MACROS) {
             ui.horizontal(|ui| {
                 ui.label(&m.name);
-                ui.add(ParamSlider::for_param(params.macro_param(i + 1), &setter).with_width(110.0));
+                let slider = ui.add(ParamSlider::for_param(params.macro_param(i + 1), &setter).with_width(110.0));
+                slider.context_menu(|ui| {
+                    if ui.button("Learn MIDI/OSC").clicked() {
+                        learn = Some(i + 1);
+                        ui.close();
+                    }
+                });
             });
+        }
+        if let Some(n) = learn {
+            mappings::arm(ed, Target::Macro(n));
         }
     }
 }
