@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod midi_file;
 mod render;
 mod wav;
 
@@ -20,6 +21,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up: the size of the render variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Render one or several sessions to 32-bit float WAV files.
@@ -75,6 +78,12 @@ enum Command {
         /// checked against every session first; with any error nothing renders.
         #[arg(long, value_name = "FILE.json")]
         timeline: Option<PathBuf>,
+        /// Play a Standard MIDI File (format 0 or 1, tempo map honoured)
+        /// through the session's controller mappings, as a controller
+        /// would: MIDI time 0 is output sample 0. With several sessions it
+        /// plays into each.
+        #[arg(long, value_name = "FILE.mid")]
+        midi: Option<PathBuf>,
     },
     /// Check a session: exit 0 with warnings if it loads, 1 with every error if not.
     Validate { session: PathBuf },
@@ -124,6 +133,8 @@ pub enum CliError {
     Bind(#[from] BindError),
     #[error(transparent)]
     Wav(#[from] wav::WavError),
+    #[error(transparent)]
+    Midi(#[from] midi_file::MidiFileError),
     #[error("cannot compile session: {0}")]
     Compile(#[from] mam_core::graph::compile::CompileError),
     #[error("cannot write '{path}': {source}")]
@@ -146,7 +157,7 @@ pub enum BindError {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Render { sessions, inputs, out, out_dir, stems, threads, block, sample_rate, duration, tail, no_latency_trim, scene, macros, timeline } => {
+        Command::Render { sessions, inputs, out, out_dir, stems, threads, block, sample_rate, duration, tail, no_latency_trim, scene, macros, timeline, midi } => {
             render_controls(scene, &macros).and_then(|controls| {
                 render::run(&render::RenderRequest {
                     sessions: &sessions,
@@ -161,6 +172,7 @@ fn main() -> ExitCode {
                     trim_latency: !no_latency_trim,
                     controls,
                     timeline: timeline.as_deref(),
+                    midi: midi.as_deref(),
                     threads: threads.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), |n| n as usize),
                 })
             })

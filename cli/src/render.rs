@@ -16,11 +16,13 @@ use std::time::Instant;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mam_core::graph::controls::HostControls;
+use mam_core::mapping::{Action, Target};
 use mam_core::meters::LoudnessReading;
 use mam_core::render::{RenderChunk, RenderOptions, Renderer};
 use mam_core::session::{RackKind, Session};
 use mam_core::timeline::{self, Timeline};
 
+use crate::midi_file::{MidiEvent, MidiFile};
 use crate::wav::{WavError, WavSink, WavSource};
 use crate::{load_session, print_warnings, BindError, CliError};
 
@@ -51,6 +53,8 @@ pub struct RenderRequest<'a> {
     pub controls: HostControls,
     /// A timeline file to play from the first engine frame.
     pub timeline: Option<&'a Path>,
+    /// A MIDI file to play through the mappings from the first engine frame.
+    pub midi: Option<&'a Path>,
     /// Worker threads; 1 renders everything on this thread, one step after another.
     pub threads: usize,
 }
@@ -64,6 +68,8 @@ struct Job {
     /// Folder for `<bus>.wav` stems.
     stems: Option<PathBuf>,
     options: RenderOptions,
+    /// The `--midi` file's messages at this session's rate (empty without one).
+    midi: Arc<[MidiEvent]>,
 }
 
 /// A WAV bound to a source.
@@ -204,6 +210,13 @@ fn prepare(request: &RenderRequest) -> Result<Vec<Job>, CliError> {
         sessions.push(session);
     }
     let timelines = load_timelines(request, &sessions)?;
+    let midi = request.midi.map(MidiFile::read).transpose()?;
+    if let Some(file) = &midi {
+        warn_unplayable_actions(request, &sessions);
+        if file.num_events() == 0 {
+            eprintln!("mam: warning: MIDI file '{}' holds no channel messages", request.midi.expect("read above").display());
+        }
+    }
     let bound = bind(&sessions, request.bindings)?;
     if let Some(dir) = request.out_dir {
         std::fs::create_dir_all(dir).map_err(|source| CliError::Write { path: dir.into(), source })?;
@@ -236,7 +249,16 @@ fn prepare(request: &RenderRequest) -> Result<Vec<Job>, CliError> {
         };
         let frames = length + (request.tail * sr).round() as usize;
         let options = RenderOptions { block: request.block, frames, trim_latency: request.trim_latency, stems: stems.is_some(), controls: request.controls, timeline };
-        jobs.push(Job { session_path: path.clone(), session, inputs, out, stems, options });
+        let midi: Arc<[MidiEvent]> = midi.as_ref().map_or_else(|| Arc::from([]), |file| file.at_rate(session.sample_rate).into());
+        let late = midi.iter().filter(|&&(frame, _)| frame >= frames as u64).count();
+        if late > 0 {
+            eprintln!(
+                "mam: warning: {}{late} of {} MIDI messages come at or after the render's end and play into nothing (use --duration)",
+                if many { format!("{}: ", path.display()) } else { String::new() },
+                midi.len()
+            );
+        }
+        jobs.push(Job { session_path: path.clone(), session, inputs, out, stems, options, midi });
     }
     Ok(jobs)
 }
@@ -258,6 +280,28 @@ fn load_timelines(request: &RenderRequest, sessions: &[Session]) -> Result<Vec<O
         timelines.push(Some(Arc::new(loaded.timeline)));
     }
     Ok(timelines)
+}
+
+/// Warns once per session that maps a `record` or `play` action: offline
+/// there is no recorder and no playback switch, so they do nothing.
+fn warn_unplayable_actions(request: &RenderRequest, sessions: &[Session]) {
+    let many = sessions.len() > 1;
+    for (session, path) in sessions.iter().zip(request.sessions) {
+        let at: Vec<String> = session
+            .mappings
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| matches!(m.target, Target::Action(Action::Record | Action::Play)))
+            .map(|(i, m)| format!("mappings[{i}] ({})", match &m.target {
+                Target::Action(a) => a.name(),
+                _ => unreachable!("filtered above"),
+            }))
+            .collect();
+        if !at.is_empty() {
+            let which = if many { format!("session '{}'", path.display()) } else { "the session".into() };
+            eprintln!("mam: warning: {which} maps the timeline's record/play, ignored offline: {}", at.join(", "));
+        }
+    }
 }
 
 /// The files each session reads, by source id: `--in` bindings first (to
@@ -399,10 +443,11 @@ impl Writer {
 /// Renders one session, on this thread alone or as a pipeline.
 fn render_job(job: Job, pipelined: bool, bar: &ProgressBar) -> Result<Summary, CliError> {
     let port_ids: Vec<&str> = job.inputs.iter().map(|i| i.rack_id.as_str()).collect();
-    let renderer = Renderer::new(&job.session, &port_ids, &job.options)?;
+    let mut renderer = Renderer::new(&job.session, &port_ids, &job.options)?;
     for w in &renderer.info().warnings {
         eprintln!("mam: warning: {w}");
     }
+    renderer.set_midi(job.midi.clone());
     let writer = Writer::create(&job, renderer.bus_ids(), renderer.channels())?;
     let total = renderer.total_frames();
     let step = renderer.step();

@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::engine::{AudioProcessor, Engine};
 use crate::graph::compile::{CompileError, CompileInfo, CompileOptions, PortBinding};
 use crate::graph::controls::{HostControl, HostControls};
+use crate::mapping::ControllerInput;
 use crate::meters::LoudnessReading;
 use crate::session::Session;
 use crate::timeline::Timeline;
@@ -115,6 +116,11 @@ pub struct Renderer {
     sample_rate: f64,
     tempo: f64,
     time_signature: (u32, u32),
+    /// MIDI messages played through the session's mappings, `(engine frame,
+    /// bytes)` sorted by frame (empty: none).
+    midi: Arc<[(u64, [u8; 3])]>,
+    /// Index of the first message of `midi` not yet applied.
+    midi_next: usize,
 }
 
 /// Where the master's loudness is analysed.
@@ -197,7 +203,26 @@ impl Renderer {
             sample_rate: session.sample_rate as f64,
             tempo: session.tempo,
             time_signature: session.time_signature,
+            midi: Arc::new([]),
+            midi_next: 0,
         })
+    }
+
+    /// Plays `midi` — raw MIDI messages at engine frames (frame 0 = the
+    /// render's first engine frame, before any latency trim), sorted by
+    /// frame — through the session's controller mappings, each applied from
+    /// its frame on ([`AudioProcessor::controller`]). Messages before
+    /// [`Self::done_frames`] are skipped.
+    ///
+    /// The renderer sets its transport once per process call of
+    /// [`Self::step`] frames and applies messages between the slices it
+    /// splits the call into at their frames, as a plugin applies the events
+    /// of a host block: the output is what the plugin plays receiving the
+    /// same messages at the same samples in blocks of that size.
+    pub fn set_midi(&mut self, midi: Arc<[(u64, [u8; 3])]>) {
+        let done = self.done as u64;
+        self.midi_next = midi.partition_point(|&(frame, _)| frame < done);
+        self.midi = midi;
     }
 
     /// Applies a host control (a scene recall, push or pop, a macro, …) at
@@ -288,18 +313,34 @@ impl Renderer {
         while at < len {
             let n = self.step.min(len - at);
             self.wait_for_loudness_room(n);
-            let port_slices: Vec<Vec<&[f32]>> = inputs.iter().map(|p| p.iter().map(|c| &c[at..at + n]).collect()).collect();
-            let port_refs: Vec<&[&[f32]]> = port_slices.iter().map(Vec::as_slice).collect();
-            let mut outs: Vec<&mut [f32]> = self.scratch.iter_mut().map(|c| &mut c[..n]).collect();
             self.audio.set_transport(&Transport::rolling(self.done as u64, self.sample_rate, self.tempo, self.time_signature));
-            let bus_scratch = &mut self.bus_scratch;
-            self.audio.process_observed(&port_refs, &mut outs, n, &mut |schedule, slice| {
-                for (bus, (_, buf, _)) in bus_scratch.iter_mut().zip(schedule.bus_outputs()) {
-                    for (ch, dst) in bus.iter_mut().enumerate() {
-                        dst[slice.clone()].copy_from_slice(&buf.channel(ch)[..slice.len()]);
-                    }
+            // The call is split at MIDI messages (the transport stays the
+            // call's, as a plugin's stays the host block's).
+            let mut from = 0;
+            while from < n {
+                // Everything due at or before this frame applies first.
+                let now = (self.done + from) as u64;
+                while let Some(&(_, data)) = self.midi.get(self.midi_next).filter(|&&(frame, _)| frame <= now) {
+                    self.audio.controller(ControllerInput::Midi(data));
+                    self.midi_next += 1;
                 }
-            });
+                let until = self.midi.get(self.midi_next).map_or(n, |&(frame, _)| ((frame - self.done as u64) as usize).min(n));
+                let m = until - from;
+                let port_slices: Vec<Vec<&[f32]>> =
+                    inputs.iter().map(|p| p.iter().map(|c| &c[at + from..at + from + m]).collect()).collect();
+                let port_refs: Vec<&[&[f32]]> = port_slices.iter().map(Vec::as_slice).collect();
+                let mut outs: Vec<&mut [f32]> = self.scratch.iter_mut().map(|c| &mut c[from..from + m]).collect();
+                let bus_scratch = &mut self.bus_scratch;
+                self.audio.process_observed(&port_refs, &mut outs, m, &mut |schedule, slice| {
+                    let to = from + slice.start..from + slice.end;
+                    for (bus, (_, buf, _)) in bus_scratch.iter_mut().zip(schedule.bus_outputs()) {
+                        for (ch, dst) in bus.iter_mut().enumerate() {
+                            dst[to.clone()].copy_from_slice(&buf.channel(ch)[..slice.len()]);
+                        }
+                    }
+                });
+                from = until;
+            }
             let kept = self.kept(self.master_skip, n);
             for (dst, src) in out.master.iter_mut().zip(&self.scratch) {
                 dst.extend_from_slice(&src[kept.clone()]);
