@@ -71,9 +71,14 @@ impl AudioProcessor {
             let Some(reading) = reading else { continue };
             taken = true;
             self.apply_mapping(i, entry, reading);
-            // The controller shows what it just did: no echo.
-            let shown = self.feedback_code(&entry);
-            self.schedule.mappings.state[i].shown = shown;
+            // A fader, knob or encoder shows where it was just put: no echo.
+            // A pad's own light is ours to set (the state it toggled or the
+            // scene it started), so it gets feedback.
+            let positional = matches!(entry.mode, RunMode::Absolute | RunMode::Relative(_)) && matches!(entry.effect, Effect::Value { .. } | Effect::Macro(_));
+            if positional {
+                let shown = self.feedback_code(&entry);
+                self.schedule.mappings.state[i].shown = shown;
+            }
         }
         taken
     }
