@@ -197,9 +197,11 @@ pub struct MappingsPanel {
     pub(crate) learn: Learn,
     /// The target the picker holds.
     pick: Option<Target>,
-    /// A row's transform while it is being edited (mapping index): a drag
-    /// or a typed number lands in the session once, when released.
-    draft: Option<(usize, Transform)>,
+    /// A row's transform while it is being edited: (mapping index, the
+    /// transform the edit started from, as edited). A drag or a typed
+    /// number lands in the session once, when released; a draft whose row
+    /// changed underneath (undo, a host restore) is dropped.
+    draft: Option<(usize, Transform, Transform)>,
 }
 
 /// Arms learn for `target` and shows the panel.
@@ -327,7 +329,7 @@ pub(crate) fn panel(ed: &mut MamEditor, ui: &mut egui::Ui) {
                 } else if done && transform != ed.session.mappings[i].transform {
                     commit = Some((i, transform));
                 } else if transform != ed.session.mappings[i].transform {
-                    ed.mappings.draft = Some((i, transform));
+                    ed.mappings.draft = Some((i, ed.session.mappings[i].transform.clone(), transform));
                 }
                 ui.end_row();
             }
@@ -351,7 +353,7 @@ fn settled(r: &egui::Response) -> bool {
 fn row(ed: &mut MamEditor, ui: &mut egui::Ui, i: usize) -> (bool, Transform, bool) {
     let m = &ed.session.mappings[i];
     let mut t = match &ed.mappings.draft {
-        Some((j, t)) if *j == i => t.clone(),
+        Some((j, base, t)) if *j == i && *base == m.transform => t.clone(),
         _ => m.transform.clone(),
     };
     let mut done = false;
@@ -632,10 +634,10 @@ mod tests {
     }
 
     /// Runs one frame of the Mappings panel (as the editor draws it: poll,
-    /// tabs, panel) headless, with `events`; returns the texts drawn.
-    fn frame(ed: &mut MamEditor, events: Vec<egui::Event>) -> Vec<String> {
-        let ctx = egui::Context::default();
-        let input = egui::RawInput { events, ..Default::default() };
+    /// tabs, panel) headless in `ctx`, with `events`; returns the texts
+    /// drawn, each with its centre.
+    fn frame(ctx: &egui::Context, ed: &mut MamEditor, events: Vec<egui::Event>) -> Vec<(String, egui::Pos2)> {
+        let input = egui::RawInput { events, screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1200.0, 400.0))), ..Default::default() };
         let mut output = ctx.run_ui(input, |ui| {
             poll(ed, ui);
             tabs(ed, ui);
@@ -649,10 +651,14 @@ mod tests {
             .shapes
             .iter()
             .filter_map(|s| match &s.shape {
-                egui::Shape::Text(t) => Some(t.galley.text().to_string()),
+                egui::Shape::Text(t) => Some((t.galley.text().to_string(), t.pos + t.galley.rect.center().to_vec2())),
                 _ => None,
             })
             .collect()
+    }
+
+    fn drawn(texts: &[(String, egui::Pos2)], text: &str) -> bool {
+        texts.iter().any(|(t, _)| t == text)
     }
 
     #[test]
@@ -660,13 +666,65 @@ mod tests {
         let (mut ed, _control) = editor();
         with_mappings(&mut ed, vec![cc(7, gain("music")), Mapping { input: Input::Osc { address: "/mam/mute".into() }, transform: Transform::default(), target: Target::Action(Action::Mute("key".into())) }]);
         arm(&mut ed, gain("key"));
-        let texts = frame(&mut ed, Vec::new());
+        let ctx = egui::Context::default();
+        let texts = frame(&ctx, &mut ed, Vec::new());
         for expected in ["Mappings (2)", "CC 7 ch 1", "music.gainDb", "/mam/mute", "Mute key", "default (toggle)", "learning key.gainDb: move a control"] {
-            assert!(texts.iter().any(|t| t == expected), "'{expected}' drawn in {texts:?}");
+            assert!(drawn(&texts, expected), "'{expected}' drawn in {texts:?}");
         }
         let esc = egui::Event::Key { key: egui::Key::Escape, physical_key: None, pressed: true, repeat: false, modifiers: egui::Modifiers::NONE };
-        let texts = frame(&mut ed, vec![esc]);
+        let texts = frame(&ctx, &mut ed, vec![esc]);
         assert_eq!(ed.mappings.learn.armed(), None, "Esc disarms");
-        assert!(!texts.iter().any(|t| t.starts_with("learning")));
+        assert!(!texts.iter().any(|(t, _)| t.starts_with("learning")));
+    }
+
+    #[test]
+    fn clicking_a_rows_remove_button_removes_that_mapping() {
+        let (mut ed, _control) = editor();
+        let three = vec![cc(1, gain("music")), cc(2, gain("key")), cc(3, gain("key2"))];
+        with_mappings(&mut ed, three.clone());
+        ed.mappings.shown = true;
+        let ctx = egui::Context::default();
+        // Two frames for the grid to settle its column widths.
+        frame(&ctx, &mut ed, Vec::new());
+        let texts = frame(&ctx, &mut ed, Vec::new());
+        // The remove buttons ("x"), top to bottom; the second row's.
+        let mut buttons: Vec<egui::Pos2> = texts.iter().filter(|(t, _)| t == "x").map(|(_, p)| *p).collect();
+        buttons.sort_by(|a, b| a.y.total_cmp(&b.y));
+        assert_eq!(buttons.len(), 3, "one remove button per row");
+        let at = buttons[1];
+        let button = |pressed| egui::Event::PointerButton { pos: at, button: egui::PointerButton::Primary, pressed, modifiers: egui::Modifiers::NONE };
+        frame(&ctx, &mut ed, vec![egui::Event::PointerMoved(at), button(true)]);
+        frame(&ctx, &mut ed, vec![button(false)]);
+        assert!(wait_handled(&ed.shared.status, 2, Duration::from_secs(10)), "the removal is posted");
+        let posted = load_str(&ed.shared.params.session.json()).unwrap().session;
+        assert_eq!(posted.mappings, vec![three[0].clone(), three[2].clone()]);
+    }
+
+    #[test]
+    fn a_drag_on_a_number_lands_once_when_released() {
+        let (mut ed, _control) = editor();
+        with_mappings(&mut ed, vec![cc(1, gain("music"))]);
+        ed.mappings.shown = true;
+        let ctx = egui::Context::default();
+        frame(&ctx, &mut ed, Vec::new());
+        let texts = frame(&ctx, &mut ed, Vec::new());
+        // The smoothing field shows the default 10 ms ("10.0" and its suffix).
+        let at = texts.iter().find(|(t, _)| t == "10.0").map(|(_, p)| *p).unwrap_or_else(|| panic!("smoothing drawn in {texts:?}"));
+        let undo_before = ed.undo.len();
+        let button = |pos, pressed| egui::Event::PointerButton { pos, button: egui::PointerButton::Primary, pressed, modifiers: egui::Modifiers::NONE };
+        frame(&ctx, &mut ed, vec![egui::Event::PointerMoved(at), button(at, true)]);
+        for dx in [10.0, 20.0, 30.0, 40.0] {
+            frame(&ctx, &mut ed, vec![egui::Event::PointerMoved(at + egui::vec2(dx, 0.0))]);
+            assert_eq!(ed.undo.len(), undo_before, "nothing posted while dragging");
+        }
+        let shown = ed.mappings.draft.as_ref().map(|(_, _, t)| t.smooth_ms).expect("a draft while dragging");
+        frame(&ctx, &mut ed, vec![button(at + egui::vec2(40.0, 0.0), false)]);
+        assert_eq!(ed.undo.len(), undo_before + 1, "one edit on release");
+        assert!(wait_handled(&ed.shared.status, 2, Duration::from_secs(10)));
+        let posted = load_str(&ed.shared.params.session.json()).unwrap().session.mappings[0].transform.smooth_ms;
+        println!("dragged 40 points: shown {shown} ms, posted {posted} ms");
+        assert_eq!(posted, shown, "what was shown while dragging lands");
+        // 40 points at 0.5 ms per point.
+        assert_eq!(posted, 10.0 + 40.0 * 0.5);
     }
 }
