@@ -11,6 +11,7 @@ mod engine {
     pub mod inserts_cost;
     pub mod latency;
     pub mod live_swap;
+    pub mod mappings;
     pub mod nan;
     pub mod properties;
     pub mod quantize;

@@ -5,7 +5,7 @@
 
 use super::AudioProcessor;
 use crate::graph::controls::HostControl;
-use crate::mapping::runtime::{code_of, emit, read_midi, Effect, Entry, Feedback, Reading, RunMode};
+use crate::mapping::runtime::{code_of, emit, read_midi, Effect, Entry, Feedback, Listen, Reading, RunMode};
 use crate::mapping::{ControllerInput, Seen};
 
 /// Mapped moves logged per host block (more are counted as lost).
@@ -59,7 +59,7 @@ impl AudioProcessor {
             let state = &mut self.schedule.mappings.state[i];
             let reading = match (input, entry.listen) {
                 (ControllerInput::Midi(data), listen) => read_midi(listen, entry.mode, data, state),
-                (ControllerInput::Osc { hash, value }, crate::mapping::runtime::Listen::Osc(h)) if h == hash => {
+                (ControllerInput::Osc { hash, value }, Listen::Osc(h)) if h == hash => {
                     if value.is_finite() {
                         Some(Reading::Position(value.clamp(0.0, 1.0)))
                     } else {
@@ -132,7 +132,10 @@ impl AudioProcessor {
         let state = &mut self.schedule.mappings.state[index];
         let was = state.pressed;
         if let Reading::Position(x) = reading {
-            state.pressed = x >= 0.5;
+            // A note is held from its note on, however soft, to its note
+            // off (a pad hit at velocity 30 still presses); other inputs
+            // from half their travel.
+            state.pressed = if matches!(entry.listen, Listen::Note { .. }) { x > 0.0 } else { x >= 0.5 };
         }
         let (press, release) = (!was && state.pressed, was && !state.pressed);
         let shape = entry.shape;
