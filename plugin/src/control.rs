@@ -23,7 +23,9 @@ use mam_core::session::{load_str, Session};
 use crate::log;
 
 use crate::state::{Origin, Request, Wake};
+use crate::osc::OscServer;
 use crate::timeline::Recorder;
+use mam_core::mapping::OscSettings;
 
 use crate::MamParams;
 
@@ -130,6 +132,7 @@ impl Drop for ControlThread {
 }
 
 fn run(shared: &ControlShared, hold: Option<Duration>) {
+    let mut osc = OscKeeper::default();
     loop {
         match shared.params.session.mailbox().wait(TICK) {
             Wake::Quit => return,
@@ -137,6 +140,7 @@ fn run(shared: &ControlShared, hold: Option<Duration>) {
             Wake::Timeline => apply_timeline(shared),
             Wake::Timeout => {}
         }
+        osc.follow(shared);
         shared.recorder.tick(&shared.params);
         let mut guard = lock(&shared.engine);
         if let Some(engine) = guard.as_mut() {
@@ -144,6 +148,55 @@ fn run(shared: &ControlShared, hold: Option<Duration>) {
             let reading = engine.update_loudness();
             if let Ok(mut l) = shared.status.loudness.lock() {
                 *l = Some(reading);
+            }
+        }
+    }
+}
+
+/// Runs the OSC server the running session asks for (`osc`): started,
+/// moved to another port or stopped when the session changes, and told
+/// which addresses the mappings use (for naming feedback).
+#[derive(Default)]
+struct OscKeeper {
+    server: Option<OscServer>,
+    settings: Option<OscSettings>,
+    /// Fingerprint of the session JSON last looked at.
+    seen: u64,
+}
+
+impl OscKeeper {
+    fn follow(&mut self, shared: &ControlShared) {
+        let fingerprint = {
+            let json = lock(&shared.last_good);
+            mam_core::mapping::osc_hash(&json) ^ json.len() as u64
+        };
+        if fingerprint == self.seen {
+            return;
+        }
+        self.seen = fingerprint;
+        let json = lock(&shared.last_good).clone();
+        let Ok(loaded) = load_str(&json) else { return };
+        let session = loaded.session;
+        let addresses = session
+            .mappings
+            .iter()
+            .filter_map(|m| match &m.input {
+                mam_core::mapping::Input::Osc { address } => Some(address.clone()),
+                _ => None,
+            })
+            .collect();
+        shared.osc.set_addresses(addresses);
+        let wanted = session.osc.enabled.then_some(session.osc);
+        if wanted == self.settings && (self.server.is_some() || wanted.is_none()) {
+            return;
+        }
+        // The old socket goes first, so the same port can be bound again.
+        self.server = None;
+        self.settings = wanted;
+        if let Some(settings) = wanted {
+            match OscServer::start(settings.port, shared.osc.clone()) {
+                Ok(server) => self.server = Some(server),
+                Err(e) => log!("MAM Session: OSC cannot listen on 127.0.0.1:{}: {e}", settings.port),
             }
         }
     }

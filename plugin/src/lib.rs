@@ -198,6 +198,10 @@ impl MamSession {
         }
         let mut audio = MamAudio::new(audio, self.params.clone(), self.table.clone(), max_block, self.latency);
         audio.recorder = Some(recorder);
+        // Fresh queues to and from the OSC server for this activation.
+        let (osc_audio, osc_ports) = osc::link();
+        self.control.shared().osc.set_ports(Some(osc_ports));
+        audio.osc = Some(osc_audio);
         Ok(audio)
     }
 
@@ -206,6 +210,7 @@ impl MamSession {
     pub fn deactivate(&mut self) {
         *self.control.shared().engine.lock().unwrap_or_else(|e| e.into_inner()) = None;
         self.control.shared().recorder.disconnect();
+        self.control.shared().osc.set_ports(None);
     }
 
     /// The plugin state (see [`format::save_state`]).
@@ -298,6 +303,8 @@ pub struct MamAudio {
     recorder: Option<timeline::AudioRecorder>,
     /// `timeline_record`'s id hash, for a mapped `record` action.
     record_hash: u32,
+    /// Messages from the OSC server and feedback to it (see [`osc`]).
+    osc: Option<osc::OscAudio>,
 }
 
 impl MamAudio {
@@ -318,6 +325,7 @@ impl MamAudio {
             reported_latency: latency,
             recorder: None,
             record_hash: format::param_hash("timeline_record"),
+            osc: None,
         }
     }
 
@@ -372,6 +380,13 @@ impl MamAudio {
             // the sample they start; the host's own parameter events follow.
             let mode = self.params.timeline_record.value().clamp(0, 2) as u8;
             recorder.begin_block(&mut self.audio, transport, frames, mode);
+        }
+        // OSC messages that came in since the last block apply at its start.
+        if let Some(osc) = self.osc.as_mut() {
+            let audio = &mut self.audio;
+            osc.drain(&mut |hash, value| {
+                audio.controller(ControllerInput::Osc { hash, value });
+            });
         }
         let mut next_event = 0;
         let mut start = 0;
@@ -432,7 +447,7 @@ impl MamAudio {
             recorder.record_mapped(&self.audio, transport);
         }
         let time = frames.saturating_sub(1) as u32;
-        let (midi_out, dropped) = (&mut self.midi_out, &mut self.midi_dropped);
+        let (midi_out, dropped, osc) = (&mut self.midi_out, &mut self.midi_dropped, &mut self.osc);
         self.audio.feedback(&mut |feedback| match feedback {
             Feedback::Midi(data) => {
                 if midi_out.len() < MAX_MIDI_OUT {
@@ -441,7 +456,11 @@ impl MamAudio {
                     *dropped += 1;
                 }
             }
-            Feedback::Osc { .. } => {}
+            Feedback::Osc { hash, value } => {
+                if let Some(osc) = osc.as_mut() {
+                    osc.send(hash, value);
+                }
+            }
         });
     }
 
