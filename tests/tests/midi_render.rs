@@ -181,8 +181,8 @@ fn a_midi_file_through_mam_render_equals_the_clap_plugin_receiving_the_same_even
     // The plugin: 512-frame blocks, the messages on note port 0 at their
     // samples, the main input only.
     let mut plugin = load_with_session(SESSION);
-    let host = run_guarded(&mut plugin, &[main.clone()], 1, FRAMES, PERFORMANCE).outputs.swap_remove(0);
-    let unmoved = run_guarded(&mut plugin, &[main.clone()], 1, FRAMES, &[]).outputs.swap_remove(0);
+    let host = run_guarded(&mut plugin, std::slice::from_ref(&main), 1, FRAMES, PERFORMANCE).outputs.swap_remove(0);
+    let unmoved = run_guarded(&mut plugin, std::slice::from_ref(&main), 1, FRAMES, &[]).outputs.swap_remove(0);
 
     // `mam render` in process calls of the same size, untrimmed (the
     // plugin's output carries its latency too).
