@@ -151,7 +151,7 @@ fn step_from_moves_one_127th_of_the_travel_per_tick() {
     // On a curve the ticks move the position before the curve: from 0.25 on
     // x², position ½, +10 ticks → (½ + 10/127)².
     let e = shape(0.0, 1.0, 2.0);
-    close(e.step_from(0.25, 10), ((0.5 + 10.0 / 127.0) as f64).powi(2) as f32, 1e-5, "exp +10");
+    close(e.step_from(0.25, 10), (0.5f64 + 10.0 / 127.0).powi(2) as f32, 1e-5, "exp +10");
     // With steps one tick is one step; inverted, ticks run the other way.
     let st = Shape { steps: 12, ..shape(-60.0, 6.0, 1.0) };
     assert_eq!(st.step_from(0.0, 1), 6.0);
@@ -806,7 +806,7 @@ fn mapped_moves_are_logged_on_their_frames() {
     // Scene 4 is quantized to the beat: logged on the sample it starts.
     audio.controller(note_on(10, 38, 127));
     run(&mut audio, 30_000);
-    let want = vec![
+    let want = [
         Mapped { frame: 100, event: MappedEvent::Set { mapping: 0, value: 6.0 } },
         Mapped { frame: 150, event: MappedEvent::Scene(2) },
         Mapped { frame: 200, event: MappedEvent::Push(3) },
@@ -954,3 +954,95 @@ fn mapping_feedback_and_processing_allocate_nothing() {
     engine.collect_garbage();
 }
 
+
+#[test]
+fn record_and_play_pads_are_logged_for_the_plugin() {
+    let s = mixer(
+        r#"[ { "input": { "type": "note", "channel": 1, "note": 41 }, "target": { "action": "record" } },
+             { "input": { "type": "note", "channel": 1, "note": 42 }, "transform": { "mode": "momentary" }, "target": { "action": "play" } } ]"#,
+    );
+    let (_e, mut audio) = engine(s);
+    audio.set_transport(&Transport::default());
+    run(&mut audio, 10);
+    // Record toggles on each press (the plugin flips its recorder); a
+    // momentary play flips on the press and back on the release.
+    audio.controller(note_on(1, 41, 100));
+    audio.controller(note_off(1, 41));
+    run(&mut audio, 10);
+    audio.controller(note_on(1, 42, 100));
+    run(&mut audio, 10);
+    audio.controller(note_off(1, 42));
+    let want = [
+        Mapped { frame: 10, event: MappedEvent::Record },
+        Mapped { frame: 20, event: MappedEvent::Play },
+        Mapped { frame: 30, event: MappedEvent::Play },
+    ];
+    assert_eq!(audio.mapped_moves(), &want[..]);
+    assert!(run(&mut audio, 100).iter().all(|&x| x == IN), "the mix is untouched");
+}
+
+#[test]
+fn encoder_ticks_add_up_while_the_value_glides() {
+    // Default 10 ms smoothing: each tick moves from where the value is
+    // going, not from where the glide stands.
+    let s = mixer(r#"[ { "input": { "type": "cc", "channel": 1, "cc": 10 }, "transform": { "min": -60, "max": 6, "mode": "relative" }, "target": { "path": "bed.gainDb" } } ]"#);
+    let (_e, mut audio) = engine(s);
+    run(&mut audio, 64);
+    for _ in 0..5 {
+        audio.controller(cc(1, 10, 127));
+    }
+    for _ in 0..5 {
+        run(&mut audio, 32);
+        audio.controller(cc(1, 10, 126));
+    }
+    assert_level(&run(&mut audio, 3000)[2 * STRIP_RAMP..], -15.0 * 66.0 / 127.0, "15 ticks down from 0 dB");
+}
+
+/// The 14-bit code a fader over −60 … +6 dB shows for `db`, as (MSB, LSB).
+fn fader_code14(db: f64) -> (u8, u8) {
+    let code = ((db + 60.0) / 66.0 * 16383.0).round() as u32;
+    ((code / 128) as u8, (code % 128) as u8)
+}
+
+#[test]
+fn fourteen_bit_and_pitch_bend_feedback_and_a_session_edit_keeps_what_was_shown() {
+    let text = |min: i32| {
+        format!(
+            r#"[ {{ "input": {{ "type": "cc", "channel": 2, "cc": 2, "fourteenBit": true }}, "transform": {{ "min": {min}, "max": 6 }}, "target": {{ "path": "bed.gainDb" }} }},
+                 {{ "input": {{ "type": "pitchbend", "channel": 3 }}, "transform": {{ "min": -60, "max": 6 }}, "target": {{ "path": "bed.gainDb" }} }},
+                 {{ "input": {{ "type": "note", "channel": 10, "note": 36 }}, "target": {{ "action": "scene", "scene": 2 }} }} ]"#
+        )
+    };
+    let (mut engine, mut audio) = engine(mixer(&text(-60)));
+    run(&mut audio, 64);
+    let (msb, lsb) = fader_code14(0.0);
+    assert_eq!((msb, lsb), (116, 46), "0 dB: 14894 of 16383");
+    assert_eq!(
+        feedback(&mut audio),
+        vec![Feedback::Midi([0xb1, 2, msb]), Feedback::Midi([0xb1, 34, lsb]), Feedback::Midi([0xe2, lsb, msb]), Feedback::Midi([0x89, 36, 0])],
+        "MSB then LSB; pitch bend LSB first"
+    );
+    audio.set_control(HostControl::Scene(1));
+    run(&mut audio, 2000);
+    let (msb, lsb) = fader_code14(-6.0);
+    assert_eq!(feedback(&mut audio), vec![Feedback::Midi([0xb1, 2, msb]), Feedback::Midi([0xb1, 34, lsb]), Feedback::Midi([0xe2, lsb, msb])]);
+    // The same session again: the new schedule keeps what each control shows.
+    engine.load(mixer(&text(-60))).unwrap();
+    run(&mut audio, 64);
+    assert!(feedback(&mut audio).is_empty(), "nothing re-sent after an unchanged reload");
+    // The 14-bit fader's range edited to −40 … +6: only it is sent again,
+    // at its new position for −6 dB (34/46 of the travel).
+    engine.load(mixer(&text(-40))).unwrap();
+    run(&mut audio, 64);
+    let code = (34.0 / 46.0 * 16383.0f64).round() as u32;
+    assert_eq!(feedback(&mut audio), vec![Feedback::Midi([0xb1, 2, (code >> 7) as u8]), Feedback::Midi([0xb1, 34, (code & 127) as u8])]);
+    engine.collect_garbage();
+}
+
+#[test]
+fn at_most_512_mappings() {
+    let one = r#"{ "input": { "type": "cc", "channel": 1, "cc": 7 }, "target": { "macro": 1 } }"#;
+    let many = |n: usize| format!("[ {} ]", vec![one; n].join(", "));
+    assert!(load_str(&session_text(&many(512), "")).is_ok());
+    assert_eq!(error_paths(&many(513), ""), vec!["mappings".to_string()]);
+}
