@@ -150,8 +150,9 @@ impl AudioProcessor {
             _ => None,
         };
         match entry.effect {
-            Effect::Value { t, ramp } => {
+            Effect::Value { t, ramp, whole } => {
                 if let Some(v) = value {
+                    let v = if whole { v.round() } else { v };
                     self.schedule.set_timeline_value(t, v, ramp);
                     self.log_mapped(MappedEvent::Set { mapping: index, value: v });
                 }

@@ -20,8 +20,10 @@ pub(crate) enum Listen {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Effect {
     /// A controlled value (index into the schedule's targets), ramped over
-    /// `ramp` samples (a switch changes at once).
-    Value { t: usize, ramp: u32 },
+    /// `ramp` samples (a switch changes at once). `whole`: a switch, choice
+    /// or count, which takes the nearest whole value (inserts truncate, so
+    /// a knob over four choices would reach the last only at its end).
+    Value { t: usize, ramp: u32, whole: bool },
     /// Macro index (0-based).
     Macro(usize),
     Scene(usize),
@@ -68,6 +70,10 @@ pub(crate) struct EntryState {
     pub shown: Option<u32>,
 }
 
+/// How [`MappingTable::compile`] finds a path: its controlled-value index
+/// and resolution.
+pub(crate) type Resolve<'a> = dyn FnMut(&str) -> Result<(usize, Resolved), String> + 'a;
+
 /// Every compiled mapping of a schedule and its state. Sized on the control
 /// side; the audio thread never resizes it.
 #[derive(Default)]
@@ -83,7 +89,7 @@ impl MappingTable {
     /// # Errors
     /// A message for a target the session cannot play (the loader checks
     /// these first, so only for a session built in code).
-    pub(crate) fn compile(mappings: &[Mapping], sample_rate: f32, resolve: &mut dyn FnMut(&str) -> Result<(usize, Resolved), String>) -> Result<Self, String> {
+    pub(crate) fn compile(mappings: &[Mapping], sample_rate: f32, resolve: &mut Resolve<'_>) -> Result<Self, String> {
         let mut entries = Vec::with_capacity(mappings.len());
         for m in mappings {
             let listen = match &m.input {
@@ -98,14 +104,14 @@ impl MappingTable {
             let (effect, lo, hi, switch) = match &m.target {
                 Target::Path(p) => {
                     let (t, r) = resolve(p)?;
-                    (Effect::Value { t, ramp }, r.min, r.max, false)
+                    (Effect::Value { t, ramp, whole: r.stepped }, r.min, r.max, false)
                 }
                 Target::Macro(n) => (Effect::Macro(n - 1), 0.0, 1.0, false),
                 Target::Action(a) => match a {
                     Action::Mute(bus) | Action::Solo(bus) => {
                         let field = if matches!(a, Action::Mute(_)) { "mute" } else { "solo" };
                         let (t, _) = resolve(&format!("{bus}.{field}"))?;
-                        (Effect::Value { t, ramp: 0 }, 0.0, 1.0, true)
+                        (Effect::Value { t, ramp: 0, whole: true }, 0.0, 1.0, true)
                     }
                     Action::Scene(n) => (Effect::Scene(*n), 0.0, 1.0, false),
                     Action::SceneNext => (Effect::SceneNext, 0.0, 1.0, false),
@@ -125,12 +131,20 @@ impl MappingTable {
                 None if switch => RunMode::Toggle,
                 None => RunMode::Absolute,
             };
+            let (min, max) = (t.min.unwrap_or(lo), t.max.unwrap_or(hi));
+            // A whole-valued target steps through its values unless told
+            // otherwise: one encoder tick is one option, not 1/127 of the
+            // travel that rounds back to where it was.
+            let whole_steps = match effect {
+                Effect::Value { whole: true, .. } if (max - min).abs() >= 1.0 => Some(((max - min).abs().round() as u32 + 1).min(1024)),
+                _ => None,
+            };
             let shape = Shape {
-                min: t.min.unwrap_or(lo) as f32,
-                max: t.max.unwrap_or(hi) as f32,
+                min: min as f32,
+                max: max as f32,
                 exponent: t.curve.exponent() as f32,
                 deadzone: t.deadzone as f32,
-                steps: t.steps.unwrap_or(0),
+                steps: t.steps.or(whole_steps).unwrap_or(0),
                 invert: t.invert,
             };
             let ident = osc_hash(&super::save::mapping(m).to_string());

@@ -1046,3 +1046,56 @@ fn at_most_512_mappings() {
     assert!(load_str(&session_text(&many(512), "")).is_ok());
     assert_eq!(error_paths(&many(513), ""), vec!["mappings".to_string()]);
 }
+
+/// ```text
+///   in ─▶ [bed: filter f] ─▶ master
+/// ```
+fn filtered(filter_type: &str, mappings: &str) -> Session {
+    session(&format!(
+        r#"{{ "version": 1, "racks": [ {{ "id": "in" }} ],
+        "buses": [ {{ "id": "bed", "inserts": [ {{ "id": "f", "type": "filter", "params": {{ "type": "{filter_type}" }} }} ] }} ],
+        "routes": [ {{ "from": "in", "to": "bed" }} ], "mappings": {mappings} }}"#
+    ))
+}
+
+#[test]
+fn a_knob_on_a_choice_lands_on_the_nearest_option() {
+    // Filter type: lowpass, highpass, bandpass, notch (0 … 3). A knob over
+    // the whole travel reads CC v as option round(3·v/127): 64 → 1.51 →
+    // bandpass (not highpass, as truncating would), 107 → 2.53 → notch.
+    let knob = r#"[ { "input": { "type": "cc", "channel": 1, "cc": 70 }, "target": { "path": "bed/f.type" } } ]"#;
+    for (v, option, name) in [(0u8, 0.0, "lowpass"), (21, 0.0, "lowpass"), (22, 1.0, "highpass"), (64, 2.0, "bandpass"), (107, 3.0, "notch"), (127, 3.0, "notch")] {
+        let (_e, mut audio) = engine(filtered("lowpass", knob));
+        audio.set_transport(&Transport::default());
+        audio.controller(cc(1, 70, v));
+        assert_eq!(audio.mapped_moves(), &[Mapped { frame: 0, event: MappedEvent::Set { mapping: 0, value: option } }], "CC {v}");
+        // It plays exactly as the session with that filter type does.
+        let noise = white(4096, 7, 0.5);
+        let mut got = (vec![0.0; 4096], vec![0.0; 4096]);
+        audio.process(&[&[&noise, &noise]], &mut [&mut got.0, &mut got.1], 4096);
+        let (_e, mut reference) = engine(filtered(name, "[]"));
+        let mut want = (vec![0.0; 4096], vec![0.0; 4096]);
+        reference.process(&[&[&noise, &noise]], &mut [&mut want.0, &mut want.1], 4096);
+        assert!(got == want, "CC {v} plays as {name}");
+    }
+}
+
+#[test]
+fn an_encoder_on_a_choice_moves_one_option_a_tick() {
+    let encoder = r#"[ { "input": { "type": "cc", "channel": 1, "cc": 71 }, "transform": { "mode": "relative" }, "target": { "path": "bed/f.type" } } ]"#;
+    let (_e, mut audio) = engine(filtered("lowpass", encoder));
+    audio.set_transport(&Transport::default());
+    for v in [1u8, 2, 127, 1, 127, 127, 127] {
+        audio.controller(cc(1, 71, v));
+    }
+    let options: Vec<f32> = audio
+        .mapped_moves()
+        .iter()
+        .map(|m| match m.event {
+            MappedEvent::Set { value, .. } => value,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // 0 +1 → 1, +2 → 3, −1 → 2, +1 → 3, −1 → 2, −1 → 1, −1 → 0.
+    assert_eq!(options, [1.0, 3.0, 2.0, 3.0, 2.0, 1.0, 0.0]);
+}
