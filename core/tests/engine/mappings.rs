@@ -1099,3 +1099,29 @@ fn an_encoder_on_a_choice_moves_one_option_a_tick() {
     // 0 +1 → 1, +2 → 3, −1 → 2, +1 → 3, −1 → 2, −1 → 1, −1 → 0.
     assert_eq!(options, [1.0, 3.0, 2.0, 3.0, 2.0, 1.0, 0.0]);
 }
+
+#[test]
+fn a_push_pad_lights_while_its_scene_is_pushed() {
+    let s = mixer(r#"[ { "input": { "type": "note", "channel": 10, "note": 37 }, "transform": { "mode": "momentary" }, "target": { "action": "push", "scene": 3 } } ]"#);
+    let (_e, mut audio) = engine(s);
+    run(&mut audio, 64);
+    assert_eq!(feedback(&mut audio), vec![Feedback::Midi([0x89, 37, 0])]);
+    audio.controller(note_on(10, 37, 40));
+    run(&mut audio, 64);
+    assert_eq!(feedback(&mut audio), vec![Feedback::Midi([0x99, 37, 127])], "pushed: lit");
+    audio.controller(note_off(10, 37));
+    run(&mut audio, 64);
+    assert_eq!(feedback(&mut audio), vec![Feedback::Midi([0x89, 37, 0])], "popped: dark");
+}
+
+#[test]
+fn the_log_holds_128_moves_a_block_and_counts_the_rest() {
+    let (_e, mut audio) = engine(mixer(&format!("[ {FADER} ]")));
+    audio.set_transport(&Transport::default());
+    for i in 0..200u32 {
+        audio.controller(cc(1, 7, (i % 128) as u8));
+    }
+    assert_eq!(audio.mapped_moves().len(), 128);
+    assert_eq!(audio.mapped_moves()[127].event, MappedEvent::Set { mapping: 0, value: fader_db(-60.0, 6.0, 127) as f32 });
+    assert_eq!(audio.mapped_lost(), 72);
+}
