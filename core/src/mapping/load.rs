@@ -66,9 +66,18 @@ fn required(cx: &mut Cx, o: &Obj, key: &str, min: u64, max: u64) -> Option<u64> 
     o.integer_in(cx, key, min, max)
 }
 
+/// A required string field; `missing` is the error when it is absent.
+fn required_str<'a>(cx: &mut Cx, o: &Obj<'a>, key: &str, missing: &str) -> Option<&'a str> {
+    if !o.has(key) {
+        cx.error(o.at(key), missing);
+        return None;
+    }
+    o.str(cx, key)
+}
+
 fn read_input(cx: &mut Cx, value: &Value, at: String) -> Option<Input> {
     let o = Obj::new(cx, value, at)?;
-    let Some(kind) = (if o.has("type") { o.str(cx, "type") } else { cx.error(o.at("type"), "missing 'type' (cc, note, pitchbend, pressure or osc)"); None }) else { return None };
+    let kind = required_str(cx, &o, "type", "missing 'type' (cc, note, pitchbend, pressure or osc)")?;
     let channel = |cx: &mut Cx| required(cx, &o, "channel", 1, 16).map(|c| c as u8);
     match kind {
         "cc" => {
@@ -107,7 +116,7 @@ fn read_input(cx: &mut Cx, value: &Value, at: String) -> Option<Input> {
         }
         "osc" => {
             o.unknown_fields(cx, &["type", "address"]);
-            let Some(address) = (if o.has("address") { o.str(cx, "address") } else { cx.error(o.at("address"), "missing 'address'"); None }) else { return None };
+            let address = required_str(cx, &o, "address", "missing 'address'")?;
             if !address.starts_with('/') || address.len() < 2 || address.contains([' ', '#', '*', ',', '?', '[', ']', '{', '}']) {
                 cx.error(o.at("address"), format!("'{address}' is not an OSC address (it starts with '/' and has no spaces or pattern characters)"));
                 return None;
