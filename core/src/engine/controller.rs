@@ -178,8 +178,13 @@ impl AudioProcessor {
             Effect::Push(n) => match entry.mode {
                 RunMode::Momentary if release => self.request_scene(HostControl::Pop, None, true),
                 RunMode::Toggle if press => {
+                    // Latched only while something is pushed (or waiting
+                    // to be): a pop from elsewhere — the host, the
+                    // timeline, another pad — lets go, so the next press
+                    // pushes instead of popping an empty stack.
+                    let held = self.projected_stack().0 > 0;
                     let state = &mut self.schedule.mappings.state[index];
-                    state.latched = !state.latched;
+                    state.latched = !(state.latched && held);
                     let action = if state.latched { HostControl::Push(n) } else { HostControl::Pop };
                     self.request_scene(action, None, true);
                 }

@@ -1125,3 +1125,23 @@ fn the_log_holds_128_moves_a_block_and_counts_the_rest() {
     assert_eq!(audio.mapped_moves()[127].event, MappedEvent::Set { mapping: 0, value: fader_db(-60.0, 6.0, 127) as f32 });
     assert_eq!(audio.mapped_lost(), 72);
 }
+
+#[test]
+fn a_toggled_push_pad_pushes_again_after_a_pop_from_elsewhere() {
+    let s = mixer(r#"[ { "input": { "type": "note", "channel": 10, "note": 37 }, "transform": { "mode": "toggle" }, "target": { "action": "push", "scene": 2 } } ]"#);
+    let (_e, mut audio) = engine(s);
+    run(&mut audio, 64);
+    let tap = |audio: &mut AudioProcessor| {
+        audio.controller(note_on(10, 37, 100));
+        audio.controller(note_off(10, 37));
+        run(audio, 2000)
+    };
+    assert_level(&tap(&mut audio)[1500..], -20.0, "first tap pushes scene 2");
+    assert_level(&tap(&mut audio)[1500..], 0.0, "second tap pops");
+    assert_level(&tap(&mut audio)[1500..], -20.0, "third tap pushes again");
+    // The host pops it: the pad is no longer holding anything, so the
+    // next tap pushes (rather than popping an empty stack).
+    audio.set_control(HostControl::Pop);
+    assert_level(&run(&mut audio, 2000)[1500..], 0.0, "popped by the host");
+    assert_level(&tap(&mut audio)[1500..], -20.0, "the next tap pushes");
+}
