@@ -655,6 +655,12 @@ impl AudioRecorder {
             live.record_end.store(position + frames as i64, Ordering::Relaxed);
         }
         self.was_recording = recording;
+        if !recording {
+            // What the recording filled reaches the control thread before
+            // `live.recording` says it stopped (see `Recorder::tick`).
+            self.hand_over();
+        }
+        let live = &*self.live;
         live.recording.store(recording, Ordering::Release);
         live.tempo.store(transport.tempo.unwrap_or(f64::NAN).to_bits(), Ordering::Relaxed);
         live.beats.store(transport.position_beats.unwrap_or(f64::NAN).to_bits(), Ordering::Relaxed);
@@ -817,16 +823,33 @@ impl AudioRecorder {
     }
 
     /// Passes a chunk holding events to the control thread (if its queue has
-    /// room) and takes a spare for the next ones.
+    /// room) and takes a spare for the next ones: once the chunk is full,
+    /// the control thread has taken every chunk handed before, or recording
+    /// stopped. Until then later blocks go on filling the same chunk: the
+    /// control thread takes chunks on its tick (50 ms), and a fader swept in
+    /// small host blocks moves in nearly every block, many more blocks per
+    /// tick than there are spare chunks (a chunk per block lost moves).
     /// Runs on the audio thread: no allocation, no locks.
     fn hand_over(&mut self) {
-        if self.chunk.as_ref().is_some_and(|c| c.len > 0) && !self.full.is_full() {
-            if let Some(chunk) = self.chunk.take() {
-                // Cannot fail: checked for room, and only this thread pushes.
-                let _ = self.full.push(chunk);
-            }
-            self.chunk = self.spares.pop().ok();
+        let Some(chunk) = self.chunk.as_ref().filter(|c| c.len > 0) else { return };
+        let all_taken = self.full.slots() == self.full.buffer().capacity();
+        if self.full.is_full() || !(chunk.len == RECORD_CHUNK || all_taken || !self.was_recording) {
+            return;
         }
+        if let Some(chunk) = self.chunk.take() {
+            // Cannot fail: checked for room, and only this thread pushes.
+            let _ = self.full.push(chunk);
+        }
+        self.chunk = self.spares.pop().ok();
+    }
+}
+
+impl Drop for AudioRecorder {
+    /// Deactivation (the main thread, before `Recorder::disconnect`): the
+    /// events of a chunk still being filled go to the control thread.
+    fn drop(&mut self) {
+        self.was_recording = false;
+        self.hand_over();
     }
 }
 
@@ -1117,6 +1140,11 @@ impl Recorder {
             }
         }
         let settings = params.timeline.settings();
+        // Read before taking chunks: the audio thread hands over what it
+        // holds before it says it stopped recording (`begin_block`, and its
+        // drop at deactivation before `disconnect`), so once this says so,
+        // every recorded event is taken below and the pass can end.
+        let audio_recording = live.recording.load(Ordering::Acquire);
         let mut events: Vec<Recorded> = Vec::new();
         if let (Some(full), Some(spares)) = (ctl.full.as_mut(), ctl.spares.as_mut()) {
             while let Ok(mut chunk) = full.pop() {
@@ -1160,7 +1188,7 @@ impl Recorder {
                 }
             }
         }
-        if !recording {
+        if !recording && !audio_recording {
             if ctl.pass.is_some() && ctl.unconfirmed.iter().any(|u| u.stamp.is_none() || live.adoptions.load(Ordering::Acquire) <= u.stamp.unwrap_or(0)) && live.playing.load(Ordering::Acquire) {
                 // Moves still on their way: the pass ends once they are confirmed.
                 return;

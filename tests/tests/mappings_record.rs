@@ -314,3 +314,36 @@ fn the_same_performance_not_armed_records_nothing_and_sounds_the_same() {
     let (recorded, _) = record(1.0, expected().values().map(Vec::len).sum(), Duration::from_secs(10));
     assert_same("recording does not change what is heard", &recorded, &live);
 }
+
+/// A fader swept by hand sends a CC every few milliseconds; a live rig runs
+/// small host blocks. Here: CC 7 every 192 samples (250 a second, each in
+/// its own 64-frame block) for most of a second, recorded at real time.
+#[test]
+fn a_fast_fader_sweep_in_small_host_blocks_records_every_move_and_plays_back_bit_for_bit() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let frames = 2 * BEAT;
+    let main = input().map(|c| c[..frames].to_vec());
+    let sweep: Vec<(usize, u8)> = (0..230).map(|k| (2_000 + 192 * k, (k % 128) as u8)).collect();
+    let mut rec = load_with_session(SESSION);
+    let arm = param_id(&mut rec, "Timeline Record");
+    let mut events: Vec<(usize, HostEvent)> = vec![(0, HostEvent::Param(arm, 1.0))];
+    events.extend(sweep.iter().map(|&(at, v)| (at, HostEvent::Midi([0xB0, 7, v]))));
+    events.push((frames - 1, HostEvent::Param(arm, 0.0)));
+    let recorded = perform(&mut rec, &main, &events, 64, true);
+    let want: Vec<Stored> = sweep.iter().map(|&(t, v)| Stored::Set { t: t as u64, path: "bed.gainDb".into(), value: fader_db(v), ramp_ms: Some(50.0) }).collect();
+    let start = Instant::now();
+    let mut state = save_state(&mut rec);
+    while start.elapsed() < Duration::from_secs(10) && stored_timeline(&state).values().map(Vec::len).sum::<usize>() < want.len() {
+        std::thread::sleep(Duration::from_millis(20));
+        state = save_state(&mut rec);
+    }
+    drop(rec);
+    let stored = stored_timeline(&state);
+    let got = stored.get("bed.gainDb").cloned().unwrap_or_default();
+    assert_eq!(got.len(), want.len(), "every move recorded ({} of {})", got.len(), want.len());
+    assert_timeline(&stored, &BTreeMap::from([("bed.gainDb".to_string(), want)]));
+    let mut play = load_with_session(SESSION);
+    load_state(&mut play, &state);
+    let played = perform(&mut play, &main, &[], 64, false);
+    assert_same("the sweep played back from the state", &played, &recorded);
+}
