@@ -9,6 +9,7 @@ use crate::graph::controls::{Armed, HostControl, HostControls, SceneStatus, MAX_
 use crate::graph::schedule::{Schedule, StripControl};
 use crate::meters::{loudness_meter, BusMeter, LoudnessMeter, LoudnessReading, LoudnessTap, MeterReading, SpectrumDisplay};
 use crate::session::slots::MAX_BUS_SLOTS;
+use crate::telemetry::{ProcessTimer, Telemetry};
 use crate::session::{Quantize, Session, Transition};
 use crate::timeline::playback::CueAction;
 use crate::timeline::Timeline;
@@ -79,6 +80,8 @@ pub struct AudioProcessor {
     mapped_len: usize,
     /// Mapped moves not logged because the log was full.
     mapped_lost: u64,
+    /// Times every process call, and samples buses and inserts.
+    timer: ProcessTimer,
 }
 
 /// A scene recall, push or pop waiting for its boundary.
@@ -204,6 +207,9 @@ pub struct Compiler {
     registry: Arc<Mutex<Registry>>,
     /// The timeline every schedule plays (docs/ARCHITECTURE.md §8.1).
     timeline: Option<Arc<Timeline>>,
+    /// CPU figures; its bus and insert counters are shared with every
+    /// schedule compiled here.
+    telemetry: Arc<Telemetry>,
 }
 
 #[derive(Default)]
@@ -220,13 +226,15 @@ impl Compiler {
     /// [`CompileError`] for a session that does not compile.
     pub fn compile(&self, session: &Session) -> Result<Compiled, CompileError> {
         let registry = &self.registry;
-        compile_with_timeline(
+        let mut compiled = compile_with_timeline(
             session,
             &self.options,
             self.timeline.as_deref(),
             &mut |id| lock(registry).meters.entry(id.to_string()).or_default().clone(),
             &mut |bus, insert, fresh| lock(registry).displays.entry((bus.to_string(), insert.to_string())).or_insert(fresh).clone(),
-        )
+        )?;
+        compiled.schedule.share_telemetry(&self.telemetry);
+        Ok(compiled)
     }
 
     pub fn options(&self) -> &CompileOptions {
@@ -264,7 +272,8 @@ impl Engine {
     /// # Errors
     /// If the session does not compile.
     pub fn with_timeline(session: Session, options: CompileOptions, timeline: Option<Arc<Timeline>>) -> Result<(Engine, AudioProcessor), CompileError> {
-        let compiler = Compiler { options, registry: Default::default(), timeline };
+        let telemetry = Arc::new(Telemetry::new(options.sample_rate));
+        let compiler = Compiler { options, registry: Default::default(), timeline, telemetry };
         let compiled = compiler.compile(&session)?;
         let options = &compiler.options;
         let (to_audio, from_control) = rtrb::RingBuffer::new(QUEUE_DEPTH);
@@ -274,6 +283,7 @@ impl Engine {
         let loudness_channels = session.channels;
         let scene_status = Arc::new(SceneStatus::default());
         let monitor = Arc::new(InputMonitor::default());
+        let timer = compiler.telemetry.timer();
         let engine = Engine { compiler, to_audio, from_audio, loudness, loudness_channels, session, info: compiled.info, layout, pending: None, scene_status: scene_status.clone(), monitor: monitor.clone() };
         let audio = AudioProcessor {
             schedule: compiled.schedule,
@@ -292,6 +302,7 @@ impl Engine {
             mapped: [Mapped::NONE; MAX_MAPPED],
             mapped_len: 0,
             mapped_lost: 0,
+            timer,
         };
         Ok((engine, audio))
     }
@@ -442,6 +453,12 @@ impl Engine {
     pub fn input_monitor(&self) -> Arc<InputMonitor> {
         self.monitor.clone()
     }
+
+    /// CPU figures of the process call, every bus and every insert, as the
+    /// audio thread measures them (atomics; see [`crate::telemetry`]).
+    pub fn telemetry(&self) -> Arc<Telemetry> {
+        self.compiler.telemetry.clone()
+    }
 }
 
 impl AudioProcessor {
@@ -452,6 +469,17 @@ impl AudioProcessor {
 
     pub fn schedule(&self) -> &Schedule {
         &self.schedule
+    }
+
+    /// Turns CPU telemetry on (the default) or off; off, no clock is read
+    /// and the figures stand still.
+    pub fn set_telemetry(&mut self, on: bool) {
+        self.timer.set_enabled(on);
+    }
+
+    /// The telemetry this processor writes (the same as [`Engine::telemetry`]).
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        self.timer.telemetry()
     }
 
     /// Applies a host control to the bus in parameter slot `slot` (1…16 as
@@ -746,7 +774,9 @@ impl AudioProcessor {
 
     /// Runs on the audio thread: no allocation, no locks.
     fn process_slices(&mut self, inputs: &[&[&[f32]]], outputs: &mut [&mut [f32]], stems: &mut [&mut [&mut [f32]]], frames: usize, observe: &mut dyn FnMut(&Schedule, std::ops::Range<usize>)) {
+        let call = self.timer.begin();
         self.poll_schedule();
+        self.schedule.timing = self.timer.bus_timing(call);
         if !self.started {
             self.schedule.settle();
             self.started = true;
@@ -810,6 +840,7 @@ impl AudioProcessor {
             self.schedule.timeline.advance(len);
             start += len;
         }
+        self.timer.end(call, frames);
     }
 }
 

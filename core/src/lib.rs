@@ -18,5 +18,6 @@ pub mod reference;
 pub mod render;
 pub mod session;
 pub mod source;
+pub mod telemetry;
 pub mod timeline;
 pub mod transport;

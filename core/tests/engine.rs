@@ -22,5 +22,6 @@ mod engine {
     pub mod stems;
     pub mod strip;
     pub mod support;
+    pub mod telemetry;
     pub mod timeline;
 }

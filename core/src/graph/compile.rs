@@ -366,6 +366,8 @@ pub fn compile_with_timeline(
                 warmup: 0,
                 key,
                 params,
+                // The engine shares its telemetry's counter (`Schedule::share_telemetry`).
+                cpu: Default::default(),
             });
             prefix += latency;
         }
@@ -400,6 +402,7 @@ pub fn compile_with_timeline(
             slot: if bus.is_master() { Some(0) } else { bus_slots[b] },
             meter: meter_for(&bus.id),
             meter_state: MeterState::new(sr),
+            cpu: Default::default(),
             out_latency: out_lat[b],
         });
     }
@@ -448,7 +451,7 @@ pub fn compile_with_timeline(
         warnings,
     };
     // The solo graph keeps file-order bus indices; `bus_order` maps them.
-    let schedule = Box::new(Schedule { sample_rate: sr, max_block, channels, racks, buses, latency, tempo: session.tempo, solo, bus_order: order.clone(), controls, timeline, mappings, stems, generation: 0, plan: Default::default(), loudness: None });
+    let schedule = Box::new(Schedule { sample_rate: sr, max_block, channels, racks, buses, latency, tempo: session.tempo, solo, bus_order: order.clone(), controls, timeline, mappings, stems, generation: 0, plan: Default::default(), loudness: None, timing: None });
     Ok(Compiled { schedule, info })
 }
 

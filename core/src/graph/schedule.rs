@@ -10,6 +10,7 @@ use crate::insert::Insert;
 use crate::meters::{BusMeter, MeterState};
 use crate::session::Tap;
 use crate::source::GeneratorState;
+use crate::telemetry::{BusTiming, CpuCounter, Telemetry};
 
 /// Everything the audio thread needs to run one session. Built and sized on
 /// the control side by [`super::compile::compile`]; the audio thread only
@@ -45,6 +46,9 @@ pub struct Schedule {
     /// A new loudness tap when this schedule's width differs from the one
     /// it replaces (the audio thread switches to it; see `Engine::load`).
     pub(crate) loudness: Option<crate::meters::LoudnessTap>,
+    /// Set by the engine for a process call that times buses and inserts
+    /// (a sampled one; see [`crate::telemetry`]), `None` otherwise.
+    pub(crate) timing: Option<BusTiming>,
 }
 
 /// The post-fader output of the bus in one parameter slot, delayed to line
@@ -141,6 +145,8 @@ pub(crate) struct InsertSlot {
     pub key: Option<(Feed, AudioBuf)>,
     /// Values in table order, applied to a carried-over running instance.
     pub params: Vec<f32>,
+    /// Time in the key feed and `process`, in sampled calls.
+    pub cpu: Arc<CpuCounter>,
 }
 
 pub(crate) struct BusNode {
@@ -171,6 +177,8 @@ pub(crate) struct BusNode {
     pub slot: Option<usize>,
     pub meter: Arc<BusMeter>,
     pub meter_state: MeterState,
+    /// Time in the whole bus (feeds, inserts, strip, meter), in sampled calls.
+    pub cpu: Arc<CpuCounter>,
     /// Latency of this bus's output relative to the sources.
     pub out_latency: usize,
 }
@@ -350,6 +358,17 @@ impl Schedule {
         self.buses.iter().map(|b| (b.id.as_str(), &b.out, b.out_latency))
     }
 
+    /// Points every bus and insert at `telemetry`'s counter for its id (so
+    /// readers' handles survive recompiles, as meters do). Control side.
+    pub fn share_telemetry(&mut self, telemetry: &Telemetry) {
+        for bus in &mut self.buses {
+            bus.cpu = telemetry.bus_counter(&bus.id);
+            for slot in &mut bus.inserts {
+                slot.cpu = telemetry.insert_counter(&bus.id, &slot.id);
+            }
+        }
+    }
+
     /// The most frames the next [`Self::process`] call may take: `max_block`,
     /// or less while a scene transition needs its next control step.
     pub fn next_block_limit(&self) -> usize {
@@ -408,6 +427,10 @@ impl Schedule {
             }
         }
 
+        // In a sampled call each bus is timed from where the one before
+        // ended, so the buses add up to this loop.
+        let timing = self.timing.map(|t| t.slice(frames));
+        let mut mark = timing.map(|t| t.now()).unwrap_or_default();
         for i in 0..self.buses.len() {
             let (done, rest) = self.buses.split_at_mut(i);
             let bus = &mut rest[0];
@@ -418,6 +441,12 @@ impl Schedule {
                     p.clear(frames);
                 }
                 bus.meter_state.silence(&bus.meter);
+                if let Some(t) = &timing {
+                    for slot in &bus.inserts {
+                        t.add(&slot.cpu, 0);
+                    }
+                    t.lap(&mut mark, &bus.cpu);
+                }
                 continue;
             }
             bus.sum.clear(frames);
@@ -433,6 +462,9 @@ impl Schedule {
                 let fading = slot.wet.is_ramping();
                 if slot.bypass && !fading {
                     slot.bypass_delay.process(&mut bus.sum, frames);
+                    if let Some(t) = &timing {
+                        t.add(&slot.cpu, 0);
+                    }
                     continue;
                 }
                 if fading || slot.track_dry {
@@ -441,6 +473,7 @@ impl Schedule {
                     }
                     slot.bypass_delay.process(&mut slot.dry, frames);
                 }
+                let mut insert_mark = timing.map(|t| t.now()).unwrap_or_default();
                 let key = match &mut slot.key {
                     Some((feed, buf)) => {
                         buf.clear(frames);
@@ -450,6 +483,9 @@ impl Schedule {
                     None => None,
                 };
                 slot.insert.process(&mut bus.sum, key, frames);
+                if let Some(t) = &timing {
+                    t.lap(&mut insert_mark, &slot.cpu);
+                }
                 if fading {
                     // dry + wet·(insert − dry), per frame on every channel;
                     // the wet ramp waits out a warm-up (at 0).
@@ -488,6 +524,9 @@ impl Schedule {
                 // A fader above 0 dB can push a huge finite sample to ±Inf.
                 sanitize(&mut out[..frames]);
                 bus.meter_state.process(ch, &out[..frames], &bus.meter);
+            }
+            if let Some(t) = &timing {
+                t.lap(&mut mark, &bus.cpu);
             }
         }
 
