@@ -106,6 +106,41 @@ fn bench_json_reports_three_block_sizes() {
 }
 
 #[test]
+fn bench_json_reports_cpu_per_bus_and_insert_for_every_block_size() {
+    let r = mam(&["bench", "--seconds", "0.5", "--json"]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    // The reference session's buses in file order, with their inserts.
+    let reference = mam_core::reference::reference_session();
+    let want: Vec<(String, Vec<(String, String)>)> =
+        reference.buses.iter().map(|b| (b.id.clone(), b.inserts.iter().map(|i| (i.id.clone(), i.kind.clone())).collect())).collect();
+    assert!(want.iter().any(|(_, inserts)| !inserts.is_empty()));
+    for block in v["blocks"].as_array().unwrap() {
+        let buses = block["buses"].as_array().unwrap_or_else(|| panic!("no buses in {block}"));
+        let got: Vec<(String, Vec<(String, String)>)> = buses
+            .iter()
+            .map(|b| {
+                let inserts = b["inserts"].as_array().unwrap().iter().map(|i| (i["id"].as_str().unwrap().to_string(), i["type"].as_str().unwrap().to_string())).collect();
+                (b["id"].as_str().unwrap().to_string(), inserts)
+            })
+            .collect();
+        assert_eq!(got, want, "block {}", block["block"]);
+        let percents = buses.iter().map(|b| &b["cpuPercent"]).chain(buses.iter().flat_map(|b| b["inserts"].as_array().unwrap().iter().map(|i| &i["cpuPercent"])));
+        for p in percents {
+            let p = p.as_f64().unwrap_or_else(|| panic!("cpuPercent {p} is not a number"));
+            assert!(p.is_finite() && p >= 0.0, "cpuPercent {p}");
+        }
+        // Each bus holds its inserts, and the master's limiter has work to do.
+        for b in buses {
+            let inserts: f64 = b["inserts"].as_array().unwrap().iter().map(|i| i["cpuPercent"].as_f64().unwrap()).sum();
+            assert!(inserts <= b["cpuPercent"].as_f64().unwrap() + 1e-9, "{b}");
+        }
+        let master = buses.iter().find(|b| b["id"] == "master").unwrap();
+        assert!(master["cpuPercent"].as_f64().unwrap() > 0.0, "{master}");
+    }
+}
+
+#[test]
 fn bad_arguments_and_files_give_one_clear_line_and_a_nonzero_exit() {
     let dir = scratch("errors");
     let out = dir.join("o.wav");
