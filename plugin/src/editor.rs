@@ -49,6 +49,9 @@ pub fn create(shared: EditorShared, state: Arc<EguiEditorState>) -> Option<EguiE
     create_egui_editor(state, Default::default(), settings, MamEditor::new(shared))
 }
 
+/// How the status line's overrun hint starts.
+const OVERRUN_HINT: &str = "audio overruns: ";
+
 /// One message for the status line.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Status {
@@ -87,6 +90,10 @@ pub struct MamEditor {
     pub(crate) strip: timeline::Strip,
     /// The Mappings panel's fields (learn).
     pub(crate) mappings: mappings::MappingsPanel,
+    /// Overruns of the last seconds, for the status line's hint.
+    overruns: mam_core::telemetry::OverrunWatch,
+    /// When this editor was made: the overrun watch's clock.
+    opened: std::time::Instant,
 }
 
 impl MamEditor {
@@ -111,6 +118,22 @@ impl MamEditor {
             loudness: None,
             strip: Default::default(),
             mappings: Default::default(),
+            overruns: Default::default(),
+            opened: std::time::Instant::now(),
+        }
+    }
+
+    /// Notes the engine's overrun count at `now_s` seconds and puts a hint
+    /// in the status line while overruns repeat (more than 3 in about the
+    /// last 10 s); the hint goes once they stop, other messages stay.
+    pub(crate) fn watch_overruns(&mut self, now_s: f64, overruns: u64) {
+        use mam_core::telemetry::OverrunWatch;
+        let recent = self.overruns.update(now_s, overruns);
+        let showing = matches!(&self.status, Some(Status::Error(text)) if text.starts_with(OVERRUN_HINT));
+        if OverrunWatch::repeating(recent) {
+            self.status = Some(Status::Error(format!("{OVERRUN_HINT}{recent} in the last 10 s — the session is too heavy for this buffer size")));
+        } else if showing {
+            self.status = None;
         }
     }
 
@@ -291,6 +314,10 @@ impl NiceEguiApp for MamEditor {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut nice_plug_egui::Frame) {
         self.refresh();
         self.loudness = self.shared.status.loudness();
+        let overruns = self.shared.engine.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|e| e.telemetry().process().overruns);
+        if let Some(overruns) = overruns {
+            self.watch_overruns(self.opened.elapsed().as_secs_f64(), overruns);
+        }
         if ui.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::Z)) {
             self.undo();
         }
@@ -371,6 +398,29 @@ pub(crate) mod tests {
         assert!(wait_handled(&ed.shared.status, 2, Duration::from_secs(10)));
         assert_eq!(ed.shared.params.session.json(), before);
         assert!(!ed.session.buses[0].bypass);
+    }
+
+    #[test]
+    fn repeating_overruns_put_a_hint_in_the_status_line_until_they_stop() {
+        let (mut ed, _control) = editor();
+        ed.status = Some(Status::Info("bypass — Ctrl+Z undoes".into()));
+        ed.watch_overruns(0.0, 0);
+        ed.watch_overruns(1.0, 3);
+        assert_eq!(ed.status, Some(Status::Info("bypass — Ctrl+Z undoes".into())), "three overruns are not yet repeating");
+        ed.watch_overruns(2.0, 5);
+        match &ed.status {
+            Some(Status::Error(text)) => assert_eq!(text, "audio overruns: 5 in the last 10 s — the session is too heavy for this buffer size"),
+            other => panic!("expected the hint, got {other:?}"),
+        }
+        // Quiet for more than 10 s: the hint goes.
+        ed.watch_overruns(8.0, 5);
+        assert!(ed.status.is_some(), "still within 10 s of them");
+        ed.watch_overruns(13.5, 5);
+        assert_eq!(ed.status, None);
+        // Another message is not cleared by a quiet watch.
+        ed.status = Some(Status::Error("edit not applied: x".into()));
+        ed.watch_overruns(14.0, 5);
+        assert_eq!(ed.status, Some(Status::Error("edit not applied: x".into())));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Mixer strips: name, scene level, host fader trim, meter, pan, mute, solo, bypass; master loudness.
+//! Mixer strips: name, scene level, host fader trim, meter, pan, mute, solo, bypass, CPU; master loudness; the engine's CPU, worst call and overruns.
 
 use mam_core::mapping::{Action, Target};
 use mam_core::session::slots;
@@ -15,6 +15,13 @@ const METER_FLOOR_DB: f32 = -60.0;
 const METER_TOP_DB: f32 = 6.0;
 
 pub(crate) fn strips(ed: &mut MamEditor, ui: &mut egui::Ui) {
+    // An inactive plugin has no telemetry: no CPU figures are shown.
+    let telemetry = ed.shared.engine.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|e| e.telemetry());
+    if let Some(t) = &telemetry {
+        ui.label(egui::RichText::new(cpu_line(&t.process())).small()).on_hover_text(
+            "the whole process call as a share of one core at real time; the worst call of the last second or two against its real-time length; calls that took longer than that (overruns)",
+        );
+    }
     let slots = slots::assign(&ed.session);
     // Buses in file order, the master last.
     let mut order: Vec<usize> = (0..ed.session.buses.len()).filter(|&b| !ed.session.buses[b].is_master()).collect();
@@ -25,7 +32,13 @@ pub(crate) fn strips(ed: &mut MamEditor, ui: &mut egui::Ui) {
                 let slot = if ed.session.buses[b].is_master() { Some(0) } else { slots[b] };
                 ui.group(|ui| {
                     ui.set_width(118.0);
-                    ui.vertical(|ui| strip(ed, ui, b, slot));
+                    ui.vertical(|ui| {
+                        strip(ed, ui, b, slot);
+                        if let Some(reading) = telemetry.as_ref().and_then(|t| t.bus(&ed.session.buses[b].id)) {
+                            ui.label(egui::RichText::new(format!("CPU {}", fmt_cpu(reading.percent))).small().weak())
+                                .on_hover_text("this bus (its inputs, inserts and strip) as a share of one core at real time, measured in sampled blocks");
+                        }
+                    });
                 });
             }
         });
@@ -112,6 +125,28 @@ fn scene_level_db(ed: &MamEditor, b: usize) -> f64 {
         Some(mam_core::session::ParamValue::Number(db)) => *db,
         _ => bus.gain.db(),
     }
+}
+
+/// A CPU share: two decimals below 1 %, one above.
+pub(crate) fn fmt_cpu(percent: f32) -> String {
+    if percent < 1.0 {
+        format!("{percent:.2} %")
+    } else {
+        format!("{percent:.1} %")
+    }
+}
+
+/// The engine's line: total CPU, the worst call against its deadline, overruns.
+pub(crate) fn cpu_line(p: &mam_core::telemetry::ProcessReading) -> String {
+    let ms = |ns: u64| ns as f64 * 1e-6;
+    format!(
+        "CPU {} · worst call {:.2} of {:.2} ms · {} overrun{}",
+        fmt_cpu(p.total.percent),
+        ms(p.worst_ns),
+        ms(p.worst_deadline_ns),
+        p.overruns,
+        if p.overruns == 1 { "" } else { "s" }
+    )
 }
 
 pub(crate) fn fmt_db(db: f64) -> String {
@@ -226,4 +261,25 @@ fn meter(ui: &mut egui::Ui, reading: &mam_core::meters::MeterReading) {
         db(reading.rms[1]),
         if clipped { " — clipped" } else { "" }
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mam_core::telemetry::{CpuReading, ProcessReading};
+
+    #[test]
+    fn the_cpu_line_shows_total_worst_call_against_its_deadline_and_overruns() {
+        // 64 frames at 48 kHz: 1.333 ms; a worst call of 0.21 ms.
+        let p = ProcessReading {
+            total: CpuReading { percent: 3.12, ..Default::default() },
+            worst_ns: 210_000,
+            worst_deadline_ns: 1_333_333,
+            overruns: 2,
+            ..Default::default()
+        };
+        assert_eq!(cpu_line(&p), "CPU 3.1 % · worst call 0.21 of 1.33 ms · 2 overruns");
+        let one = ProcessReading { overruns: 1, total: CpuReading { percent: 0.046, ..Default::default() }, ..p };
+        assert_eq!(cpu_line(&one), "CPU 0.05 % · worst call 0.21 of 1.33 ms · 1 overrun");
+    }
 }
