@@ -1184,7 +1184,16 @@ impl Recorder {
                         pass.recorded.push((lane, Event { t: e.t, action }));
                     }
                     let merged = merge(pass, &settings, live.sample_rate.load(Ordering::Relaxed));
-                    params.timeline.replace_for_later(merged);
+                    // What the pass records over from here on must not play
+                    // on (a moved lane's older events, by the parameter mode):
+                    // the engine takes the take at once then, else at the end.
+                    let now = live.position().unwrap_or(0).max(0) as u64;
+                    let playing = params.timeline.handed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    if plays_differently_from(playing.as_deref(), &merged, now) {
+                        params.timeline.replace(merged);
+                    } else {
+                        params.timeline.replace_for_later(merged);
+                    }
                 }
             }
         }
@@ -1256,6 +1265,16 @@ fn merge(pass: &Pass, settings: &Settings, rate: u32) -> Timeline {
     timeline.lanes.retain(|l| !l.events.is_empty());
     timeline.sample_rate = rate;
     timeline
+}
+
+/// Whether `new` holds other events at or after `from` than `playing`, the
+/// timeline the engine plays (`None`: none), lane by lane.
+fn plays_differently_from(playing: Option<&Timeline>, new: &Timeline, from: u64) -> bool {
+    let ahead = |t: Option<&Timeline>, id: &str| -> Vec<Event> {
+        t.and_then(|t| t.lanes.iter().find(|l| l.id == id)).map(|l| l.events.iter().filter(|e| e.t >= from).cloned().collect()).unwrap_or_default()
+    };
+    let mut ids = new.lanes.iter().chain(playing.map_or(&[][..], |p| &p.lanes[..])).map(|l| l.id.as_str());
+    ids.any(|id| ahead(playing, id) != ahead(Some(new), id))
 }
 
 /// The path, file-unit value and ramp a mapped move set: mapping `index`

@@ -4,6 +4,8 @@
 //! with the mapping's smoothing, `scene` on the sample the quantized recall
 //! started, `push`/`pop`, `macro`), and the take plays back from the state
 //! with no MIDI bit for bit, at any block size. Not armed, nothing records.
+//! A fast fader sweep in small host blocks loses no move, and a second
+//! Record pass over a take plays exactly what its take will hold.
 //!
 //! Host: 120 BPM, 4/4, 48 kHz, rolling from sample 0 (a beat is 24 000
 //! samples). The session: the main input through bus `bed` (a low-pass
@@ -346,4 +348,57 @@ fn a_fast_fader_sweep_in_small_host_blocks_records_every_move_and_plays_back_bit
     load_state(&mut play, &state);
     let played = perform(&mut play, &main, &[], 64, false);
     assert_same("the sweep played back from the state", &played, &recorded);
+}
+
+/// Plays `midi` live (512-frame blocks, real time) with `timeline_record`
+/// on Record, on an instance restored from `state` when given (so it plays
+/// that take while recording); returns the output and the state once the
+/// control thread has ended the pass (`want_events` stored).
+fn take(state: Option<&[u8]>, midi: &[(usize, [u8; 3])], want_events: usize) -> ([Vec<f32>; 2], Vec<u8>) {
+    let mut rec = load_with_session(SESSION);
+    if let Some(state) = state {
+        load_state(&mut rec, state);
+    }
+    let arm = param_id(&mut rec, "Timeline Record");
+    let mut events: Vec<(usize, HostEvent)> = vec![(0, HostEvent::Param(arm, 1.0))];
+    events.extend(midi.iter().map(|&(at, data)| (at, HostEvent::Midi(data))));
+    events.push((FRAMES - 1, HostEvent::Param(arm, 0.0)));
+    let out = perform(&mut rec, &input(), &events, BLOCK as usize, true);
+    let start = Instant::now();
+    let mut saved = save_state(&mut rec);
+    while start.elapsed() < Duration::from_secs(10) && stored_timeline(&saved).values().map(Vec::len).sum::<usize>() != want_events {
+        std::thread::sleep(Duration::from_millis(20));
+        saved = save_state(&mut rec);
+    }
+    (out, saved)
+}
+
+/// A second Record pass over a take (parameter mode touch, the default):
+/// the fader moved at 40 000 records over its lane from there to 1 s after
+/// (88 000), so the first take's move at 60 000 goes — and must not play
+/// during the pass either, or the pass heard a move its take does not
+/// hold. The pass also pushes scene 2 (a 200 ms morph) just before the
+/// move, so the engine takes the new take in the middle of a transition.
+#[test]
+fn a_second_record_pass_plays_what_it_records_over_no_more_and_plays_back_bit_for_bit() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let set = |t: u64, v: u8| Stored::Set { t, path: "bed.gainDb".into(), value: fader_db(v), ramp_ms: Some(50.0) };
+    let first = [(10_000, [0xB0, 7, 100]), (60_000, [0xB0, 7, 80]), (150_000, [0xB0, 7, 110])];
+    let (_, take1) = take(None, &first, 3);
+    assert_timeline(&stored_timeline(&take1), &BTreeMap::from([("bed.gainDb".to_string(), vec![set(10_000, 100), set(60_000, 80), set(150_000, 110)])]));
+
+    let second = [(38_000, [0x99, 37, 127]), (40_000, [0xB0, 7, 20]), (70_000, [0x89, 37, 0])];
+    let (heard, take2) = take(Some(&take1), &second, 5);
+    assert_timeline(
+        &stored_timeline(&take2),
+        &BTreeMap::from([
+            ("bed.gainDb".to_string(), vec![set(10_000, 100), set(40_000, 20), set(150_000, 110)]),
+            ("scenes".to_string(), vec![Stored::Push { t: 38_000, scene: 2 }, Stored::Pop { t: 70_000 }]),
+        ]),
+    );
+    let main = input();
+    let mut play = load_with_session(SESSION);
+    load_state(&mut play, &take2);
+    let played = perform(&mut play, &main, &[], BLOCK as usize, false);
+    assert_same("the second take played back from the state", &played, &heard);
 }
