@@ -1173,7 +1173,12 @@ impl Recorder {
                             RecordedAction::Pad(PadAction::Scene(scene)) => (SCENES_LANE.to_string(), Action::Scene { scene, policy: None }),
                             RecordedAction::Pad(PadAction::Push(scene)) => (SCENES_LANE.to_string(), Action::Push { scene }),
                             RecordedAction::Pad(PadAction::Pop) => (SCENES_LANE.to_string(), Action::Pop),
-                            RecordedAction::Macro { index, value } => (MACROS_LANE.to_string(), Action::Macro { number: index + 1, value: value as f64 }),
+                            RecordedAction::Macro { index, value } => {
+                                // The macros lane is written over like a parameter lane.
+                                let touch = pass.touched.entry(MACROS_LANE.to_string()).or_insert((e.t, e.t));
+                                touch.1 = touch.1.max(e.t);
+                                (MACROS_LANE.to_string(), Action::Macro { number: index + 1, value: value as f64 })
+                            }
                             RecordedAction::Set { mapping, value } => {
                                 let Some((path, value, ramp_ms)) = session.as_ref().and_then(|s| mapped_set(s, mapping, value)) else { continue };
                                 let touch = pass.touched.entry(path.clone()).or_insert((e.t, e.t));
@@ -1234,7 +1239,8 @@ fn merge(pass: &Pass, settings: &Settings, rate: u32) -> Timeline {
     let records_scenes = pass.recorded.iter().any(|(lane, _)| lane == SCENES_LANE);
     let mut timeline = pass.base.clone();
     for lane in &mut timeline.lanes {
-        let is_params = lane.id != SCENES_LANE && lane.events.iter().all(|e| matches!(e.action, Action::Set { .. }));
+        let is_params = lane.id == MACROS_LANE
+            || (lane.id != SCENES_LANE && lane.events.iter().all(|e| matches!(e.action, Action::Set { .. })));
         let erase: Option<(u64, u64)> = if lane.id == SCENES_LANE {
             (pass.mode == 1 && records_scenes).then_some((start, end))
         } else if is_params {
