@@ -42,18 +42,18 @@ use atomic_float::AtomicF32;
 
 /// Buses and inserts are timed in one process call whenever this many
 /// frames have passed since the last timed one, on average: about every
-/// 64th call at 64 frames, every 8th at 512, every call from 4096 up (≈ 12
-/// times a second at 48 kHz). The reference session reads the clock 26
-/// times in a sampled call; at this interval that costs about 0.4 % of its
-/// 64-frame blocks.
+/// 128th call at 64 frames, every 16th at 512 (≈ 6 times a second at 48
+/// kHz). The reference session reads the clock 26 times in a sampled call;
+/// at half this interval that cost about 1 % of its 64-frame blocks, at
+/// this one it is lost in the noise of the measurement (README, Speed).
 ///
 /// Each interval is drawn at random from ½…1½ of this, because a fixed one
 /// would meet periodic work always at the same phase: a 2048-point ducker
 /// with a 512-sample hop, at 256-frame calls and a fixed 4096-frame
 /// interval, does its FFTs in every sampled call or in none.
-pub const SAMPLE_INTERVAL_FRAMES: u64 = 4096;
+pub const SAMPLE_INTERVAL_FRAMES: u64 = 8192;
 /// Time constant, in audio time, of the smoothed percentages.
-pub const SMOOTHING_MS: f32 = 500.0;
+pub const SMOOTHING_MS: f32 = 1_000.0;
 /// The worst call is kept over windows of this much audio (the reading is
 /// the worse of the last complete window and the running one).
 pub const WORST_WINDOW_MS: f32 = 1_000.0;
@@ -223,10 +223,16 @@ impl CpuCounter {
     /// Runs on the audio thread: no allocation, no locks.
     #[inline]
     pub(crate) fn add(&self, ns: u64, frames: usize, percent_per_ns: f32, weight: f32) {
+        self.add_measured(ns, frames, ns as f32 * percent_per_ns, weight);
+    }
+
+    /// [`Self::add`] with the measurement's percentage worked out.
+    /// Runs on the audio thread: no allocation, no locks.
+    #[inline]
+    fn add_measured(&self, ns: u64, frames: usize, now: f32, weight: f32) {
         // One writer: a load and a store, not a locked read-modify-write.
         self.ns.store(self.ns.load(Ordering::Relaxed) + ns, Ordering::Relaxed);
         self.frames.store(self.frames.load(Ordering::Relaxed) + frames as u64, Ordering::Relaxed);
-        let now = ns as f32 * percent_per_ns;
         let old = self.percent.load(Ordering::Relaxed);
         self.percent.store(old + weight * (now - old), Ordering::Relaxed);
     }
@@ -368,11 +374,12 @@ impl Telemetry {
             rng: 0x9E37_79B9,
             window_frames: (WORST_WINDOW_MS * 0.001 * sample_rate) as u64,
             window_left: 0,
-            window_worst: (0, 1),
-            published_worst: (0, 1),
+            window_worst: (0.0, 0, 0),
+            published_worst: 0.0,
             cached_frames: 0,
             deadline_ns: 0,
             percent_per_ns: 0.0,
+            total_weight: 0.0,
         }
     }
 }
@@ -452,15 +459,16 @@ pub struct ProcessTimer {
     rng: u32,
     window_frames: u64,
     window_left: u64,
-    /// The worst call (time, deadline in ns) of the running window, and
-    /// the one published; compared by cross-multiplying (no division).
-    window_worst: (u64, u64),
-    published_worst: (u64, u64),
+    /// The worst call of the running window and the one published:
+    /// (percent of its deadline, time, deadline in ns).
+    window_worst: (f32, u64, u64),
+    published_worst: f32,
     /// The last call's length and what follows from it (calls are usually
     /// all the same length, so this divides once).
     cached_frames: usize,
     deadline_ns: u64,
     percent_per_ns: f32,
+    total_weight: f32,
 }
 
 impl ProcessTimer {
@@ -526,12 +534,14 @@ impl ProcessTimer {
             self.cached_frames = frames;
             self.deadline_ns = deadline_ns as u64;
             self.percent_per_ns = (100.0 / deadline_ns) as f32;
+            self.total_weight = (frames as f32 * self.per_frame_weight).min(1.0);
         }
-        let (deadline_ns, percent_per_ns) = (self.deadline_ns, self.percent_per_ns);
+        let deadline_ns = self.deadline_ns;
+        let percent = ns as f32 * self.percent_per_ns;
         let p = &self.telemetry.process;
-        p.total.add(ns, frames, percent_per_ns, (frames as f32 * self.per_frame_weight).min(1.0));
+        p.total.add_measured(ns, frames, percent, self.total_weight);
         if sampled {
-            p.sampled.add(ns, frames, percent_per_ns, self.sample_weight());
+            p.sampled.add_measured(ns, frames, percent, self.sample_weight());
             self.since_sample = 0;
             self.rng ^= self.rng << 13;
             self.rng ^= self.rng >> 17;
@@ -546,28 +556,25 @@ impl ProcessTimer {
         // The worst call shown: the last finished window's, or the running
         // window's as soon as it is worse.
         if self.window_left == 0 {
-            let (worst_ns, worst_deadline_ns) = self.window_worst;
-            self.publish_worst(worst_ns, worst_deadline_ns);
-            self.window_worst = (0, 1);
+            self.publish_worst(self.window_worst);
+            self.window_worst = (0.0, 0, 0);
             self.window_left = self.window_frames.max(1);
         }
-        // a/b > c/d as a·d > c·b, in u128 so no product overflows.
-        let worse = |(c, d): (u64, u64)| ns as u128 * d as u128 > c as u128 * deadline_ns as u128;
-        if worse(self.window_worst) {
-            self.window_worst = (ns, deadline_ns);
-            if worse(self.published_worst) {
-                self.publish_worst(ns, deadline_ns);
+        if percent > self.window_worst.0 {
+            self.window_worst = (percent, ns, deadline_ns);
+            if percent > self.published_worst {
+                self.publish_worst(self.window_worst);
             }
         }
         self.window_left = self.window_left.saturating_sub(frames as u64);
     }
 
     /// Runs on the audio thread: no allocation, no locks.
-    fn publish_worst(&mut self, ns: u64, deadline_ns: u64) {
+    fn publish_worst(&mut self, (percent, ns, deadline_ns): (f32, u64, u64)) {
         let p = &self.telemetry.process;
         p.worst_ns.store(ns, Ordering::Relaxed);
         p.worst_deadline_ns.store(deadline_ns, Ordering::Relaxed);
-        self.published_worst = (ns, deadline_ns);
+        self.published_worst = percent;
     }
 }
 

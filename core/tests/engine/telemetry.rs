@@ -111,8 +111,8 @@ fn the_worst_call_is_shown_for_one_to_two_windows() {
 fn the_smoothed_percentage_settles_on_the_share_of_the_deadline() {
     let t = Arc::new(Telemetry::new(SR));
     let mut timer = t.timer();
-    // 0.4 ms of every 1.333 ms: 30 %. Ten seconds of calls is 20 time
-    // constants (0.5 s), so the smoothing has forgotten its start (e^-20).
+    // 0.4 ms of every 1.333 ms: 30 %. Ten seconds of calls is 10 time
+    // constants (1 s), so the smoothing has forgotten its start (e^-10).
     for _ in 0..7_500 {
         timer.record_call(400_000, 64, false);
     }
@@ -157,60 +157,88 @@ fn the_clock_agrees_with_instant() {
     assert_eq!(clock.ns_between(c1, c0), 0, "backwards is 0, not a wrap");
 }
 
-#[test]
-fn a_bus_with_a_costly_insert_reports_more_than_an_empty_bus() {
-    let s = session(COSTLY_AND_EMPTY);
-    let (engine, mut audio) = engine(&s, 256);
-    run(&mut audio, 48_000 * 5 / 256, 256);
-    let t = engine.telemetry();
-    let (heavy, empty, duck) = (bus_totals(&t, "heavy"), bus_totals(&t, "empty"), t.insert("heavy", "duck").unwrap().totals);
-    let pct = |c: CpuTotals| c.percent(SR);
-    // A 2048-point STFT ducker with overlap 4 does two FFTs every 512
-    // samples per channel; the empty bus sums and copies one source.
-    assert!(pct(heavy) > 2.0 * pct(empty), "heavy {:.4} %, empty {:.4} %", pct(heavy), pct(empty));
-    // The insert is timed inside its bus, in the same calls.
-    assert!(duck.ns <= heavy.ns && duck.ns > 0, "duck {duck:?}, heavy {heavy:?}");
-    assert_eq!(duck.frames, heavy.frames);
-    assert!(pct(duck) > 0.5 * pct(heavy), "the ducker is most of its bus: duck {:.4} %, bus {:.4} %", pct(duck), pct(heavy));
-    // The smoothed figures agree on the order.
-    assert!(t.bus("heavy").unwrap().percent > t.bus("empty").unwrap().percent);
-}
+/// Times are real, and the machine runs other work (other tests, other
+/// builds): a process preempted inside a sampled call shows up as one huge
+/// measurement. So the plausibility checks (orders and proportions of
+/// measured times) get three runs of 20 s of audio (about 120 sampled
+/// calls each) and pass when one run shows them; everything that follows
+/// from how the time is taken (which calls, which frames, nesting) is
+/// checked in every run. A broken measurement fails all three alike.
+const ATTEMPTS: usize = 3;
 
-#[test]
-fn the_buses_add_up_to_the_sampled_calls_less_the_engines_own_work() {
+/// Runs [`COSTLY_AND_EMPTY`] for 20 s in 256-frame calls, checks what must
+/// hold in any run, and returns why the measured times are not plausible
+/// (`None`: they are).
+fn costly_and_empty_run() -> Option<String> {
     let s = session(COSTLY_AND_EMPTY);
     let (engine, mut audio) = engine(&s, 256);
-    let calls = 48_000 * 5 / 256;
+    let calls = 48_000 * 20 / 256;
     run(&mut audio, calls, 256);
     let t = engine.telemetry();
     let p = t.process();
+    let pct = |c: CpuTotals| c.percent(SR);
+
     // Every call is timed; all its frames count.
     assert_eq!(p.calls, calls as u64);
     assert_eq!(p.total.totals.frames, (calls * 256) as u64);
-    // Sampled: the first call, then one after every interval of 2048 to
-    // 6144 frames (8 to 24 calls of 256 frames).
+    // Sampled: the first call, then one after every interval of ½ to 1½
+    // SAMPLE_INTERVAL_FRAMES (16 to 48 calls of 256 frames).
+    let (shortest, longest) = (SAMPLE_INTERVAL_FRAMES as usize / 2 / 256, SAMPLE_INTERVAL_FRAMES as usize * 3 / 2 / 256);
     let sampled = p.sampled.totals.frames as usize / 256;
     assert_eq!(p.sampled.totals.frames % 256, 0);
-    assert!((1 + (calls - 1) / 24..=1 + (calls - 1) / 8).contains(&sampled), "{sampled} sampled calls of {calls}");
+    assert!((1 + (calls - 1) / longest..=1 + (calls - 1) / shortest).contains(&sampled), "{sampled} sampled calls of {calls}");
     let buses: Vec<CpuTotals> = ["heavy", "empty", "vocal", "master"].iter().map(|b| bus_totals(&t, b)).collect();
     for b in &buses {
         assert_eq!(b.frames, p.sampled.totals.frames, "every bus is timed in every sampled call");
     }
     // The buses are chained inside the sampled calls: their sum never
-    // exceeds those calls' time. What is left is the engine's own work
-    // (sources, controls, output copy, loudness tap): next to a ducker, a
-    // small part.
+    // exceeds those calls' time; the rest is the engine's own work
+    // (sources, controls, output copy, loudness tap).
     let sum: u64 = buses.iter().map(|b| b.ns).sum();
     assert!(sum <= p.sampled.totals.ns, "buses {sum} ns, sampled calls {} ns", p.sampled.totals.ns);
-    assert!(sum as f64 >= 0.6 * p.sampled.totals.ns as f64, "buses {sum} ns of sampled calls {} ns", p.sampled.totals.ns);
+    // The insert is timed inside its bus, in the same calls.
+    let (heavy, empty, duck) = (buses[0], buses[1], t.insert("heavy", "duck").unwrap().totals);
+    assert!(duck.ns <= heavy.ns && duck.ns > 0, "duck {duck:?}, heavy {heavy:?}");
+    assert_eq!(duck.frames, heavy.frames);
+
+    let mut wrong = Vec::new();
+    // A 2048-point STFT ducker with overlap 4 does two FFTs every 512
+    // samples per channel; the empty bus sums and copies one source.
+    if pct(heavy) <= 2.0 * pct(empty) {
+        wrong.push(format!("heavy bus {:.4} % not above twice the empty one's {:.4} %", pct(heavy), pct(empty)));
+    }
+    if pct(duck) <= 0.5 * pct(heavy) {
+        wrong.push(format!("the ducker {:.4} % is not most of its bus {:.4} %", pct(duck), pct(heavy)));
+    }
+    // Next to a ducker the engine's own work is a small part.
+    if (sum as f64) < 0.6 * p.sampled.totals.ns as f64 {
+        wrong.push(format!("buses {sum} ns are not most of the sampled calls' {} ns", p.sampled.totals.ns));
+    }
     // The sampled calls stand for all of them: their share of the deadline
     // is that of every call to within a factor of 2 (the intervals are
     // random, so no periodic work is always in or always out).
-    let (all, sampled) = (p.total.totals.percent(SR), p.sampled.totals.percent(SR));
-    assert!(sampled > 0.5 * all && sampled < 2.0 * all, "sampled calls {sampled:.3} %, all calls {all:.3} %");
-    // In percent: total ≈ buses + overhead, measured on the sampled calls.
-    let overhead = p.sampled.totals.percent(SR) - buses.iter().map(|b| b.percent(SR)).sum::<f64>();
-    assert!(overhead >= 0.0);
+    let (all, sampled) = (pct(p.total.totals), pct(p.sampled.totals));
+    if !(sampled > 0.5 * all && sampled < 2.0 * all) {
+        wrong.push(format!("sampled calls {sampled:.3} % against all calls {all:.3} %"));
+    }
+    // The smoothed figures (what the editor shows) agree on the order.
+    let (heavy_now, empty_now) = (t.bus("heavy").unwrap().percent, t.bus("empty").unwrap().percent);
+    if heavy_now <= empty_now {
+        wrong.push(format!("smoothed: heavy {heavy_now:.4} %, empty {empty_now:.4} %"));
+    }
+    (!wrong.is_empty()).then(|| wrong.join("; "))
+}
+
+#[test]
+fn a_costly_bus_reports_more_than_an_empty_one_and_the_buses_add_up_to_the_sampled_calls() {
+    let mut failures = Vec::new();
+    for _ in 0..ATTEMPTS {
+        match costly_and_empty_run() {
+            None => return,
+            Some(why) => failures.push(why),
+        }
+    }
+    panic!("implausible in all {ATTEMPTS} runs:\n{}", failures.join("\n"));
 }
 
 #[test]
@@ -218,7 +246,7 @@ fn a_sampled_out_schedule_still_reports_after_enough_calls() {
     let s = session(COSTLY_AND_EMPTY);
     let (engine, mut audio) = engine(&s, 64);
     let t = engine.telemetry();
-    // Intervals are 2048 to 6144 frames: 32 to 96 calls of 64 frames.
+    // Intervals are ½ to 1½ SAMPLE_INTERVAL_FRAMES: 64 to 192 calls of 64 frames.
     let (shortest, longest) = (SAMPLE_INTERVAL_FRAMES as usize / 2 / 64, SAMPLE_INTERVAL_FRAMES as usize * 3 / 2 / 64);
     run(&mut audio, 1, 64);
     assert_eq!(bus_totals(&t, "empty").frames, 64, "the first call is sampled");
@@ -234,7 +262,7 @@ fn counters_survive_schedule_swaps_even_a_swap_every_call() {
     let s = session(COSTLY_AND_EMPTY);
     let (mut engine, mut audio) = engine(&s, 64);
     let t = engine.telemetry();
-    // At most 96 calls of 64 frames between sampled calls.
+    // At most 192 calls of 64 frames between sampled calls.
     let longest = SAMPLE_INTERVAL_FRAMES as usize * 3 / 2 / 64;
     // A new schedule before every call: none lives long enough to be
     // sampled by a count of its own, yet the counters keep going.
