@@ -32,26 +32,29 @@ pub(crate) fn strips(ed: &mut MamEditor, ui: &mut egui::Ui) {
                 let slot = if ed.session.buses[b].is_master() { Some(0) } else { slots[b] };
                 ui.group(|ui| {
                     ui.set_width(118.0);
-                    ui.vertical(|ui| {
-                        strip(ed, ui, b, slot);
-                        if let Some(reading) = telemetry.as_ref().and_then(|t| t.bus(&ed.session.buses[b].id)) {
-                            ui.label(egui::RichText::new(format!("CPU {}", fmt_cpu(reading.percent))).small().weak())
-                                .on_hover_text("this bus (its inputs, inserts and strip) as a share of one core at real time, measured in sampled blocks");
-                        }
-                    });
+                    let cpu = telemetry.as_ref().and_then(|t| t.bus(&ed.session.buses[b].id)).map(|r| r.percent);
+                    ui.vertical(|ui| strip(ed, ui, b, slot, cpu));
                 });
             }
         });
     });
 }
 
-fn strip(ed: &mut MamEditor, ui: &mut egui::Ui, b: usize, slot: Option<usize>) {
+/// One strip; `cpu` is the bus's smoothed CPU share in percent, shown
+/// beside its name (none while the plugin is inactive).
+fn strip(ed: &mut MamEditor, ui: &mut egui::Ui, b: usize, slot: Option<usize>, cpu: Option<f32>) {
     let bus = ed.session.buses[b].clone();
     let selected = ed.selected_bus == b;
-    if ui.selectable_label(selected, egui::RichText::new(&bus.id).strong()).clicked() {
-        ed.selected_bus = b;
-        ed.selected_insert = None;
-    }
+    ui.horizontal(|ui| {
+        if ui.selectable_label(selected, egui::RichText::new(&bus.id).strong()).clicked() {
+            ed.selected_bus = b;
+            ed.selected_insert = None;
+        }
+        if let Some(cpu) = cpu {
+            ui.label(egui::RichText::new(fmt_cpu(cpu)).small().weak())
+                .on_hover_text("CPU of this bus (its inputs, inserts and strip): share of one core at real time, measured in sampled blocks");
+        }
+    });
     let scene_db = scene_level_db(ed, b);
     ui.label(egui::RichText::new(format!("scene {}", fmt_db(scene_db))).small()).on_hover_text("the level the session or the recalled scene gives this bus");
     let params = ed.shared.params.clone();
