@@ -450,6 +450,7 @@ fn osc_settings(ed: &mut MamEditor, ui: &mut egui::Ui) {
         ui.label("port");
         let r = ui.add(egui::DragValue::new(&mut osc.port).range(1024..=65535).speed(1.0));
         done |= settled(&r);
+        ui.label(egui::RichText::new(osc_line(&ed.shared.osc.status(), &ed.shared.osc.stats())).small().weak());
     });
     if done && osc != ed.session.osc {
         let mut edited = ed.session.clone();
@@ -459,12 +460,35 @@ fn osc_settings(ed: &mut MamEditor, ui: &mut egui::Ui) {
     }
 }
 
+/// What the OSC server is doing, in one line: listening or why not, and
+/// what it received, applied and dropped.
+fn osc_line(status: &crate::osc::OscStatus, stats: &crate::osc::OscStats) -> String {
+    use crate::osc::OscStatus;
+    let state = match status {
+        OscStatus::Off => return "off".to_string(),
+        OscStatus::Listening(port) => format!("listening on 127.0.0.1:{port}"),
+        OscStatus::Failed { port, error } => return format!("cannot listen on {port}: {error}"),
+    };
+    let dropped = stats.malformed + stats.oversized + stats.no_numeric + stats.queue_full;
+    format!("{state} · {} packets, {} applied, {dropped} dropped, {} sent back", stats.received, stats.queued, stats.feedback_sent)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::control::wait_handled;
     use crate::editor::tests::editor;
     use mam_core::session::load_str;
+
+    #[test]
+    fn the_osc_line_says_where_it_listens_and_what_it_dropped() {
+        use crate::osc::{OscStats, OscStatus};
+        let stats = OscStats { received: 10, queued: 6, malformed: 1, oversized: 1, no_numeric: 1, queue_full: 1, feedback_sent: 3, feedback_full: 0 };
+        assert_eq!(osc_line(&OscStatus::Listening(9000), &stats), "listening on 127.0.0.1:9000 · 10 packets, 6 applied, 4 dropped, 3 sent back");
+        assert_eq!(osc_line(&OscStatus::Off, &stats), "off");
+        let failed = OscStatus::Failed { port: 9000, error: "Address already in use".into() };
+        assert_eq!(osc_line(&failed, &stats), "cannot listen on 9000: Address already in use");
+    }
 
     const CC7: Seen = Seen { kind: 1, channel: 1, number: 7 };
     const NOTE36: Seen = Seen { kind: 2, channel: 10, number: 36 };
