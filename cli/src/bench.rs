@@ -207,25 +207,28 @@ mod tests {
     }
 
     /// The telemetry's cost: the reference session's realtime factor at 64
-    /// frames with telemetry off and on, alternating in one process, median
-    /// of the rounds. Prints; asserts nothing (a timing). Run with
-    /// `cargo test -p mam_cli --release --lib telemetry_overhead -- --ignored --nocapture`.
+    /// and 512 frames with telemetry off and on, alternating in one
+    /// process, median of the rounds (`MAM_ROUNDS`, default 9, of 60 s of
+    /// audio). Prints; asserts nothing (a timing). Run with
+    /// `cargo test -p mam_cli --release --bin mam telemetry_overhead -- --ignored --nocapture`.
     #[test]
     #[ignore]
     fn telemetry_overhead() {
         let session = reference_session();
         let rounds = std::env::var("MAM_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(9);
-        let (mut off, mut on) = (Vec::new(), Vec::new());
-        for _ in 0..rounds {
-            off.push(measure_with(&session, 64, 60.0, false).unwrap().realtime_factor);
-            on.push(measure_with(&session, 64, 60.0, true).unwrap().realtime_factor);
+        for block in [64, 512] {
+            let (mut off, mut on) = (Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                off.push(measure_with(&session, block, 60.0, false).unwrap().realtime_factor);
+                on.push(measure_with(&session, block, 60.0, true).unwrap().realtime_factor);
+            }
+            let median = |v: &mut Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            };
+            let (off_m, on_m) = (median(&mut off), median(&mut on));
+            println!("{block} frames, {rounds} rounds: realtime factor off {off_m:.0}, on {on_m:.0}: overhead {:.2} %", 100.0 * (off_m / on_m - 1.0));
+            println!("off {off:.0?}\non  {on:.0?}");
         }
-        let median = |v: &mut Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        let (off_m, on_m) = (median(&mut off), median(&mut on));
-        println!("64 frames, {rounds} rounds: realtime factor off {off_m:.0}, on {on_m:.0}: overhead {:.2} %", 100.0 * (off_m / on_m - 1.0));
-        println!("off {off:.0?}\non  {on:.0?}");
     }
 }
