@@ -314,10 +314,9 @@ impl NiceEguiApp for MamEditor {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut nice_plug_egui::Frame) {
         self.refresh();
         self.loudness = self.shared.status.loudness();
-        let overruns = self.shared.engine.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|e| e.telemetry().process().overruns);
-        if let Some(overruns) = overruns {
-            self.watch_overruns(self.opened.elapsed().as_secs_f64(), overruns);
-        }
+        // An inactive plugin has no engine: no overruns (a hint goes).
+        let overruns = self.shared.engine.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map_or(0, |e| e.telemetry().process().overruns);
+        self.watch_overruns(self.opened.elapsed().as_secs_f64(), overruns);
         if ui.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::Z)) {
             self.undo();
         }
@@ -417,9 +416,14 @@ pub(crate) mod tests {
         assert!(ed.status.is_some(), "still within 10 s of them");
         ed.watch_overruns(13.5, 5);
         assert_eq!(ed.status, None);
+        // A new engine (re-activation, or none while inactive) counts from 0.
+        ed.watch_overruns(14.0, 9);
+        assert!(ed.status.is_some(), "9 since 13.5 s");
+        ed.watch_overruns(14.5, 0);
+        assert_eq!(ed.status, None, "the count fell: another engine");
         // Another message is not cleared by a quiet watch.
         ed.status = Some(Status::Error("edit not applied: x".into()));
-        ed.watch_overruns(14.0, 5);
+        ed.watch_overruns(15.0, 0);
         assert_eq!(ed.status, Some(Status::Error("edit not applied: x".into())));
     }
 
