@@ -181,6 +181,10 @@ fn costly_and_empty_run() -> Option<String> {
     // Every call is timed; all its frames count.
     assert_eq!(p.calls, calls as u64);
     assert_eq!(p.total.totals.frames, (calls * 256) as u64);
+    // The worst call is held against its own deadline: 256 frames at 48 kHz
+    // are 5.333 ms.
+    assert_eq!(p.worst_deadline_ns, 5_333_333);
+    assert!(p.worst_ns > 0 && p.overruns <= p.calls);
     // Sampled: the first call, then one after every interval of ½ to 1½
     // SAMPLE_INTERVAL_FRAMES (16 to 48 calls of 256 frames).
     let (shortest, longest) = (SAMPLE_INTERVAL_FRAMES as usize / 2 / 256, SAMPLE_INTERVAL_FRAMES as usize * 3 / 2 / 256);
