@@ -147,10 +147,13 @@ fn the_overrun_watch_counts_the_last_ten_seconds_and_flags_repeats() {
 fn the_clock_agrees_with_instant() {
     // The time-stamp counter's calibration: both clocks measure the same
     // sleep to within 1 % (plus 50 µs for the reads between them).
-    let clock = Clock::new();
-    let (c0, i0) = (clock.now(), std::time::Instant::now());
+    let (clock, fallback) = (Clock::new(), Clock::instant());
+    assert!(!fallback.is_tsc());
+    let (f0, c0, i0) = (fallback.now(), clock.now(), std::time::Instant::now());
     std::thread::sleep(std::time::Duration::from_millis(30));
-    let (c1, i1) = (clock.now(), std::time::Instant::now());
+    let (c1, i1, f1) = (clock.now(), std::time::Instant::now(), fallback.now());
+    // The fallback brackets the other two: at least the 30 ms slept.
+    assert!(fallback.ns_between(f0, f1) >= 30_000_000);
     let by_clock = clock.ns_between(c0, c1) as f64;
     let by_instant = (i1 - i0).as_nanos() as f64;
     assert!((by_clock - by_instant).abs() < 0.01 * by_instant + 50_000.0, "clock {by_clock} ns, Instant {by_instant} ns (tsc: {})", clock.is_tsc());
