@@ -9,8 +9,8 @@ use crate::graph::controls::{Armed, HostControl, HostControls, SceneStatus, MAX_
 use crate::graph::schedule::{Schedule, StripControl};
 use crate::meters::{loudness_meter, BusMeter, LoudnessMeter, LoudnessReading, LoudnessTap, MeterReading, SpectrumDisplay};
 use crate::session::slots::MAX_BUS_SLOTS;
-use crate::telemetry::{ProcessTimer, Telemetry};
 use crate::session::{Quantize, Session, Transition};
+use crate::telemetry::{ProcessTimer, Telemetry};
 use crate::timeline::playback::CueAction;
 use crate::timeline::Timeline;
 use crate::transport::Transport;
