@@ -80,8 +80,12 @@ pub struct AudioProcessor {
     mapped_len: usize,
     /// Mapped moves not logged because the log was full.
     mapped_lost: u64,
-    /// Times every process call, and samples buses and inserts.
+    /// Times every process call (or host block, see [`Self::begin_block`]),
+    /// and samples buses and inserts.
     timer: ProcessTimer,
+    /// Inside [`Self::begin_block`] … [`Self::end_block`]: the block's
+    /// start (`None` while telemetry is off).
+    block: Option<Option<crate::telemetry::CallStart>>,
 }
 
 /// A scene recall, push or pop waiting for its boundary.
@@ -303,6 +307,7 @@ impl Engine {
             mapped_len: 0,
             mapped_lost: 0,
             timer,
+            block: None,
         };
         Ok((engine, audio))
     }
@@ -480,6 +485,25 @@ impl AudioProcessor {
     /// The telemetry this processor writes (the same as [`Engine::telemetry`]).
     pub fn telemetry(&self) -> &Arc<Telemetry> {
         self.timer.telemetry()
+    }
+
+    /// Starts a host block that the caller processes in several calls
+    /// (split at events, as the plugin does): telemetry then times the
+    /// whole block, up to [`Self::end_block`], as one call against the
+    /// block's deadline — a few-frame part holding an FFT hop is not an
+    /// overrun. Without it every process call is a block of its own.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn begin_block(&mut self) {
+        self.block = Some(self.timer.begin());
+    }
+
+    /// Ends the host block [`Self::begin_block`] started, which had `frames`
+    /// frames.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn end_block(&mut self, frames: usize) {
+        if let Some(start) = self.block.take() {
+            self.timer.end(start, frames);
+        }
     }
 
     /// Applies a host control to the bus in parameter slot `slot` (1…16 as
@@ -774,9 +798,10 @@ impl AudioProcessor {
 
     /// Runs on the audio thread: no allocation, no locks.
     fn process_slices(&mut self, inputs: &[&[&[f32]]], outputs: &mut [&mut [f32]], stems: &mut [&mut [&mut [f32]]], frames: usize, observe: &mut dyn FnMut(&Schedule, std::ops::Range<usize>)) {
-        let call = self.timer.begin();
+        // Timed here unless a host block (begin_block) is timed around it.
+        let call = if self.block.is_some() { None } else { self.timer.begin() };
         self.poll_schedule();
-        self.schedule.timing = self.timer.bus_timing(call);
+        self.schedule.timing = self.timer.bus_timing(self.block.unwrap_or(call));
         if !self.started {
             self.schedule.settle();
             self.started = true;

@@ -292,6 +292,38 @@ fn counters_survive_schedule_swaps_even_a_swap_every_call() {
 }
 
 #[test]
+fn a_host_block_split_into_parts_is_one_call_against_the_blocks_deadline() {
+    let s = session(COSTLY_AND_EMPTY);
+    let (engine, mut audio) = engine(&s, 64);
+    let t = engine.telemetry();
+    let mut out = vec![vec![0.0f32; 64]; 2];
+    // Three 64-frame host blocks, each split at events into 1 + 7 + 56 frames.
+    for _ in 0..3 {
+        audio.begin_block();
+        let mut start = 0;
+        for len in [1, 7, 56] {
+            let mut outs: Vec<&mut [f32]> = out.iter_mut().map(|c| &mut c[start..start + len]).collect();
+            audio.process(&[], &mut outs, len);
+            start += len;
+        }
+        audio.end_block(64);
+    }
+    let p = t.process();
+    assert_eq!(p.calls, 3, "one call per host block, not per part");
+    assert_eq!(p.total.totals.frames, 3 * 64);
+    // Held against the block's 1.333 ms, never a 1-frame part's 20.8 µs.
+    assert_eq!(p.worst_deadline_ns, DEADLINE_64_NS);
+    // The first block is sampled: its buses are timed in all three parts.
+    assert_eq!(p.sampled.totals.frames, 64);
+    assert_eq!(bus_totals(&t, "heavy").frames, 64);
+    // Without begin_block, each call is a block again.
+    run(&mut audio, 2, 32);
+    assert_eq!(t.process().calls, 5);
+    // The worst is a 64-frame block's or a 32-frame call's (666.67 µs).
+    assert!([DEADLINE_64_NS, 666_666].contains(&t.process().worst_deadline_ns));
+}
+
+#[test]
 fn telemetry_off_reads_no_clock_and_leaves_the_figures_standing() {
     let s = session(COSTLY_AND_EMPTY);
     let (engine, mut audio) = engine(&s, 128);
