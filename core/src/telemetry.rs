@@ -247,7 +247,9 @@ impl CpuCounter {
     }
 }
 
-/// Figures of the whole process call.
+/// Figures of the whole process call (a "call" is one `process` call, or
+/// one host block its caller brackets with `AudioProcessor::begin_block` /
+/// `end_block`).
 #[derive(Debug, Default)]
 pub struct ProcessCpu {
     /// Every process call, whole.
@@ -273,7 +275,8 @@ pub struct ProcessReading {
     pub calls: u64,
     /// Calls that took longer than their real-time length.
     pub overruns: u64,
-    /// The worst call of the last second or so, and its deadline.
+    /// The worst call of the last one or two [`WORST_WINDOW_MS`] windows,
+    /// and its deadline.
     pub worst_ns: u64,
     pub worst_deadline_ns: u64,
 }
