@@ -167,6 +167,8 @@ impl Renderer {
             ports: port_ids.iter().map(|&id| PortBinding::source(id)).collect(),
         };
         let (mut engine, mut audio) = Engine::with_timeline(session.clone(), compile_options, options.timeline.clone())?;
+        // No one reads CPU figures of an offline render: no clock reads.
+        audio.set_telemetry(false);
         // The loudness ring must take a whole process call: a longer one is split.
         let step = block.min(engine.loudness_mut().capacity_frames() / 2).max(1);
         let c = &options.controls;

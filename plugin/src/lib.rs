@@ -370,6 +370,8 @@ impl MamAudio {
     /// every output they ignore.
     pub unsafe fn process(&mut self, buffers: &HostBuffers, events: &[Event], transport: &Transport) {
         let buffers = &distinct_outputs(buffers);
+        // Telemetry times the host's whole block against its deadline, however it is split.
+        self.audio.begin_block();
         self.midi_out.clear();
         // The transport at this call's first sample: tempo-synced inserts
         // follow it and quantized scene recalls are placed from it.
@@ -419,6 +421,7 @@ impl MamAudio {
             self.sync_params();
         }
         self.after_block(transport, frames);
+        self.audio.end_block(frames);
     }
 
     /// What controller mappings did in the block: record and play actions,
