@@ -171,7 +171,8 @@ pub fn run_with_transport(
 }
 
 /// [`run_with_transport`], activated for blocks of up to `max_block`
-/// frames (the host's blocks are at most that).
+/// frames (the host's blocks are at most that). The events reach the plugin
+/// for every note, key and channel, whatever their own `pckn` says.
 pub fn run_with_transport_max(
     loaded: &mut Loaded,
     main: &[Vec<f32>; 2],
@@ -181,41 +182,74 @@ pub fn run_with_transport_max(
     transport: &mut dyn FnMut(usize) -> Option<TransportEvent>,
     max_block: u32,
 ) -> [Vec<f32>; 2] {
+    let events: Vec<(usize, HostEvent)> = events.iter().map(|e| (e.header().time() as usize, HostEvent::Param(e.param_id().unwrap(), e.value()))).collect();
+    run_timed(loaded, main, side, &events, Timing { max_block, next_block, transport, paced: false })
+}
+
+/// One input event of [`run_timed`], at an absolute host sample.
+#[derive(Clone, Copy, Debug)]
+pub enum HostEvent {
+    /// A parameter's new value (`CLAP_EVENT_PARAM_VALUE` for every note,
+    /// key and channel): (CLAP id, value).
+    Param(ClapId, f64),
+    /// A MIDI message on note port 0.
+    Midi([u8; 3]),
+}
+
+/// How the host of [`run_timed`] times its process calls.
+pub struct Timing<'a> {
+    /// The largest block the instance is activated for.
+    pub max_block: u32,
+    /// The host's block sizes, `next_block(block_index)` (clamped to
+    /// `1..=max_block`).
+    pub next_block: &'a mut dyn FnMut(usize) -> usize,
+    /// The host's transport at each block's first frame (`None`: the host
+    /// sends none).
+    pub transport: &'a mut dyn FnMut(usize) -> Option<TransportEvent>,
+    /// Whether the host runs no faster than real time, as a DAW does while
+    /// recording (the plugin's control thread then sees the blocks at the
+    /// pace it would live).
+    pub paced: bool,
+}
+
+/// Runs an activated instance over the whole of `main` (the keys in `side`
+/// as in [`run`]) with `events` (sorted by sample) on their samples —
+/// parameter values and MIDI — the blocks, transport and pace by `timing`;
+/// returns the stereo output.
+pub fn run_timed(loaded: &mut Loaded, main: &[Vec<f32>; 2], side: &[Vec<f32>; 4], events: &[(usize, HostEvent)], timing: Timing<'_>) -> [Vec<f32>; 2] {
+    use clack_host::events::event_types::MidiEvent;
+    let Timing { max_block, next_block, transport, paced } = timing;
     let config = PluginAudioConfiguration { sample_rate: RATE, min_frames_count: 1, max_frames_count: max_block };
     let stopped = loaded.instance.activate(|_, _| (), config).expect("activates");
     let mut processor = stopped.start_processing().expect("starts");
     let frames = main[0].len();
     let mut out = [vec![0.0f32; frames], vec![0.0f32; frames]];
-    let mut inputs = AudioPorts::with_capacity(6, 3);
-    let mut outputs = AudioPorts::with_capacity(2, 1);
+    let started = std::time::Instant::now();
     let mut start = 0;
     let mut block_index = 0;
     while start < frames {
         let len = (frames - start).min(next_block(block_index).clamp(1, max_block as usize));
         block_index += 1;
+        if paced {
+            let due = std::time::Duration::from_secs_f64(start as f64 / RATE);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
         let mut main_block = [main[0][start..start + len].to_vec(), main[1][start..start + len].to_vec()];
         let mut side_block = [side[0][start..start + len].to_vec(), side[1][start..start + len].to_vec()];
         let mut side2_block = [side[2][start..start + len].to_vec(), side[3][start..start + len].to_vec()];
         let mut out_block = [vec![0.0f32; len], vec![0.0f32; len]];
-        let block_events: Vec<ParamValueEvent> = events
-            .iter()
-            .filter(|e| (start..start + len).contains(&(e.header().time() as usize)))
-            .map(|e| ParamValueEvent::new(e.header().time() - start as u32, e.param_id().unwrap(), e.pckn(), e.value()))
-            .collect();
-        let input_events = InputEvents::from_buffer(&block_events);
-        let mut output_events_buffer = EventBuffer::new();
-        let mut output_events = OutputEvents::from_buffer(&mut output_events_buffer);
-        let input_audio = inputs.with_input_buffers([
-            AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(main_block.iter_mut().map(variable)) },
-            AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(side_block.iter_mut().map(variable)) },
-            AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(side2_block.iter_mut().map(variable)) },
-        ]);
-        let mut output_audio = outputs.with_output_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_output_only(out_block.iter_mut().map(|b| b.as_mut_slice())),
-        }]);
+        let mut in_events = EventBuffer::new();
+        for &(at, event) in events.iter().filter(|(at, _)| (start..start + len).contains(at)) {
+            let time = (at - start) as u32;
+            match event {
+                HostEvent::Param(id, value) => in_events.push(&ParamValueEvent::new(time, id, Pckn::match_all(), value)),
+                HostEvent::Midi(data) => in_events.push(&MidiEvent::new(time, 0, data)),
+            }
+        }
         let block_transport = transport(start);
-        processor.process(&input_audio, &mut output_audio, &input_events, &mut output_events, None, block_transport.as_ref()).expect("processes");
+        process_block(&mut processor, [&mut main_block, &mut side_block, &mut side2_block], &mut out_block, &in_events.as_input(), block_transport.as_ref());
         for ch in 0..2 {
             out[ch][start..start + len].copy_from_slice(&out_block[ch]);
         }
@@ -224,6 +258,30 @@ pub fn run_with_transport_max(
     let stopped = processor.stop_processing();
     loaded.instance.deactivate(stopped);
     out
+}
+
+/// One process call in the default layout: `inputs` on the main input,
+/// Sidechain 1 and Sidechain 2, the main output into `out` (all
+/// `[channel][frame]`, the block's length); the plugin's output events are
+/// dropped.
+pub fn process_block(
+    processor: &mut StartedPluginAudioProcessor<TestHost>,
+    inputs: [&mut [Vec<f32>; 2]; 3],
+    out: &mut [Vec<f32>; 2],
+    events: &InputEvents,
+    transport: Option<&TransportEvent>,
+) {
+    let mut input_ports = AudioPorts::with_capacity(6, 3);
+    let mut output_ports = AudioPorts::with_capacity(2, 1);
+    let input_audio = input_ports.with_input_buffers(
+        inputs.map(|port| AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(port.iter_mut().map(variable)) }),
+    );
+    let mut output_audio = output_ports.with_output_buffers([AudioPortBuffer {
+        latency: 0,
+        channels: AudioPortBufferType::f32_output_only(out.iter_mut().map(|b| b.as_mut_slice())),
+    }]);
+    let mut output_events = EventBuffer::new();
+    processor.process(&input_audio, &mut output_audio, events, &mut OutputEvents::from_buffer(&mut output_events), None, transport).expect("processes");
 }
 
 /// The plugin's state, as a host saves it into a project.
@@ -322,8 +380,6 @@ impl AudioThread {
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
             let mut processor = stopped.start_processing().unwrap();
-            let mut inputs = AudioPorts::with_capacity(6, 3);
-            let mut outputs = AudioPorts::with_capacity(2, 1);
             let n = BLOCK as usize;
             let mut heard = Vec::new();
             let mut t = 0;
@@ -334,17 +390,7 @@ impl AudioThread {
                 let mut key1 = [key.clone(), key];
                 let mut key2 = [vec![0.0f32; n], vec![0.0f32; n]];
                 let mut out = [vec![0.0f32; n], vec![0.0f32; n]];
-                let input_audio = inputs.with_input_buffers([
-                    AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(main.iter_mut().map(variable)) },
-                    AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(key1.iter_mut().map(variable)) },
-                    AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(key2.iter_mut().map(variable)) },
-                ]);
-                let mut output_audio = outputs.with_output_buffers([AudioPortBuffer {
-                    latency: 0,
-                    channels: AudioPortBufferType::f32_output_only(out.iter_mut().map(|b| b.as_mut_slice())),
-                }]);
-                let mut events = EventBuffer::new();
-                processor.process(&input_audio, &mut output_audio, &InputEvents::empty(), &mut OutputEvents::from_buffer(&mut events), None, None).unwrap();
+                process_block(&mut processor, [&mut main, &mut key1, &mut key2], &mut out, &InputEvents::empty(), None);
                 heard.push(out[0][n - 1]);
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
@@ -606,5 +652,25 @@ pub fn transport_event(frame: usize, playing: bool, tempo: f64, beats: f64) -> T
         bar_number: (beats / 4.0).floor() as i32,
         time_signature_numerator: 4,
         time_signature_denominator: 4,
+    }
+}
+
+/// Samples in a beat at 120 BPM and [`RATE`].
+pub const BEAT_AT_120_BPM: usize = 24_000;
+
+/// The host's transport at `frame`, rolling from sample 0 at 120 BPM in 4/4.
+pub fn rolling_at_120_bpm(frame: usize) -> Option<TransportEvent> {
+    Some(transport_event(frame, true, 120.0, frame as f64 / BEAT_AT_120_BPM as f64))
+}
+
+/// A host's block sizes at random, for `next_block`: 1 to `max` frames, from
+/// an xorshift32 generator started at `seed` (non-zero).
+pub fn random_blocks(seed: u32, max: u32) -> impl FnMut(usize) -> usize {
+    let mut seed = seed;
+    move |_| {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        1 + (seed % max) as usize
     }
 }

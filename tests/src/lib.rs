@@ -3,12 +3,15 @@
 //! loads `MAM Session.vst3` through the vst3 crate's COM bindings, and
 //! `tests/ports_clap.rs` / `tests/ports_vst3.rs` prove every port of both
 //! (with the host's arrays on guard pages, [`guard`]; signals and sessions
-//! in [`ports`]). Build the bundles first (`cargo xtask bundle mam_session
-//! --release`; the README's test command does).
+//! in [`ports`]). Other tests' signals and bit-exact comparison are in
+//! [`signals`], their WAV files in `src/wav.rs` (included by path). Build
+//! the bundles first (`cargo xtask bundle mam_session --release`; the
+//! README's test command does).
 
 pub mod clap;
 pub mod guard;
 pub mod ports;
+pub mod signals;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -5,6 +5,9 @@ use std::process::Command;
 
 use mam_tests::clap::*;
 
+#[path = "../src/wav.rs"]
+mod wav;
+
 /// Two sources share the main input (the plugin gives both the same port;
 /// the CLI binds the same file to each), the voice on Sidechain 1 keys a
 /// compressor and the spectral ducker on the bed, drums on Sidechain 2.
@@ -27,25 +30,6 @@ const SESSION: &str = r#"{ "version": 1, "sampleRate": 48000, "channels": 2,
     { "id": "master", "inserts": [ { "id": "lim", "type": "limiter", "params": { "ceilingDb": -1 } } ] } ],
   "routes": [ { "from": "music", "to": "bed" }, { "from": "shimmer", "to": "verb" },
               { "from": "voice", "to": "vox" }, { "from": "drums", "to": "kit" } ] }"#;
-
-
-fn write_wav(path: &Path, channels: &[&[f32]]) {
-    let spec = hound::WavSpec { channels: channels.len() as u16, sample_rate: RATE as u32, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..channels[0].len() {
-        for c in channels {
-            w.write_sample(c[i]).unwrap();
-        }
-    }
-    w.finalize().unwrap();
-}
-
-fn read_wav(path: &Path) -> Vec<Vec<f32>> {
-    let mut r = hound::WavReader::open(path).unwrap();
-    let channels = r.spec().channels as usize;
-    let samples: Vec<f32> = r.samples::<f32>().map(Result::unwrap).collect();
-    (0..channels).map(|c| samples.iter().skip(c).step_by(channels).copied().collect()).collect()
-}
 
 /// xorshift32 white noise in [-amp, amp).
 fn noise(frames: usize, amp: f32, mut seed: u32) -> Vec<f32> {
@@ -81,9 +65,9 @@ fn mam_render_of_a_plugin_session_equals_the_clap_plugin_fed_the_same_files() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let (main_wav, side1_wav, side2_wav) = (dir.join("main.wav"), dir.join("side1.wav"), dir.join("side2.wav"));
-    write_wav(&main_wav, &[&music[0], &music[1]]);
-    write_wav(&side1_wav, &[&voice, &voice]);
-    write_wav(&side2_wav, &[&drums, &drums]);
+    wav::write(&main_wav, &[&music[0], &music[1]]);
+    wav::write(&side1_wav, &[&voice, &voice]);
+    wav::write(&side2_wav, &[&drums, &drums]);
     let session = dir.join("session.json");
     std::fs::write(&session, SESSION).unwrap();
 
@@ -101,16 +85,10 @@ fn mam_render_of_a_plugin_session_equals_the_clap_plugin_fed_the_same_files() {
     let stderr = String::from_utf8_lossy(&r.stderr);
     assert!(r.status.success(), "{stderr}");
     assert!(!stderr.contains("warning"), "every source is fed: {stderr}");
-    let cli = read_wav(&out);
+    let cli = wav::read(&out);
 
     let mut plugin = load_with_session(SESSION);
-    let mut seed = 2024u32;
-    let host = run_sliced(&mut plugin, &music, &[voice.clone(), voice, drums.clone(), drums], &[], &mut |_| {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        1 + (seed % BLOCK) as usize
-    });
+    let host = run_sliced(&mut plugin, &music, &[voice.clone(), voice, drums.clone(), drums], &[], &mut random_blocks(2024, BLOCK));
 
     assert_eq!(cli.len(), 2);
     assert_eq!(cli[0].len(), frames, "untrimmed: as long as the inputs");

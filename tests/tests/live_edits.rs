@@ -94,21 +94,7 @@ fn block(processor: &mut StartedPluginAudioProcessor<TestHost>, t: usize, events
     };
     let (mut main, mut key1, mut key2) = (signal(1), signal(2), signal(3));
     let mut out = [vec![0.0f32; FRAMES], vec![0.0f32; FRAMES]];
-    let mut inputs = AudioPorts::with_capacity(6, 3);
-    let mut outputs = AudioPorts::with_capacity(2, 1);
-    let input_audio = inputs.with_input_buffers([
-        AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(main.iter_mut().map(variable)) },
-        AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(key1.iter_mut().map(variable)) },
-        AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(key2.iter_mut().map(variable)) },
-    ]);
-    let mut output_audio = outputs.with_output_buffers([AudioPortBuffer {
-        latency: 0,
-        channels: AudioPortBufferType::f32_output_only(out.iter_mut().map(|b| b.as_mut_slice())),
-    }]);
-    let mut events_out = EventBuffer::new();
-    processor
-        .process(&input_audio, &mut output_audio, &InputEvents::from_buffer(&events.to_vec()), &mut OutputEvents::from_buffer(&mut events_out), None, None)
-        .unwrap();
+    process_block(processor, [&mut main, &mut key1, &mut key2], &mut out, &InputEvents::from_buffer(&events.to_vec()), None);
     out
 }
 

@@ -21,11 +21,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use clack_host::events::event_types::{MidiEvent, ParamValueEvent, TransportEvent};
-use clack_host::prelude::*;
 use mam_tests::clap::*;
+use mam_tests::signals::{assert_same, first_difference, tones_over_noise};
 
-const BEAT: usize = 24_000;
+const BEAT: usize = BEAT_AT_120_BPM;
 const FRAMES: usize = 8 * BEAT;
 
 const SESSION: &str = r#"{ "version": 1, "sampleRate": 48000, "tempo": 120, "timeSignature": [4, 4], "channels": 2,
@@ -60,90 +59,18 @@ const PERFORMANCE: [(usize, [u8; 3]); 12] = [
     (170_000, [0xB0, 1, 0]),
 ];
 
-/// The host's transport at `frame`, rolling at 120 BPM in 4/4.
-fn rolling(frame: usize) -> Option<TransportEvent> {
-    Some(transport_event(frame, true, 120.0, frame as f64 / BEAT as f64))
-}
-
-/// Two tones over noise, different per channel, so gain, pan and the
-/// filter all change the output.
+/// Two tones over noise, so gain, pan and the filter all change the output.
 fn input() -> [Vec<f32>; 2] {
-    let mut seed = 11u32;
-    [0usize, 1].map(|c| {
-        (0..FRAMES)
-            .map(|i| {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                let t = i as f32 / RATE as f32;
-                0.2 * (std::f32::consts::TAU * (220.0 + 110.0 * c as f32) * t).sin() + 0.1 * ((seed >> 8) as f32 / (1u32 << 23) as f32 - 1.0)
-            })
-            .collect()
-    })
-}
-
-/// One input event at an absolute host sample.
-#[derive(Clone, Copy)]
-enum HostEvent {
-    Param(ClapId, f64),
-    Midi([u8; 3]),
+    tones_over_noise(FRAMES, 11)
 }
 
 /// Runs the main input through an activated instance with the rolling
-/// transport, `events` (sorted by sample) on their samples — parameter
-/// values and MIDI on note port 0 — in host blocks of `block` frames;
-/// `paced` runs no faster than real time, as a DAW does while recording.
+/// transport, `events` (sorted by sample) on their samples, in host blocks
+/// of `block` frames; `paced` runs no faster than real time, as a DAW does
+/// while recording.
 fn perform(loaded: &mut Loaded, main: &[Vec<f32>; 2], events: &[(usize, HostEvent)], block: usize, paced: bool) -> [Vec<f32>; 2] {
-    let config = PluginAudioConfiguration { sample_rate: RATE, min_frames_count: 1, max_frames_count: block as u32 };
-    let stopped = loaded.instance.activate(|_, _| (), config).expect("activates");
-    let mut processor = stopped.start_processing().expect("starts");
-    let frames = main[0].len();
-    let mut out = [vec![0.0f32; frames], vec![0.0f32; frames]];
-    let mut inputs = AudioPorts::with_capacity(6, 3);
-    let mut outputs = AudioPorts::with_capacity(2, 1);
-    let started = Instant::now();
-    let mut start = 0;
-    while start < frames {
-        let len = (frames - start).min(block);
-        if paced {
-            let due = Duration::from_secs_f64(start as f64 / RATE);
-            if let Some(wait) = due.checked_sub(started.elapsed()) {
-                std::thread::sleep(wait);
-            }
-        }
-        let mut main_block = [main[0][start..start + len].to_vec(), main[1][start..start + len].to_vec()];
-        let mut out_block = [vec![0.0f32; len], vec![0.0f32; len]];
-        let mut in_events = EventBuffer::new();
-        for &(at, event) in events.iter().filter(|(at, _)| (start..start + len).contains(at)) {
-            let time = (at - start) as u32;
-            match event {
-                HostEvent::Param(id, value) => in_events.push(&ParamValueEvent::new(time, id, Pckn::match_all(), value)),
-                HostEvent::Midi(data) => in_events.push(&MidiEvent::new(time, 0, data)),
-            }
-        }
-        let (mut side1, mut side2) = (silence(len), silence(len));
-        let input_audio = inputs.with_input_buffers([
-            AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(main_block.iter_mut().map(variable)) },
-            AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(side1.iter_mut().map(variable)) },
-            AudioPortBuffer { latency: 0, channels: AudioPortBufferType::f32_input_only(side2.iter_mut().map(variable)) },
-        ]);
-        let mut output_audio = outputs.with_output_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_output_only(out_block.iter_mut().map(|b| b.as_mut_slice())),
-        }]);
-        let mut out_events = EventBuffer::new();
-        let transport = rolling(start);
-        processor
-            .process(&input_audio, &mut output_audio, &in_events.as_input(), &mut OutputEvents::from_buffer(&mut out_events), None, transport.as_ref())
-            .expect("processes");
-        for ch in 0..2 {
-            out[ch][start..start + len].copy_from_slice(&out_block[ch]);
-        }
-        start += len;
-    }
-    let stopped = processor.stop_processing();
-    loaded.instance.deactivate(stopped);
-    out
+    let timing = Timing { max_block: block as u32, next_block: &mut |_| block, transport: &mut rolling_at_120_bpm, paced };
+    run_timed(loaded, main, &no_keys(main[0].len()), events, timing)
 }
 
 /// A timeline event as the state stores it (`t`, then what it does).
@@ -235,37 +162,37 @@ fn assert_timeline(got: &BTreeMap<String, Vec<Stored>>, want: &BTreeMap<String, 
     assert!(ok, "stored timeline\n{got:#?}\nexpected\n{want:#?}");
 }
 
-fn first_difference(a: &[Vec<f32>; 2], b: &[Vec<f32>; 2]) -> Option<(usize, usize)> {
-    (0..2).find_map(|c| (0..a[c].len()).find(|&i| a[c][i].to_bits() != b[c][i].to_bits()).map(|i| (c, i)))
-}
-
-fn assert_same(what: &str, got: &[Vec<f32>; 2], want: &[Vec<f32>; 2]) {
-    if let Some((c, i)) = first_difference(got, want) {
-        panic!("{what}: channel {c} first differs at frame {i}: {} vs {}", got[c][i], want[c][i]);
-    }
-}
-
-/// Plays [`PERFORMANCE`] live in 512-frame blocks at real time with
+/// Plays `midi` live in 512-frame blocks at real time with
 /// `timeline_record` at `mode` from the first sample (back to Off on the
-/// last, so the state does not arm the next instance). Returns the output
-/// and the state saved once the control thread has ended the pass: when
-/// `want_events` events are stored, or after `settle` if that never comes.
-fn record(mode: f64, want_events: usize, settle: Duration) -> ([Vec<f32>; 2], Vec<u8>) {
+/// last, so the state does not arm the next instance), on an instance
+/// restored from `state` when given (so it plays that take while
+/// recording). Returns the output and the state once the control thread
+/// has ended the pass (see [`state_after_pass`]).
+fn record(state: Option<&[u8]>, mode: f64, midi: &[(usize, [u8; 3])], settle: Duration, ended: impl Fn(usize) -> bool) -> ([Vec<f32>; 2], Vec<u8>) {
     let mut rec = load_with_session(SESSION);
+    if let Some(state) = state {
+        load_state(&mut rec, state);
+    }
     let arm = param_id(&mut rec, "Timeline Record");
     let mut events: Vec<(usize, HostEvent)> = vec![(0, HostEvent::Param(arm, mode))];
-    events.extend(PERFORMANCE.iter().map(|&(at, data)| (at, HostEvent::Midi(data))));
+    events.extend(midi.iter().map(|&(at, data)| (at, HostEvent::Midi(data))));
     events.push((FRAMES - 1, HostEvent::Param(arm, 0.0)));
     let out = perform(&mut rec, &input(), &events, BLOCK as usize, true);
-    // The pass ends on the control thread's next tick (50 ms) after the
-    // transport stopped (deactivation).
+    (out, state_after_pass(&mut rec, settle, ended))
+}
+
+/// The state saved once `ended(number of stored events)` holds, polled
+/// every 20 ms, or after `settle` if it never does: a pass ends on the
+/// control thread's next tick (50 ms) after the transport stopped
+/// (deactivation).
+fn state_after_pass(rec: &mut Loaded, settle: Duration, ended: impl Fn(usize) -> bool) -> Vec<u8> {
     let start = Instant::now();
-    let mut state = save_state(&mut rec);
-    while start.elapsed() < settle && stored_timeline(&state).values().map(Vec::len).sum::<usize>() < want_events {
+    let mut state = save_state(rec);
+    while start.elapsed() < settle && !ended(stored_timeline(&state).values().map(Vec::len).sum()) {
         std::thread::sleep(Duration::from_millis(20));
-        state = save_state(&mut rec);
+        state = save_state(rec);
     }
-    (out, state)
+    state
 }
 
 #[test]
@@ -273,7 +200,7 @@ fn mapped_moves_recorded_while_armed_are_the_expected_events_and_play_back_bit_f
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let want = expected();
     let num_events = want.values().map(Vec::len).sum();
-    let (recorded, state) = record(1.0, num_events, Duration::from_secs(10));
+    let (recorded, state) = record(None, 1.0, &PERFORMANCE, Duration::from_secs(10), |n| n >= num_events);
 
     // 1. The stored timeline holds exactly the performance's events.
     assert_timeline(&stored_timeline(&state), &want);
@@ -292,16 +219,10 @@ fn mapped_moves_recorded_while_armed_are_the_expected_events_and_play_back_bit_f
     let played = perform(&mut play, &main, &[], BLOCK as usize, false);
     assert_same("played back from the state", &played, &recorded);
     for block in [64usize, 511, 4096] {
-        let out = run_with_transport_max(&mut play, &main, &no_keys(FRAMES), &[], &mut |_| block, &mut |f| rolling(f), block as u32);
+        let out = run_with_transport_max(&mut play, &main, &no_keys(FRAMES), &[], &mut |_| block, &mut rolling_at_120_bpm, block as u32);
         assert_same(&format!("played back in blocks of {block}"), &out, &recorded);
     }
-    let mut seed = 5u32;
-    let out = run_with_transport_max(&mut play, &main, &no_keys(FRAMES), &[], &mut |_| {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        1 + (seed % 1024) as usize
-    }, &mut |f| rolling(f), 1024);
+    let out = run_with_transport_max(&mut play, &main, &no_keys(FRAMES), &[], &mut random_blocks(5, 1024), &mut rolling_at_120_bpm, 1024);
     assert_same("played back in random blocks", &out, &recorded);
 }
 
@@ -309,11 +230,12 @@ fn mapped_moves_recorded_while_armed_are_the_expected_events_and_play_back_bit_f
 fn the_same_performance_not_armed_records_nothing_and_sounds_the_same() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // Not armed: the state after ten control ticks holds no event.
-    let (live, state) = record(0.0, 1, Duration::from_millis(500));
+    let (live, state) = record(None, 0.0, &PERFORMANCE, Duration::from_millis(500), |n| n >= 1);
     let stored = stored_timeline(&state);
     assert!(stored.is_empty(), "nothing recorded: {stored:#?}");
     // Armed: what is heard while recording is the same performance.
-    let (recorded, _) = record(1.0, expected().values().map(Vec::len).sum(), Duration::from_secs(10));
+    let num_events: usize = expected().values().map(Vec::len).sum();
+    let (recorded, _) = record(None, 1.0, &PERFORMANCE, Duration::from_secs(10), |n| n >= num_events);
     assert_same("recording does not change what is heard", &recorded, &live);
 }
 
@@ -333,12 +255,7 @@ fn a_fast_fader_sweep_in_small_host_blocks_records_every_move_and_plays_back_bit
     events.push((frames - 1, HostEvent::Param(arm, 0.0)));
     let recorded = perform(&mut rec, &main, &events, 64, true);
     let want: Vec<Stored> = sweep.iter().map(|&(t, v)| Stored::Set { t: t as u64, path: "bed.gainDb".into(), value: fader_db(v), ramp_ms: Some(50.0) }).collect();
-    let start = Instant::now();
-    let mut state = save_state(&mut rec);
-    while start.elapsed() < Duration::from_secs(10) && stored_timeline(&state).values().map(Vec::len).sum::<usize>() < want.len() {
-        std::thread::sleep(Duration::from_millis(20));
-        state = save_state(&mut rec);
-    }
+    let state = state_after_pass(&mut rec, Duration::from_secs(10), |n| n >= want.len());
     drop(rec);
     let stored = stored_timeline(&state);
     let got = stored.get("bed.gainDb").cloned().unwrap_or_default();
@@ -348,29 +265,6 @@ fn a_fast_fader_sweep_in_small_host_blocks_records_every_move_and_plays_back_bit
     load_state(&mut play, &state);
     let played = perform(&mut play, &main, &[], 64, false);
     assert_same("the sweep played back from the state", &played, &recorded);
-}
-
-/// Plays `midi` live (512-frame blocks, real time) with `timeline_record`
-/// on Record, on an instance restored from `state` when given (so it plays
-/// that take while recording); returns the output and the state once the
-/// control thread has ended the pass (`want_events` stored).
-fn take(state: Option<&[u8]>, midi: &[(usize, [u8; 3])], want_events: usize) -> ([Vec<f32>; 2], Vec<u8>) {
-    let mut rec = load_with_session(SESSION);
-    if let Some(state) = state {
-        load_state(&mut rec, state);
-    }
-    let arm = param_id(&mut rec, "Timeline Record");
-    let mut events: Vec<(usize, HostEvent)> = vec![(0, HostEvent::Param(arm, 1.0))];
-    events.extend(midi.iter().map(|&(at, data)| (at, HostEvent::Midi(data))));
-    events.push((FRAMES - 1, HostEvent::Param(arm, 0.0)));
-    let out = perform(&mut rec, &input(), &events, BLOCK as usize, true);
-    let start = Instant::now();
-    let mut saved = save_state(&mut rec);
-    while start.elapsed() < Duration::from_secs(10) && stored_timeline(&saved).values().map(Vec::len).sum::<usize>() != want_events {
-        std::thread::sleep(Duration::from_millis(20));
-        saved = save_state(&mut rec);
-    }
-    (out, saved)
 }
 
 /// A second Record pass over a take (parameter mode touch, the default):
@@ -384,11 +278,11 @@ fn a_second_record_pass_plays_what_it_records_over_no_more_and_plays_back_bit_fo
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let set = |t: u64, v: u8| Stored::Set { t, path: "bed.gainDb".into(), value: fader_db(v), ramp_ms: Some(50.0) };
     let first = [(10_000, [0xB0, 7, 100]), (60_000, [0xB0, 7, 80]), (150_000, [0xB0, 7, 110])];
-    let (_, take1) = take(None, &first, 3);
+    let (_, take1) = record(None, 1.0, &first, Duration::from_secs(10), |n| n == 3);
     assert_timeline(&stored_timeline(&take1), &BTreeMap::from([("bed.gainDb".to_string(), vec![set(10_000, 100), set(60_000, 80), set(150_000, 110)])]));
 
     let second = [(38_000, [0x99, 37, 127]), (40_000, [0xB0, 7, 20]), (70_000, [0x89, 37, 0])];
-    let (heard, take2) = take(Some(&take1), &second, 5);
+    let (heard, take2) = record(Some(&take1), 1.0, &second, Duration::from_secs(10), |n| n == 5);
     assert_timeline(
         &stored_timeline(&take2),
         &BTreeMap::from([

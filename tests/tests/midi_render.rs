@@ -7,6 +7,9 @@ use std::process::Command;
 
 use mam_tests::clap::*;
 
+#[path = "../src/wav.rs"]
+mod wav;
+
 /// Every kind of mapping the renderer and the plugin must play alike:
 ///
 /// ```text
@@ -129,24 +132,6 @@ fn smf(messages: &[(u32, [u8; 3])]) -> Vec<u8> {
     file
 }
 
-fn write_wav(path: &Path, channels: &[Vec<f32>; 2]) {
-    let spec = hound::WavSpec { channels: 2, sample_rate: RATE as u32, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..channels[0].len() {
-        for c in channels {
-            w.write_sample(c[i]).unwrap();
-        }
-    }
-    w.finalize().unwrap();
-}
-
-fn read_wav(path: &Path) -> Vec<Vec<f32>> {
-    let mut r = hound::WavReader::open(path).unwrap();
-    let channels = r.spec().channels as usize;
-    let samples: Vec<f32> = r.samples::<f32>().map(Result::unwrap).collect();
-    (0..channels).map(|c| samples.iter().skip(c).step_by(channels).copied().collect()).collect()
-}
-
 /// Music: two detuned tones over a slow tremolo, different in each channel.
 fn music() -> [Vec<f32>; 2] {
     [0, 1].map(|c| {
@@ -173,9 +158,9 @@ fn a_midi_file_through_mam_render_equals_the_clap_plugin_receiving_the_same_even
     let dir = std::env::temp_dir().join(format!("mam-midi-render-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let (session, wav, mid) = (dir.join("session.json"), dir.join("main.wav"), dir.join("performance.mid"));
+    let (session, main_wav, mid) = (dir.join("session.json"), dir.join("main.wav"), dir.join("performance.mid"));
     std::fs::write(&session, SESSION).unwrap();
-    write_wav(&wav, &main);
+    wav::write(&main_wav, &main);
     std::fs::write(&mid, smf(PERFORMANCE)).unwrap();
 
     // The plugin: 512-frame blocks, the messages on note port 0 at their
@@ -190,7 +175,7 @@ fn a_midi_file_through_mam_render_equals_the_clap_plugin_receiving_the_same_even
         let r = Command::new(mam_tests::mam_binary())
             .arg("render")
             .arg(&session)
-            .args(["--in", &format!("music={}", wav.display()), "--midi", mid.to_str().unwrap(), "--block", "512", "--out"])
+            .args(["--in", &format!("music={}", main_wav.display()), "--midi", mid.to_str().unwrap(), "--block", "512", "--out"])
             .arg(out)
             .args(extra)
             .output()
@@ -198,7 +183,7 @@ fn a_midi_file_through_mam_render_equals_the_clap_plugin_receiving_the_same_even
         let stderr = String::from_utf8_lossy(&r.stderr);
         assert!(r.status.success(), "{stderr}");
         assert!(!stderr.contains("warning"), "{stderr}");
-        read_wav(out)
+        wav::read(out)
     };
     let cli = render(&dir.join("untrimmed.wav"), &["--no-latency-trim"]);
 

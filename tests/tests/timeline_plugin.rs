@@ -17,15 +17,19 @@
 //!  ~200 000  pad "Pop"                  → starts at 288 000 (bar)
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use clack_host::events::event_types::{TransportEvent, TransportFlags};
+use clack_host::events::event_types::TransportFlags;
 use clack_host::utils::{BeatTime, SecondsTime};
 use mam_tests::clap::*;
+use mam_tests::signals::{assert_same, first_difference, tones_over_noise};
 
-const BEAT: usize = 24_000;
+#[path = "../src/wav.rs"]
+mod wav;
+
+const BEAT: usize = BEAT_AT_120_BPM;
 const BAR: usize = 4 * BEAT;
 const FRAMES: usize = 3 * BAR + BEAT;
 
@@ -48,54 +52,10 @@ fn moved(pan: f64, width: f64, gain_db: f64) -> serde_json::Value {
     s
 }
 
-/// The host's transport at `frame`, rolling at 120 BPM in 4/4.
-fn rolling(frame: usize) -> Option<TransportEvent> {
-    Some(transport_event(frame, true, 120.0, frame as f64 / BEAT as f64))
-}
-
 /// Two different tones over noise, so pan, width, gain and the filter all
 /// change the output.
 fn input() -> [Vec<f32>; 2] {
-    let mut seed = 7u32;
-    [0usize, 1].map(|c| {
-        (0..FRAMES)
-            .map(|i| {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                let t = i as f32 / RATE as f32;
-                0.2 * (std::f32::consts::TAU * (220.0 + 110.0 * c as f32) * t).sin() + 0.1 * ((seed >> 8) as f32 / (1u32 << 23) as f32 - 1.0)
-            })
-            .collect()
-    })
-}
-
-fn first_difference(a: &[Vec<f32>; 2], b: &[Vec<f32>; 2]) -> Option<(usize, usize)> {
-    (0..2).find_map(|c| (0..a[c].len()).find(|&i| a[c][i].to_bits() != b[c][i].to_bits()).map(|i| (c, i)))
-}
-
-fn assert_same(what: &str, got: &[Vec<f32>; 2], want: &[Vec<f32>; 2]) {
-    if let Some((c, i)) = first_difference(got, want) {
-        panic!("{what}: channel {c} first differs at frame {i}: {} vs {}", got[c][i], want[c][i]);
-    }
-}
-
-
-fn write_wav(path: &Path, channels: &[Vec<f32>; 2]) {
-    let spec = hound::WavSpec { channels: 2, sample_rate: RATE as u32, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..channels[0].len() {
-        for c in channels {
-            w.write_sample(c[i]).unwrap();
-        }
-    }
-    w.finalize().unwrap();
-}
-
-fn read_wav(path: &Path) -> [Vec<f32>; 2] {
-    let mut r = hound::WavReader::open(path).unwrap();
-    let samples: Vec<f32> = r.samples::<f32>().map(Result::unwrap).collect();
-    [0, 1].map(|c| samples.iter().skip(c).step_by(2).copied().collect())
+    tones_over_noise(FRAMES, 7)
 }
 
 #[test]
@@ -131,7 +91,7 @@ fn a_recorded_performance_plays_back_bit_identical_from_the_state_at_any_block_s
     let recorded = run_with_transport(&mut rec, &main, &no_keys(FRAMES), &[], &mut |_| {
         std::thread::sleep(Duration::from_secs_f64(512.0 / RATE));
         512
-    }, &mut rolling);
+    }, &mut rolling_at_120_bpm);
     unsafe { std::env::remove_var("MAM_TEST_TIMELINE_SCRIPT") };
     let done = PathBuf::from(format!("{}.done", script_path.display()));
     let start = std::time::Instant::now();
@@ -154,34 +114,28 @@ fn a_recorded_performance_plays_back_bit_identical_from_the_state_at_any_block_s
 
     // The take changes the sound (so equality below can fail).
     let mut dry = load_with_session(SESSION);
-    let untouched = run_with_transport(&mut dry, &main, &no_keys(FRAMES), &[], &mut |_| 512, &mut rolling);
+    let untouched = run_with_transport(&mut dry, &main, &no_keys(FRAMES), &[], &mut |_| 512, &mut rolling_at_120_bpm);
     assert!(first_difference(&untouched, &recorded).is_some(), "the performance changes the output");
     drop(dry);
 
     // Play back from the state, no input events: bit-identical.
     let mut play = load_with_session(SESSION);
     load_state(&mut play, &state);
-    let played = run_with_transport(&mut play, &main, &no_keys(FRAMES), &[], &mut |_| 512, &mut rolling);
+    let played = run_with_transport(&mut play, &main, &no_keys(FRAMES), &[], &mut |_| 512, &mut rolling_at_120_bpm);
     assert_same("played back from the state", &played, &recorded);
     // Every block size, and random slicing.
     for block in [1usize, 64, 511, 4096] {
-        let out = run_with_transport_max(&mut play, &main, &no_keys(FRAMES), &[], &mut |_| block, &mut rolling, block.max(64) as u32);
+        let out = run_with_transport_max(&mut play, &main, &no_keys(FRAMES), &[], &mut |_| block, &mut rolling_at_120_bpm, block.max(64) as u32);
         assert_same(&format!("block {block}"), &out, &recorded);
     }
-    let mut seed = 99u32;
-    let out = run_with_transport_max(&mut play, &main, &no_keys(FRAMES), &[], &mut |_| {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        1 + (seed % 4096) as usize
-    }, &mut rolling, 4096);
+    let out = run_with_transport_max(&mut play, &main, &no_keys(FRAMES), &[], &mut random_blocks(99, 4096), &mut rolling_at_120_bpm, 4096);
     assert_same("random slicing", &out, &recorded);
     drop(play);
 
     // The exported take renders offline to the same samples (untrimmed).
     let (session_path, main_wav, out_wav) = (dir.join("session.json"), dir.join("main.wav"), dir.join("cli.wav"));
     std::fs::write(&session_path, SESSION).unwrap();
-    write_wav(&main_wav, &main);
+    wav::write(&main_wav, &main);
     let r = Command::new(mam_tests::mam_binary())
         .arg("render")
         .arg(&session_path)
@@ -192,7 +146,7 @@ fn a_recorded_performance_plays_back_bit_identical_from_the_state_at_any_block_s
         .output()
         .expect("mam runs");
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let rendered = read_wav(&out_wav);
+    let rendered: [Vec<f32>; 2] = wav::read(&out_wav).try_into().expect("a stereo render");
     assert_eq!(rendered[0].len(), FRAMES, "untrimmed");
     assert_same("mam render --timeline", &rendered, &recorded);
     let _ = std::fs::remove_dir_all(&dir);
@@ -228,7 +182,7 @@ fn loop_take(record: u8) -> Vec<(u64, String)> {
         std::thread::sleep(Duration::from_secs_f64(500.0 / RATE));
         500
     }, &mut |frame| {
-        let mut t = rolling(frame % BAR)?;
+        let mut t = rolling_at_120_bpm(frame % BAR)?;
         t.flags |= TransportFlags::IS_LOOP_ACTIVE;
         t.loop_end_beats = BeatTime::from_float(4.0);
         t.loop_end_seconds = SecondsTime::from_float(BAR as f64 / RATE);
