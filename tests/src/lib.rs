@@ -4,7 +4,7 @@
 //! `tests/ports_clap.rs` / `tests/ports_vst3.rs` prove every port of both
 //! (with the host's arrays on guard pages, [`guard`]; signals and sessions
 //! in [`ports`]). Other tests' signals and bit-exact comparison are in
-//! [`signals`], their WAV files in `src/wav.rs` (included by path). Build
+//! [`signals`], their WAV files in [`wav`]. Build
 //! the bundles first (`cargo xtask bundle mam_session --release`; the
 //! README's test command does).
 
@@ -12,6 +12,7 @@ pub mod clap;
 pub mod guard;
 pub mod ports;
 pub mod signals;
+pub mod wav;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

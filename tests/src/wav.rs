@@ -12,7 +12,7 @@ use std::path::Path;
 pub fn write(path: &Path, channels: &[impl AsRef<[f32]>]) {
     let spec = hound::WavSpec {
         channels: channels.len() as u16,
-        sample_rate: mam_tests::clap::RATE as u32,
+        sample_rate: crate::clap::RATE as u32,
         bits_per_sample: 32,
         sample_format: hound::SampleFormat::Float,
     };

@@ -5,8 +5,7 @@ use std::process::Command;
 
 use mam_tests::clap::*;
 
-#[path = "../src/wav.rs"]
-mod wav;
+use mam_tests::wav;
 
 /// Two sources share the main input (the plugin gives both the same port;
 /// the CLI binds the same file to each), the voice on Sidechain 1 keys a

@@ -7,8 +7,7 @@ use std::process::Command;
 
 use mam_tests::clap::*;
 
-#[path = "../src/wav.rs"]
-mod wav;
+use mam_tests::wav;
 
 /// Every kind of mapping the renderer and the plugin must play alike:
 ///

@@ -26,8 +26,7 @@ use clack_host::utils::{BeatTime, SecondsTime};
 use mam_tests::clap::*;
 use mam_tests::signals::{assert_same, first_difference, tones_over_noise};
 
-#[path = "../src/wav.rs"]
-mod wav;
+use mam_tests::wav;
 
 const BEAT: usize = BEAT_AT_120_BPM;
 const BAR: usize = 4 * BEAT;
