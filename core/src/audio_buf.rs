@@ -101,6 +101,40 @@ pub fn mix_into(src: &AudioBuf, dst: &mut AudioBuf, frames: usize, gain: f32) {
 }
 
 /// Runs on the audio thread: no allocation, no locks.
+/// [`mix_into`] into a buffer that holds nothing yet: `dst = src · gain`
+/// (channels mapped as `mix_into` maps them), saving the clear and the
+/// read of the silence it would add to. The same values as clearing and
+/// mixing, but for the sign of a zero (`0 + −0 = +0`).
+/// Runs on the audio thread: no allocation, no locks.
+pub fn write_into(src: &AudioBuf, dst: &mut AudioBuf, frames: usize, gain: f32) {
+    match (src.channels(), dst.channels()) {
+        (s, d) if s == d => {
+            for ch in 0..d {
+                write_scaled(&src.channel(ch)[..frames], &mut dst.channel_mut(ch)[..frames], gain);
+            }
+        }
+        (1, d) => {
+            for ch in 0..d {
+                write_scaled(&src.channel(0)[..frames], &mut dst.channel_mut(ch)[..frames], gain);
+            }
+        }
+        _ => {
+            dst.clear(frames);
+            mix_into(src, dst, frames, gain);
+        }
+    }
+}
+
+fn write_scaled(src: &[f32], dst: &mut [f32], gain: f32) {
+    if gain == 1.0 {
+        dst.copy_from_slice(src);
+    } else {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s * gain;
+        }
+    }
+}
+
 fn add_scaled(src: &[f32], dst: &mut [f32], gain: f32) {
     if gain == 1.0 {
         for (d, s) in dst.iter_mut().zip(src) {

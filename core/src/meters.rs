@@ -20,7 +20,9 @@ pub const RMS_TIME_MS: f32 = 300.0;
 pub struct BusMeter {
     pub peak: [AtomicF32; METER_CHANNELS],
     pub peak_hold: [AtomicF32; METER_CHANNELS],
-    pub rms: [AtomicF32; METER_CHANNELS],
+    /// The RMS envelope squared (the mean square): the reader takes the
+    /// root, so the audio thread does not, block after block.
+    mean_square: [AtomicF32; METER_CHANNELS],
 }
 
 /// A copy of a meter's values at one moment.
@@ -34,7 +36,7 @@ pub struct MeterReading {
 impl BusMeter {
     pub fn read(&self) -> MeterReading {
         let get = |a: &[AtomicF32; METER_CHANNELS]| [a[0].load(Ordering::Relaxed), a[1].load(Ordering::Relaxed)];
-        MeterReading { peak: get(&self.peak), peak_hold: get(&self.peak_hold), rms: get(&self.rms) }
+        MeterReading { peak: get(&self.peak), peak_hold: get(&self.peak_hold), rms: get(&self.mean_square).map(f32::sqrt) }
     }
 }
 
@@ -118,7 +120,7 @@ impl MeterState {
         self.mean_square[ch] = ms;
         meter.peak[ch].store(peak, Ordering::Relaxed);
         meter.peak_hold[ch].store(self.hold[ch], Ordering::Relaxed);
-        meter.rms[ch].store(ms.sqrt(), Ordering::Relaxed);
+        meter.mean_square[ch].store(ms, Ordering::Relaxed);
     }
 
     /// Zeroes the state and the published values (bypassed bus).
@@ -131,7 +133,7 @@ impl MeterState {
             self.mean_square[ch] = 0.0;
             meter.peak[ch].store(0.0, Ordering::Relaxed);
             meter.peak_hold[ch].store(0.0, Ordering::Relaxed);
-            meter.rms[ch].store(0.0, Ordering::Relaxed);
+            meter.mean_square[ch].store(0.0, Ordering::Relaxed);
         }
     }
 }

@@ -102,6 +102,26 @@ impl Smoother {
         self.current
     }
 
+    /// `dst = src · gain`, sample by sample as [`Self::apply`] would after a
+    /// copy, in one pass (the same values bit for bit).
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn apply_from(&mut self, src: &[f32], dst: &mut [f32]) {
+        if !self.is_ramping() {
+            let g = self.current;
+            if g == 1.0 {
+                dst.copy_from_slice(src);
+            } else {
+                for (d, s) in dst.iter_mut().zip(src) {
+                    *d = *s * g;
+                }
+            }
+            return;
+        }
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s * self.next();
+        }
+    }
+
     /// Multiplies `samples` by the smoothed value, advancing one step per sample.
     /// Runs on the audio thread: no allocation, no locks.
     pub fn apply(&mut self, samples: &mut [f32]) {

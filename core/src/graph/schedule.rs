@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::adopt::AdoptPlan;
-use crate::audio_buf::{mix_into, sanitize, AudioBuf};
+use crate::audio_buf::{mix_into, sanitize, write_into, AudioBuf};
 use crate::dsp::delay_line::DelayLine;
 use crate::dsp::smoother::Smoother;
 use crate::insert::Insert;
@@ -302,17 +302,21 @@ impl BusNode {
 
 /// Adds one feed into `dst` (which may have another channel count).
 /// Runs on the audio thread: no allocation, no locks.
-fn pull(feed: &mut Feed, racks: &[RackNode], done: &[BusNode], dst: &mut AudioBuf, frames: usize) {
+/// Mixes one feed into `dst`; with `first`, `dst` holds nothing yet and is
+/// written rather than added to. Returns whether `dst` was written.
+fn pull(feed: &mut Feed, racks: &[RackNode], done: &[BusNode], dst: &mut AudioBuf, frames: usize, first: bool) -> bool {
     let src = match feed.src {
         TapRef::Rack(r) => &racks[r].out,
         TapRef::Bus(b, tap) => done[b].tap(tap),
     };
+    let mix = |src: &AudioBuf, dst: &mut AudioBuf, g: f32| if first { write_into(src, dst, frames, g) } else { mix_into(src, dst, frames, g) };
     if feed.delay.delay() == 0 && !feed.gain.is_ramping() {
         let g = feed.gain.current();
-        if g != 0.0 {
-            mix_into(src, dst, frames, g);
+        if g == 0.0 {
+            return false;
         }
-        return;
+        mix(src, dst, g);
+        return true;
     }
     // Delay into the preallocated scratch, ramp, then mix.
     feed.delay.process_from(src, &mut feed.scratch, frames);
@@ -323,10 +327,11 @@ fn pull(feed: &mut Feed, racks: &[RackNode], done: &[BusNode], dst: &mut AudioBu
                 feed.scratch.channel_mut(ch)[i] *= g;
             }
         }
-        mix_into(&feed.scratch, dst, frames, 1.0);
+        mix(&feed.scratch, dst, 1.0);
     } else {
-        mix_into(&feed.scratch, dst, frames, feed.gain.current());
+        mix(&feed.scratch, dst, feed.gain.current());
     }
+    true
 }
 
 impl Schedule {
@@ -449,9 +454,13 @@ impl Schedule {
                 }
                 continue;
             }
-            bus.sum.clear(frames);
+            // The first feed that carries anything writes the sum; the rest add.
+            let mut written = false;
             for feed in &mut bus.feeds {
-                pull(feed, &self.racks, done, &mut bus.sum, frames);
+                written |= pull(feed, &self.racks, done, &mut bus.sum, frames, !written);
+            }
+            if !written {
+                bus.sum.clear(frames);
             }
             if let Some(pre_fx) = &mut bus.pre_fx {
                 for ch in 0..bus.channels {
@@ -476,8 +485,9 @@ impl Schedule {
                 let mut insert_mark = timing.map(|t| t.now()).unwrap_or_default();
                 let key = match &mut slot.key {
                     Some((feed, buf)) => {
-                        buf.clear(frames);
-                        pull(feed, &self.racks, done, buf, frames);
+                        if !pull(feed, &self.racks, done, buf, frames, true) {
+                            buf.clear(frames);
+                        }
                         Some(&*buf)
                     }
                     None => None,
@@ -519,8 +529,7 @@ impl Schedule {
             for ch in 0..out_channels {
                 let src_ch = if bus.channels == 1 { 0 } else { ch };
                 let (src, out) = (bus.sum.channel(src_ch), bus.out.channel_mut(ch));
-                out[..frames].copy_from_slice(&src[..frames]);
-                bus.out_gain[ch].apply(&mut out[..frames]);
+                bus.out_gain[ch].apply_from(&src[..frames], &mut out[..frames]);
                 // A fader above 0 dB can push a huge finite sample to ±Inf.
                 sanitize(&mut out[..frames]);
                 bus.meter_state.process(ch, &out[..frames], &bus.meter);
