@@ -102,6 +102,18 @@ impl Smoother {
         self.current
     }
 
+    /// Whether every gain this smoother gives until its target (and after)
+    /// keeps a finite, normal sample finite and normal when multiplied by
+    /// it: a settled gain of exactly 1, or gains below 0.99 in magnitude (a
+    /// margin for the ramp's rounding), with flush-to-zero on (x86_64, as
+    /// the engine runs) so that no product is denormal.
+    pub fn keeps_finite(&self) -> bool {
+        if !cfg!(target_arch = "x86_64") {
+            return false;
+        }
+        (!self.is_ramping() && self.current == 1.0) || self.current.abs().max(self.target.abs()) < 0.99
+    }
+
     /// `dst = src · gain`, sample by sample as [`Self::apply`] would after a
     /// copy, in one pass (the same values bit for bit).
     /// Runs on the audio thread: no allocation, no locks.

@@ -529,9 +529,14 @@ impl Schedule {
             for ch in 0..out_channels {
                 let src_ch = if bus.channels == 1 { 0 } else { ch };
                 let (src, out) = (bus.sum.channel(src_ch), bus.out.channel_mut(ch));
+                // The sum is sanitized; a gain that keeps it finite needs no
+                // second pass, but a fader above 0 dB can push a huge finite
+                // sample to ±Inf.
+                let finite = bus.out_gain[ch].keeps_finite();
                 bus.out_gain[ch].apply_from(&src[..frames], &mut out[..frames]);
-                // A fader above 0 dB can push a huge finite sample to ±Inf.
-                sanitize(&mut out[..frames]);
+                if !finite {
+                    sanitize(&mut out[..frames]);
+                }
                 bus.meter_state.process(ch, &out[..frames], &bus.meter);
             }
             if let Some(t) = &timing {
