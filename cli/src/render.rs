@@ -6,7 +6,9 @@
 //! writes the output and stems, and the master's loudness is analysed on a
 //! fourth thread. Buffers go round in a fixed set, so memory does not grow
 //! with the length of the render; every stage sees the chunks in order, so
-//! the output is the same with any number of threads.
+//! the output is the same with any number of threads. With more threads
+//! than sessions, each session also runs its independent buses in parallel
+//! on its share of the threads (bit-identical too).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +20,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mam_core::graph::controls::HostControls;
 use mam_core::mapping::{Action, Target};
 use mam_core::meters::LoudnessReading;
-use mam_core::render::{RenderChunk, RenderOptions, Renderer};
+use mam_core::render::{RenderChunk, RenderOptions, Renderer, MIN_PARALLEL_BLOCK};
 use mam_core::session::{RackKind, Session};
 use mam_core::timeline::{self, Timeline};
 
@@ -55,7 +57,9 @@ pub struct RenderRequest<'a> {
     pub timeline: Option<&'a Path>,
     /// A MIDI file to play through the mappings from the first engine frame.
     pub midi: Option<&'a Path>,
-    /// Worker threads; 1 renders everything on this thread, one step after another.
+    /// Worker threads; 1 renders everything on this thread, one step after
+    /// another. Sessions render side by side on them; with fewer sessions
+    /// than threads, each runs its independent buses on its share.
     pub threads: usize,
 }
 
@@ -87,6 +91,8 @@ struct Summary {
     frames: usize,
     sample_rate: u32,
     latency: usize,
+    /// Threads that ran the session's buses (1: one after another).
+    bus_threads: usize,
     elapsed_s: f64,
     loudness: LoudnessReading,
 }
@@ -98,6 +104,8 @@ pub fn run(request: &RenderRequest) -> Result<(), CliError> {
     let threads = request.threads.max(1);
     let workers = threads.min(jobs.len());
     let pipelined = threads > 1;
+    // Threads no session takes run buses; never more in all than asked for.
+    let bus_threads = threads / jobs.len().max(1);
 
     let progress = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let style = ProgressStyle::with_template("{prefix} [{bar:40}] {percent:>3}%").expect("valid template").progress_chars("=> ");
@@ -122,7 +130,7 @@ pub fn run(request: &RenderRequest) -> Result<(), CliError> {
                         let Some(slot) = slots.get(k) else { break };
                         let job = slot.lock().expect("no worker panics holding a job").take().expect("each job is taken once");
                         let (session_path, out) = (job.session_path.clone(), job.out.clone());
-                        let result = render_job(job, pipelined, &bars[k]);
+                        let result = render_job(job, pipelined, bus_threads, &bars[k]);
                         bars[k].finish_and_clear();
                         done.push((k, session_path, out, result));
                     }
@@ -145,12 +153,13 @@ pub fn run(request: &RenderRequest) -> Result<(), CliError> {
                 audio_s += seconds;
                 let source = if many { format!("{}: ", session_path.display()) } else { String::new() };
                 eprintln!(
-                    "{source}rendered {seconds:.3} s ({} frames, {} Hz) to {} in {:.3} s: {:.0}x realtime; latency {} samples ({}); integrated {:.2} LUFS, true peak {:.2} dBTP",
+                    "{source}rendered {seconds:.3} s ({} frames, {} Hz) to {} in {:.3} s: {:.0}x realtime{}; latency {} samples ({}); integrated {:.2} LUFS, true peak {:.2} dBTP",
                     s.frames,
                     s.sample_rate,
                     out.display(),
                     s.elapsed_s,
                     seconds / s.elapsed_s.max(1e-9),
+                    if s.bus_threads > 1 { format!(", buses on {} threads", s.bus_threads) } else { String::new() },
                     s.latency,
                     if request.trim_latency { "trimmed" } else { "kept" },
                     s.loudness.integrated_lufs,
@@ -440,10 +449,12 @@ impl Writer {
     }
 }
 
-/// Renders one session, on this thread alone or as a pipeline.
-fn render_job(job: Job, pipelined: bool, bar: &ProgressBar) -> Result<Summary, CliError> {
+/// Renders one session, on this thread alone or as a pipeline, its
+/// independent buses on up to `bus_threads` threads.
+fn render_job(job: Job, pipelined: bool, bus_threads: usize, bar: &ProgressBar) -> Result<Summary, CliError> {
     let port_ids: Vec<&str> = job.inputs.iter().map(|i| i.rack_id.as_str()).collect();
     let mut renderer = Renderer::new(&job.session, &port_ids, &job.options)?;
+    let bus_threads = if bus_threads > 1 && renderer.step() >= MIN_PARALLEL_BLOCK { renderer.set_threads(bus_threads) } else { 1 };
     for w in &renderer.info().warnings {
         eprintln!("mam: warning: {w}");
     }
@@ -460,7 +471,7 @@ fn render_job(job: Job, pipelined: bool, bar: &ProgressBar) -> Result<Summary, C
     let started = Instant::now();
     let loudness = if pipelined { render_pipelined(renderer, reader, writer, bar)? } else { render_serial(renderer, reader, writer, bar)? };
     let elapsed_s = started.elapsed().as_secs_f64();
-    Ok(Summary { frames, sample_rate, latency, elapsed_s, loudness })
+    Ok(Summary { frames, sample_rate, latency, bus_threads, elapsed_s, loudness })
 }
 
 /// Reads, renders and writes one chunk after another on this thread.

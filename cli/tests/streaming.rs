@@ -171,3 +171,31 @@ fn several_sessions_need_an_out_dir_distinct_names_and_a_binding_some_session_ta
         assert!(text(&r.stderr).contains(want), "{args:?}: want '{want}' in: {}", text(&r.stderr));
     }
 }
+
+/// One session on four threads runs its independent buses in parallel (the
+/// report says so) and writes the same bytes, output and stems, as on one.
+#[test]
+fn one_session_renders_its_buses_in_parallel_bit_identical_to_one_thread() {
+    let dir = scratch("parallel_buses");
+    for name in ["all_inserts.json", "two_duckers.json"] {
+        let session = example(name);
+        let mut runs = Vec::new();
+        for threads in ["1", "4"] {
+            let run = dir.join(format!("{name}-{threads}"));
+            let (out, stems) = (run.join("out.wav"), run.join("stems"));
+            std::fs::create_dir_all(&run).unwrap();
+            let r = mam(&["render", &session, "--out", out.to_str().unwrap(), "--stems", stems.to_str().unwrap(), "--threads", threads, "--block", "512", "--duration", "2"]);
+            assert_ok(&r);
+            let report = text(&r.stderr);
+            assert_eq!(report.contains("buses on"), threads != "1", "{name}, {threads} threads: {report}");
+            runs.push(files(&run));
+        }
+        let master = read_wav(&dir.join(format!("{name}-1")).join("out.wav"));
+        assert!(master[0].iter().any(|s| s.abs() > 0.01), "{name}: the render makes sound");
+        assert!(runs[0].len() >= 4, "{name}: the output and stems of several buses");
+        assert_eq!(runs[0].iter().map(|(p, _)| p).collect::<Vec<_>>(), runs[1].iter().map(|(p, _)| p).collect::<Vec<_>>(), "{name}: the same files");
+        for ((path, a), (_, b)) in runs[0].iter().zip(&runs[1]) {
+            assert!(a == b, "{name}: {} differs between 1 and 4 threads", path.display());
+        }
+    }
+}

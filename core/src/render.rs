@@ -121,6 +121,9 @@ pub struct Renderer {
     midi: Arc<[(u64, [u8; 3])]>,
     /// Index of the first message of `midi` not yet applied.
     midi_next: usize,
+    /// The workers that run independent buses at the same time (see
+    /// [`Self::set_threads`]); `None`: every bus on the calling thread.
+    pool: Option<rayon::ThreadPool>,
 }
 
 /// Where the master's loudness is analysed.
@@ -145,6 +148,28 @@ struct LoudnessShared {
 pub struct LoudnessWorker {
     engine: Box<Engine>,
     shared: Arc<LoudnessShared>,
+}
+
+/// Shortest process call, in frames, for which running buses in parallel
+/// ([`Renderer::set_threads`]) pays: below it, waking the workers for every
+/// level can cost more than the buses of a level take.
+pub const MIN_PARALLEL_BLOCK: usize = 256;
+
+/// Sets flush-to-zero and denormals-are-zero on a bus worker for its whole
+/// life, as the engine does on its own thread for each process call: a bus
+/// must compute the same bits on whichever thread it runs.
+fn flush_denormals() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[allow(deprecated)]
+        use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
+        // SAFETY: sets FTZ (bit 15) and DAZ (bit 6) of MXCSR, valid on every
+        // x86_64 CPU; only this worker thread's floating-point mode changes.
+        #[allow(deprecated)]
+        unsafe {
+            _mm_setcsr(_mm_getcsr() | 0x8040)
+        };
+    }
 }
 
 /// How long a side waits before looking again: a render loop for room in the
@@ -207,7 +232,41 @@ impl Renderer {
             time_signature: session.time_signature,
             midi: Arc::new([]),
             midi_next: 0,
+            pool: None,
         })
+    }
+
+    /// Runs the buses that do not depend on each other (those of one
+    /// dependency level) at the same time on a pool of `threads` workers,
+    /// made here once for the whole render; the thread calling
+    /// [`Self::process`] waits for them. The output is bit-identical to a
+    /// render on one thread: each bus does the same arithmetic on the same
+    /// inputs, only independent buses overlap.
+    ///
+    /// Worth it for process calls ([`Self::step`]) of at least
+    /// [`MIN_PARALLEL_BLOCK`] frames; in shorter ones, handing each level to
+    /// the workers can cost more than it saves.
+    ///
+    /// Returns how many threads will run buses: at most as many as the
+    /// widest level has buses, and 1 (no pool) when `threads` is 1, when no
+    /// two buses are independent, or when the system cannot start a thread.
+    pub fn set_threads(&mut self, threads: usize) -> usize {
+        let width = self.audio.schedule().parallel_width();
+        self.pool = None;
+        let threads = threads.min(width);
+        let pool = if threads > 1 {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("mam-bus-{i}"))
+                .start_handler(|_| flush_denormals())
+                .build()
+                .ok()
+        } else {
+            None
+        };
+        self.audio.schedule().run_buses_in_parallel(pool.is_some());
+        self.pool = pool;
+        if self.pool.is_some() { threads } else { 1 }
     }
 
     /// Plays `midi` — raw MIDI messages at engine frames (frame 0 = the
@@ -299,6 +358,19 @@ impl Renderer {
     /// audio at engine frames `done_frames()..done_frames() + len`, start
     /// offsets already applied.
     pub fn process(&mut self, inputs: &[&[&[f32]]], len: usize, out: &mut RenderChunk) {
+        match self.pool.take() {
+            // On a worker, so that the engine's process calls run their
+            // buses on the pool (the worker takes part).
+            Some(pool) => {
+                pool.install(|| self.process_here(inputs, len, out));
+                self.pool = Some(pool);
+            }
+            None => self.process_here(inputs, len, out),
+        }
+    }
+
+    /// [`Self::process`] on the calling thread.
+    fn process_here(&mut self, inputs: &[&[&[f32]]], len: usize, out: &mut RenderChunk) {
         let len = len.min(self.total - self.done);
         out.master.resize_with(self.channels, Vec::new);
         out.stems.resize_with(self.stem_skip.len(), Vec::new);
@@ -458,8 +530,24 @@ pub fn render(
     options: &RenderOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Rendered, CompileError> {
+    render_with_threads(session, inputs, options, 1, progress)
+}
+
+/// [`render`], with independent buses running at the same time on up to
+/// `threads` threads ([`Renderer::set_threads`]): the same output, bit for bit.
+///
+/// # Errors
+/// As [`render`].
+pub fn render_with_threads(
+    session: &Session,
+    inputs: &[RackAudio],
+    options: &RenderOptions,
+    threads: usize,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Rendered, CompileError> {
     let port_ids: Vec<&str> = inputs.iter().map(|i| i.rack_id.as_str()).collect();
     let mut renderer = Renderer::new(session, &port_ids, options)?;
+    renderer.set_threads(threads);
     let total = renderer.total_frames();
     let step = renderer.step();
 

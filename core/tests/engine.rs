@@ -13,6 +13,7 @@ mod engine {
     pub mod live_swap;
     pub mod mappings;
     pub mod nan;
+    pub mod parallel;
     pub mod properties;
     pub mod quantize;
     pub mod rfc;

@@ -451,8 +451,59 @@ pub fn compile_with_timeline(
         warnings,
     };
     // The solo graph keeps file-order bus indices; `bus_order` maps them.
-    let schedule = Box::new(Schedule { sample_rate: sr, max_block, channels, racks, buses, latency, tempo: session.tempo, solo, bus_order: order.clone(), controls, timeline, mappings, stems, generation: 0, plan: Default::default(), loudness: None, timing: None });
+    let levels = bus_levels(&buses);
+    let schedule = Box::new(Schedule {
+        sample_rate: sr,
+        max_block,
+        channels,
+        racks,
+        buses,
+        latency,
+        tempo: session.tempo,
+        solo,
+        bus_order: order.clone(),
+        levels,
+        parallel: Default::default(),
+        controls,
+        timeline,
+        mappings,
+        stems,
+        generation: 0,
+        plan: Default::default(),
+        loudness: None,
+        timing: None,
+    });
     Ok(Compiled { schedule, info })
+}
+
+/// Pass 8: the dependency level of every bus (0 = reads only sources, else
+/// 1 + the highest level among the buses its feeds and key feeds read), and
+/// the buses grouped by level. `buses` is in processing order, so every bus
+/// a feed reads comes earlier and has its level already.
+pub(crate) fn bus_levels(buses: &[BusNode]) -> BusLevels {
+    let mut level_of: Vec<usize> = Vec::with_capacity(buses.len());
+    for bus in buses {
+        let keys = bus.inserts.iter().filter_map(|slot| slot.key.as_ref().map(|(feed, _)| feed));
+        let level = bus
+            .feeds
+            .iter()
+            .chain(keys)
+            .filter_map(|feed| match feed.src {
+                TapRef::Bus(b, _) => Some(level_of[b] + 1),
+                TapRef::Rack(_) => None,
+            })
+            .max()
+            .unwrap_or(0);
+        level_of.push(level);
+    }
+    let num_levels = level_of.iter().max().map_or(0, |&l| l + 1);
+    let mut order = Vec::with_capacity(buses.len());
+    let mut ends = Vec::with_capacity(num_levels);
+    for level in 0..num_levels {
+        order.extend((0..buses.len()).filter(|&i| level_of[i] == level));
+        ends.push(order.len());
+    }
+    BusLevels { order, ends, level_of }
 }
 
 /// Creates an insert, sets every parameter (session value or default), and

@@ -1,6 +1,10 @@
 //! The compiled, immutable-in-shape schedule the audio thread runs: racks, buses in order, feeds, inserts.
 
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+use rayon::prelude::*;
 
 use super::adopt::AdoptPlan;
 use crate::audio_buf::{mix_into, sanitize, write_into, AudioBuf};
@@ -10,7 +14,7 @@ use crate::insert::Insert;
 use crate::meters::{BusMeter, MeterState};
 use crate::session::Tap;
 use crate::source::GeneratorState;
-use crate::telemetry::{BusTiming, CpuCounter, Telemetry};
+use crate::telemetry::{BusTiming, CpuCounter, SliceTiming, Stamp, Telemetry};
 
 /// Everything the audio thread needs to run one session. Built and sized on
 /// the control side by [`super::compile::compile`]; the audio thread only
@@ -29,6 +33,13 @@ pub struct Schedule {
     pub(crate) solo: super::solo::SoloGraph,
     /// `bus_order[i]`: file-order index of the bus processed i-th.
     pub(crate) bus_order: Vec<usize>,
+    /// The buses grouped by dependency level, for running independent
+    /// buses at once offline (see [`Schedule::run_buses_in_parallel`]).
+    pub(crate) levels: BusLevels,
+    /// Set by the offline renderer: process calls made on a rayon worker
+    /// run the buses of one level in parallel on that worker's pool. Never
+    /// set in the plugin, whose audio thread runs every bus itself.
+    pub(crate) parallel: AtomicBool,
     /// Scenes, morphs, macros and ducker trims.
     pub(crate) controls: super::controls::Controls,
     /// The timeline's cues and playhead (empty without a timeline).
@@ -49,6 +60,34 @@ pub struct Schedule {
     /// Set by the engine for a process call that times buses and inserts
     /// (a sampled one; see [`crate::telemetry`]), `None` otherwise.
     pub(crate) timing: Option<BusTiming>,
+}
+
+/// The buses of a schedule grouped by dependency level: level 0 reads only
+/// sources; a bus of level k reads (through its feeds and its inserts' key
+/// feeds) only buses of lower levels, at least one of level k − 1. The buses
+/// of one level depend on none of each other and may run at the same time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BusLevels {
+    /// Processing-order bus indices, level by level, each level in
+    /// processing order.
+    pub order: Vec<usize>,
+    /// `order[ends[k - 1]..ends[k]]` (from 0 for k = 0): the buses of level k.
+    pub ends: Vec<usize>,
+    /// `level_of[i]`: the level of the bus processed i-th.
+    pub level_of: Vec<usize>,
+}
+
+impl BusLevels {
+    /// The buses of each level, level 0 first.
+    pub fn levels(&self) -> impl Iterator<Item = &[usize]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(start, &end)| &self.order[start..end])
+    }
+
+    /// Most buses any level holds: how many can run at once.
+    pub fn widest(&self) -> usize {
+        self.levels().map(<[usize]>::len).max().unwrap_or(0)
+    }
 }
 
 /// The post-fader output of the bus in one parameter slot, delayed to line
@@ -300,14 +339,75 @@ impl BusNode {
     }
 }
 
+/// The buses a bus's feeds read: those processed before it.
+trait DoneBuses {
+    fn tap(&self, bus: usize, tap: Tap) -> &AudioBuf;
+}
+
+/// Serial: the buses before the one running.
+impl DoneBuses for [BusNode] {
+    #[inline]
+    fn tap(&self, bus: usize, tap: Tap) -> &AudioBuf {
+        self[bus].tap(tap)
+    }
+}
+
+/// Every bus of a schedule while one dependency level runs in parallel:
+/// each worker writes the buses of that level it was given, and all read
+/// the buses of lower levels.
+#[derive(Clone, Copy)]
+struct SharedBuses<'a> {
+    ptr: *mut BusNode,
+    len: usize,
+    levels: &'a BusLevels,
+    /// The level running.
+    level: usize,
+    _buses: PhantomData<&'a mut [BusNode]>,
+}
+
+// SAFETY: a `SharedBuses` hands out each bus of the running level to one
+// worker only (`BusNode` is `Send`), and shares only the taps (`AudioBuf`s,
+// plain `f32` buffers) of buses of lower levels, which no one writes until
+// the level has finished.
+unsafe impl Send for SharedBuses<'_> {}
+unsafe impl Sync for SharedBuses<'_> {}
+
+impl SharedBuses<'_> {
+    fn bus_ptr(&self, bus: usize) -> *mut BusNode {
+        assert!(bus < self.len);
+        // SAFETY: in bounds of the slice `ptr` was taken from, which the
+        // `'a` borrow keeps alive and unmoved.
+        unsafe { self.ptr.add(bus) }
+    }
+}
+
+impl DoneBuses for SharedBuses<'_> {
+    #[inline]
+    fn tap(&self, bus: usize, tap: Tap) -> &AudioBuf {
+        // Reads finished buses only: a feed's bus is of a lower level (the
+        // compiler's levels say so; checked in debug builds).
+        debug_assert!(self.levels.level_of[bus] < self.level, "a bus reads bus {bus} of its own or a later level");
+        let bus = self.bus_ptr(bus);
+        // SAFETY: no worker writes a bus of a lower level while this one
+        // runs, and only the tap's buffer is borrowed, never the inserts.
+        unsafe {
+            match tap {
+                Tap::Post => &*std::ptr::addr_of!((*bus).out),
+                Tap::Pre => &*std::ptr::addr_of!((*bus).sum),
+                Tap::PreFx => (*std::ptr::addr_of!((*bus).pre_fx)).as_ref().unwrap_or(&*std::ptr::addr_of!((*bus).sum)),
+            }
+        }
+    }
+}
+
 /// Adds one feed into `dst` (which may have another channel count).
 /// Runs on the audio thread: no allocation, no locks.
 /// Mixes one feed into `dst`; with `first`, `dst` holds nothing yet and is
 /// written rather than added to. Returns whether `dst` was written.
-fn pull(feed: &mut Feed, racks: &[RackNode], done: &[BusNode], dst: &mut AudioBuf, frames: usize, first: bool) -> bool {
+fn pull<D: DoneBuses + ?Sized>(feed: &mut Feed, racks: &[RackNode], done: &D, dst: &mut AudioBuf, frames: usize, first: bool) -> bool {
     let src = match feed.src {
         TapRef::Rack(r) => &racks[r].out,
-        TapRef::Bus(b, tap) => done[b].tap(tap),
+        TapRef::Bus(b, tap) => done.tap(b, tap),
     };
     let mix = |src: &AudioBuf, dst: &mut AudioBuf, g: f32| if first { write_into(src, dst, frames, g) } else { mix_into(src, dst, frames, g) };
     if feed.delay.delay() == 0 && !feed.gain.is_ramping() {
@@ -432,115 +532,19 @@ impl Schedule {
             }
         }
 
-        // In a sampled call each bus is timed from where the one before
-        // ended, so the buses add up to this loop.
-        let timing = self.timing.map(|t| t.slice(frames));
-        let mut mark = timing.map(|t| t.now()).unwrap_or_default();
-        for i in 0..self.buses.len() {
-            let (done, rest) = self.buses.split_at_mut(i);
-            let bus = &mut rest[0];
-            if bus.bypass && !bus.fade.is_ramping() {
-                bus.sum.clear(frames);
-                bus.out.clear(frames);
-                if let Some(p) = &mut bus.pre_fx {
-                    p.clear(frames);
-                }
-                bus.meter_state.silence(&bus.meter);
-                if let Some(t) = &timing {
-                    for slot in &bus.inserts {
-                        t.add(&slot.cpu, 0);
-                    }
-                    t.lap(&mut mark, &bus.cpu);
-                }
-                continue;
-            }
-            // The first feed that carries anything writes the sum; the rest add.
-            let mut written = false;
-            for feed in &mut bus.feeds {
-                written |= pull(feed, &self.racks, done, &mut bus.sum, frames, !written);
-            }
-            if !written {
-                bus.sum.clear(frames);
-            }
-            if let Some(pre_fx) = &mut bus.pre_fx {
-                for ch in 0..bus.channels {
-                    pre_fx.channel_mut(ch)[..frames].copy_from_slice(&bus.sum.channel(ch)[..frames]);
-                }
-            }
-            for slot in &mut bus.inserts {
-                let fading = slot.wet.is_ramping();
-                if slot.bypass && !fading {
-                    slot.bypass_delay.process(&mut bus.sum, frames);
-                    if let Some(t) = &timing {
-                        t.add(&slot.cpu, 0);
-                    }
-                    continue;
-                }
-                if fading || slot.track_dry {
-                    for ch in 0..bus.channels {
-                        slot.dry.channel_mut(ch)[..frames].copy_from_slice(&bus.sum.channel(ch)[..frames]);
-                    }
-                    slot.bypass_delay.process(&mut slot.dry, frames);
-                }
-                let mut insert_mark = timing.map(|t| t.now()).unwrap_or_default();
-                let key = match &mut slot.key {
-                    Some((feed, buf)) => {
-                        if !pull(feed, &self.racks, done, buf, frames, true) {
-                            buf.clear(frames);
-                        }
-                        Some(&*buf)
-                    }
-                    None => None,
-                };
-                slot.insert.process(&mut bus.sum, key, frames);
-                if let Some(t) = &timing {
-                    t.lap(&mut insert_mark, &slot.cpu);
-                }
-                if fading {
-                    // dry + wet·(insert − dry), per frame on every channel;
-                    // the wet ramp waits out a warm-up (at 0).
-                    for i in 0..frames {
-                        let g = if slot.warmup > 0 {
-                            slot.warmup -= 1;
-                            slot.wet.current()
-                        } else {
-                            slot.wet.next()
-                        };
-                        for ch in 0..bus.channels {
-                            let d = slot.dry.channel(ch)[i];
-                            let w = &mut bus.sum.channel_mut(ch)[i];
-                            *w = d + g * (*w - d);
-                        }
-                    }
-                }
-            }
-            for ch in 0..bus.channels {
-                sanitize(&mut bus.sum.channel_mut(ch)[..frames]);
-            }
-            if bus.fade.is_ramping() || bus.fade.current() != 1.0 {
-                // A bypass switching: the pre-fx copy takes the same ramp as the sum.
-                if let Some(pre_fx) = &mut bus.pre_fx {
-                    apply_gain(&mut bus.fade.clone(), pre_fx, frames);
-                }
-                apply_gain(&mut bus.fade, &mut bus.sum, frames);
-            }
-            // Fader, mute, solo and pan as one per-channel gain.
-            let out_channels = bus.out.channels();
-            for ch in 0..out_channels {
-                let src_ch = if bus.channels == 1 { 0 } else { ch };
-                let (src, out) = (bus.sum.channel(src_ch), bus.out.channel_mut(ch));
-                // The sum is sanitized; a gain that keeps it finite needs no
-                // second pass, but a fader above 0 dB can push a huge finite
-                // sample to ±Inf.
-                let finite = bus.out_gain[ch].keeps_finite();
-                bus.out_gain[ch].apply_from(&src[..frames], &mut out[..frames]);
-                if !finite {
-                    sanitize(&mut out[..frames]);
-                }
-                bus.meter_state.process(ch, &out[..frames], &bus.meter);
-            }
-            if let Some(t) = &timing {
-                t.lap(&mut mark, &bus.cpu);
+        // Only an offline render sets `parallel` (the plugin reads one
+        // false flag here) and runs the call on a worker of its pool; a
+        // timed call runs one bus after another, each timed in turn.
+        if self.parallel.load(Ordering::Relaxed) && self.timing.is_none() && rayon::current_thread_index().is_some() {
+            self.process_levels(frames);
+        } else {
+            // In a sampled call each bus is timed from where the one before
+            // ended, so the buses add up to this loop.
+            let timing = self.timing.map(|t| t.slice(frames));
+            let mut mark = timing.map(|t| t.now()).unwrap_or_default();
+            for i in 0..self.buses.len() {
+                let (done, rest) = self.buses.split_at_mut(i);
+                process_bus(&mut rest[0], &self.racks, done, frames, timing, &mut mark);
             }
         }
 
@@ -555,6 +559,46 @@ impl Schedule {
                 out.fill(0.0);
             }
         }
+    }
+
+    /// Runs the buses level by level, the buses of one level at the same
+    /// time on the current rayon pool (the caller's thread takes part). Each
+    /// bus does exactly the arithmetic of the serial loop on the same
+    /// inputs, so the output is bit-identical to it.
+    /// Offline only: called on a rayon worker; allocates nothing itself.
+    fn process_levels(&mut self, frames: usize) {
+        let racks = &self.racks;
+        let levels = &self.levels;
+        let buses = SharedBuses { ptr: self.buses.as_mut_ptr(), len: self.buses.len(), levels, level: 0, _buses: PhantomData };
+        for (level, ids) in levels.levels().enumerate() {
+            let buses = SharedBuses { level, ..buses };
+            let run = |&i: &usize| {
+                // SAFETY: each index occurs once in `levels.order`, so no
+                // other thread touches bus `i` during this level; its feeds
+                // read only buses of lower levels, all finished (see
+                // `SharedBuses::tap`).
+                let bus = unsafe { &mut *buses.bus_ptr(i) };
+                process_bus(bus, racks, &buses, frames, None, &mut Stamp::default());
+            };
+            match ids {
+                [i] => run(i),
+                _ => ids.par_iter().with_max_len(1).for_each(run),
+            }
+        }
+    }
+
+    /// Lets process calls made on a rayon worker run the buses of one
+    /// dependency level in parallel on that worker's pool (the offline
+    /// renderer's; see [`crate::render::Renderer::set_threads`]). Output is
+    /// bit-identical either way. Calls made elsewhere (the plugin's audio
+    /// thread), and timed calls, stay serial.
+    pub fn run_buses_in_parallel(&self, on: bool) {
+        self.parallel.store(on, Ordering::Relaxed);
+    }
+
+    /// Most buses that can run at the same time (the widest dependency level).
+    pub fn parallel_width(&self) -> usize {
+        self.levels.widest()
     }
 
     pub fn tempo(&self) -> f64 {
@@ -769,6 +813,117 @@ impl Schedule {
         }
         // Hand the plan's vectors back with `old`, to be freed off this thread.
         old.plan = plan;
+    }
+}
+
+/// Runs one bus for `frames` frames: sums its feeds (from `racks` and the
+/// buses in `done`, all already run for this block), runs its inserts and
+/// its strip. With `timing`, adds the time since `*mark` to the bus's
+/// counter and moves `*mark` on.
+/// Runs on the audio thread: no allocation, no locks.
+fn process_bus<D: DoneBuses + ?Sized>(bus: &mut BusNode, racks: &[RackNode], done: &D, frames: usize, timing: Option<SliceTiming>, mark: &mut Stamp) {
+    if bus.bypass && !bus.fade.is_ramping() {
+        bus.sum.clear(frames);
+        bus.out.clear(frames);
+        if let Some(p) = &mut bus.pre_fx {
+            p.clear(frames);
+        }
+        bus.meter_state.silence(&bus.meter);
+        if let Some(t) = &timing {
+            for slot in &bus.inserts {
+                t.add(&slot.cpu, 0);
+            }
+            t.lap(mark, &bus.cpu);
+        }
+        return;
+    }
+    // The first feed that carries anything writes the sum; the rest add.
+    let mut written = false;
+    for feed in &mut bus.feeds {
+        written |= pull(feed, racks, done, &mut bus.sum, frames, !written);
+    }
+    if !written {
+        bus.sum.clear(frames);
+    }
+    if let Some(pre_fx) = &mut bus.pre_fx {
+        for ch in 0..bus.channels {
+            pre_fx.channel_mut(ch)[..frames].copy_from_slice(&bus.sum.channel(ch)[..frames]);
+        }
+    }
+    for slot in &mut bus.inserts {
+        let fading = slot.wet.is_ramping();
+        if slot.bypass && !fading {
+            slot.bypass_delay.process(&mut bus.sum, frames);
+            if let Some(t) = &timing {
+                t.add(&slot.cpu, 0);
+            }
+            continue;
+        }
+        if fading || slot.track_dry {
+            for ch in 0..bus.channels {
+                slot.dry.channel_mut(ch)[..frames].copy_from_slice(&bus.sum.channel(ch)[..frames]);
+            }
+            slot.bypass_delay.process(&mut slot.dry, frames);
+        }
+        let mut insert_mark = timing.map(|t| t.now()).unwrap_or_default();
+        let key = match &mut slot.key {
+            Some((feed, buf)) => {
+                if !pull(feed, racks, done, buf, frames, true) {
+                    buf.clear(frames);
+                }
+                Some(&*buf)
+            }
+            None => None,
+        };
+        slot.insert.process(&mut bus.sum, key, frames);
+        if let Some(t) = &timing {
+            t.lap(&mut insert_mark, &slot.cpu);
+        }
+        if fading {
+            // dry + wet·(insert − dry), per frame on every channel;
+            // the wet ramp waits out a warm-up (at 0).
+            for i in 0..frames {
+                let g = if slot.warmup > 0 {
+                    slot.warmup -= 1;
+                    slot.wet.current()
+                } else {
+                    slot.wet.next()
+                };
+                for ch in 0..bus.channels {
+                    let d = slot.dry.channel(ch)[i];
+                    let w = &mut bus.sum.channel_mut(ch)[i];
+                    *w = d + g * (*w - d);
+                }
+            }
+        }
+    }
+    for ch in 0..bus.channels {
+        sanitize(&mut bus.sum.channel_mut(ch)[..frames]);
+    }
+    if bus.fade.is_ramping() || bus.fade.current() != 1.0 {
+        // A bypass switching: the pre-fx copy takes the same ramp as the sum.
+        if let Some(pre_fx) = &mut bus.pre_fx {
+            apply_gain(&mut bus.fade.clone(), pre_fx, frames);
+        }
+        apply_gain(&mut bus.fade, &mut bus.sum, frames);
+    }
+    // Fader, mute, solo and pan as one per-channel gain.
+    let out_channels = bus.out.channels();
+    for ch in 0..out_channels {
+        let src_ch = if bus.channels == 1 { 0 } else { ch };
+        let (src, out) = (bus.sum.channel(src_ch), bus.out.channel_mut(ch));
+        // The sum is sanitized; a gain that keeps it finite needs no
+        // second pass, but a fader above 0 dB can push a huge finite
+        // sample to ±Inf.
+        let finite = bus.out_gain[ch].keeps_finite();
+        bus.out_gain[ch].apply_from(&src[..frames], &mut out[..frames]);
+        if !finite {
+            sanitize(&mut out[..frames]);
+        }
+        bus.meter_state.process(ch, &out[..frames], &bus.meter);
+    }
+    if let Some(t) = &timing {
+        t.lap(mark, &bus.cpu);
     }
 }
 
