@@ -554,9 +554,11 @@ impl Controls {
     /// Runs on the audio thread: no allocation, no locks.
     pub(crate) fn take_timeline(&mut self, old: &Controls) {
         for (t, target) in self.targets.iter().enumerate() {
-            let held = old.targets.iter().position(|o| o.dest == target.dest).and_then(|o| old.timeline.get(o));
-            if let Some(v) = held {
-                self.timeline.set(t, target, v, v, 0);
+            let held = old.targets.iter().position(|o| o.dest == target.dest).and_then(|o| old.timeline.ramp_state(o));
+            // A running ramp (a timeline `set` or a mapped move's smoothing)
+            // goes on from where it stands to where it was going.
+            if let Some((value, to, left)) = held {
+                self.timeline.set(t, target, value, to, left);
                 self.dirty = true;
             }
         }

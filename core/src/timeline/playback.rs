@@ -267,6 +267,12 @@ impl Layer {
         self.held.get(t).copied().unwrap_or(false).then(|| self.value[t])
     }
 
+    /// Target `t` as the layer holds it: its value now, where it is going
+    /// and the samples its ramp has left (0: none), if it holds one.
+    pub(crate) fn ramp_state(&self, t: usize) -> Option<(f32, f32, u32)> {
+        self.held.get(t).copied().unwrap_or(false).then(|| if self.len[t] > 0 { (self.value[t], self.to[t], self.len[t] - self.done[t]) } else { (self.value[t], self.value[t], 0) })
+    }
+
     /// Where the timeline's value of target `t` is going (the end of a
     /// running ramp), if it holds one.
     pub(crate) fn destination(&self, t: usize) -> Option<f32> {

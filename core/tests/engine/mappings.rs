@@ -1145,3 +1145,23 @@ fn a_toggled_push_pad_pushes_again_after_a_pop_from_elsewhere() {
     assert_level(&run(&mut audio, 2000)[1500..], 0.0, "popped by the host");
     assert_level(&tap(&mut audio)[1500..], -20.0, "the next tap pushes");
 }
+
+/// A session edit that changes which values the schedule controls (here a
+/// mapping learned on another path) lands while a mapped fader is still
+/// gliding over its 1 s smoothing: the new schedule goes on to where the
+/// fader was going, and settles there, rather than freezing mid-glide.
+#[test]
+fn an_edit_that_changes_the_controlled_values_mid_glide_keeps_the_glide_going() {
+    let slow = r#"{ "input": { "type": "cc", "channel": 1, "cc": 7 }, "transform": { "min": -60, "max": 6, "smoothMs": 1000 }, "target": { "path": "bed.gainDb" } }"#;
+    let pan = r#"{ "input": { "type": "cc", "channel": 1, "cc": 10 }, "target": { "path": "bed.pan" } }"#;
+    let (mut engine, mut audio) = engine(mixer(&format!("[ {slow} ]")));
+    run(&mut audio, 512);
+    assert!(audio.controller(cc(1, 7, 0)));
+    // A quarter of the way down the 48 000-sample glide, the edit lands.
+    let before = run(&mut audio, 12_000);
+    engine.load(mixer(&format!("[ {slow}, {pan} ]"))).expect("the edit compiles");
+    let after = run(&mut audio, 48_000 + 4 * STRIP_RAMP);
+    let mid = before[before.len() - 1] as f64 / IN as f64;
+    assert!(mid < 0.9 && mid > gain(-60.0), "gliding when the edit lands: gain {mid}");
+    assert_level(&after[after.len() - 64..], fader_db(-60.0, 6.0, 0), "settled where the CC sent it");
+}
