@@ -68,6 +68,8 @@ const ESTIMATE_RATE: f64 = 48_000.0;
 const ESTIMATE_BLOCK: usize = 512;
 
 const SLOTS: usize = mam_core::session::slots::MAX_BUS_SLOTS;
+/// OSC messages applied per host block at most; more wait for the next.
+const OSC_PER_BLOCK: usize = 128;
 
 /// The initial session: `MAM_SESSION`'s file if it names a valid one, else
 /// the built-in default. A bad file is reported and ignored.
@@ -383,10 +385,11 @@ impl MamAudio {
             let mode = self.params.timeline_record.value().clamp(0, 2) as u8;
             recorder.begin_block(&mut self.audio, transport, frames, mode);
         }
-        // OSC messages that came in since the last block apply at its start.
+        // OSC messages that came in since the last block apply at its start
+        // (at most OSC_PER_BLOCK: a flood waits rather than overrun a block).
         if let Some(osc) = self.osc.as_mut() {
             let audio = &mut self.audio;
-            osc.drain(&mut |hash, value| {
+            osc.drain_up_to(OSC_PER_BLOCK, &mut |hash, value| {
                 audio.controller(ControllerInput::Osc { hash, value });
             });
         }

@@ -65,7 +65,14 @@ impl OscAudio {
     ///
     /// Runs on the audio thread: no allocation, no locks.
     pub fn drain(&mut self, f: &mut dyn FnMut(u64, f32)) {
-        for _ in 0..self.from_server.slots() {
+        self.drain_up_to(usize::MAX, f);
+    }
+
+    /// [`Self::drain`], taking at most `max` messages (the rest wait for the
+    /// next call): what one audio block spends on a flood is bounded.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn drain_up_to(&mut self, max: usize, f: &mut dyn FnMut(u64, f32)) {
+        for _ in 0..self.from_server.slots().min(max) {
             match self.from_server.pop() {
                 Ok((hash, value)) => f(hash, value),
                 Err(_) => break,
@@ -241,16 +248,26 @@ impl OscShared {
     }
 
     /// Sends the feedback the audio thread queued to `to` as `<address> ,f
-    /// value`, skipping hashes no mapped address has. Without a sender to
-    /// answer the values are dropped, so the queue does not stay full.
-    fn forward_feedback(&self, socket: &UdpSocket, to: Option<SocketAddr>, pending: &mut Vec<(u64, f32)>) {
+    /// value`, skipping hashes no mapped address has. Every value is also
+    /// kept in `latest`, so a new sender (`to_new`: an app that opened after
+    /// the plugin, or moved) first gets the whole state, not only what
+    /// changes afterwards. The queue is emptied with or without a sender.
+    fn forward_feedback(&self, socket: &UdpSocket, to: Option<SocketAddr>, to_new: bool, pending: &mut Vec<(u64, f32)>, latest: &mut HashMap<u64, f32>) {
         pending.clear();
         if let Some(ports) = lock(&self.ports).as_mut() {
             while let Ok(item) = ports.from_audio.pop() {
                 pending.push(item);
             }
         }
+        for &(hash, value) in pending.iter() {
+            latest.insert(hash, value);
+        }
         let Some(to) = to else { return };
+        if to_new {
+            pending.clear();
+            pending.extend(latest.iter().map(|(&h, &v)| (h, v)));
+            pending.sort_by_key(|&(h, _)| h);
+        }
         if pending.is_empty() {
             return;
         }
@@ -357,6 +374,9 @@ fn serve(socket: &UdpSocket, shared: &OscShared, stop: &AtomicBool) {
     let mut buffer = vec![0u8; RECV_BUFFER_BYTES];
     let mut pending = Vec::with_capacity(QUEUE_CAPACITY);
     let mut last_sender = None;
+    // The sender the state was last sent to in full, and every value's latest.
+    let mut answered = None;
+    let mut latest = HashMap::new();
     while !stop.load(Ordering::Acquire) {
         match socket.recv_from(&mut buffer) {
             Ok((len, from)) => {
@@ -370,7 +390,9 @@ fn serve(socket: &UdpSocket, shared: &OscShared, stop: &AtomicBool) {
             // here. Keep serving, without spinning on an error that stays.
             Err(_) => thread::sleep(RECV_TIMEOUT),
         }
-        shared.forward_feedback(socket, last_sender, &mut pending);
+        let to_new = last_sender != answered;
+        answered = last_sender;
+        shared.forward_feedback(socket, last_sender, to_new, &mut pending, &mut latest);
     }
 }
 
@@ -603,10 +625,40 @@ mod tests {
         let len = rig.client.recv(&mut buffer).expect("a feedback packet");
         let (_, packet) = rosc::decoder::decode_udp(&buffer[..len]).unwrap();
         assert_eq!(packet, message("/mam/fader/1", vec![OscType::Float(0.5)]));
+        // The server counts a packet after sending it: it may arrive first.
+        let counted = std::time::Instant::now();
+        while rig.shared.stats().feedback_sent == 0 && counted.elapsed() < WAIT {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         assert_eq!(rig.shared.stats().feedback_sent, 1);
         // Nothing else comes (the unmapped value was skipped, not delayed).
         rig.client.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
         assert!(rig.client.recv(&mut buffer).is_err());
+    }
+
+    /// An app that opens after the plugin (no sender yet when the state
+    /// was fed back) gets the whole state once it sends, latest values only.
+    #[test]
+    fn osc_a_new_sender_first_gets_the_whole_state() {
+        let mut rig = rig();
+        rig.shared.set_addresses(vec!["/mam/fader/1".to_string(), "/mam/fader/2".to_string()]);
+        assert!(rig.audio.send(osc_hash("/mam/fader/1"), 0.1));
+        assert!(rig.audio.send(osc_hash("/mam/fader/2"), 0.2));
+        assert!(rig.audio.send(osc_hash("/mam/fader/1"), 0.3));
+        // Let the server take them with no one to answer.
+        std::thread::sleep(Duration::from_millis(50));
+        rig.send(&message("/hello", vec![OscType::Float(0.0)]));
+        rig.client.set_read_timeout(Some(WAIT)).unwrap();
+        let mut buffer = [0u8; 1024];
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let len = rig.client.recv(&mut buffer).expect("a state packet");
+            got.push(rosc::decoder::decode_udp(&buffer[..len]).unwrap().1);
+        }
+        got.sort_by_key(|p| format!("{p:?}"));
+        assert_eq!(got, [message("/mam/fader/1", vec![OscType::Float(0.3)]), message("/mam/fader/2", vec![OscType::Float(0.2)])]);
+        rig.client.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        assert!(rig.client.recv(&mut buffer).is_err(), "the state once, not again");
     }
 
     #[test]
