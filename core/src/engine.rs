@@ -752,7 +752,9 @@ impl AudioProcessor {
             next.set_all_controls(&self.host_controls);
             next.take_scene_stack(&self.schedule);
             next.take_timeline(&self.schedule);
-            next.mappings.take_state(&self.schedule.mappings);
+            // `adopt` handed the plan back with the old schedule.
+            let pairs = (self.schedule.plan.from == Some(self.schedule.generation)).then_some(&self.schedule.plan.mappings[..]);
+            next.mappings.take_state(&self.schedule.mappings, pairs);
             next.continue_running(&self.schedule);
             if !self.started {
                 next.settle();

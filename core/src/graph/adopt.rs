@@ -36,6 +36,8 @@ pub struct ScheduleLayout {
     /// Per controlled value (in target order): what it controls, by ids
     /// (see [`control_keys`]).
     controls: Vec<String>,
+    /// Per controller mapping: its identity (a hash of the mapping as saved).
+    mappings: Vec<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -69,6 +71,7 @@ impl ScheduleLayout {
                 .collect(),
             stems: schedule.stems.iter().map(|s| s.bus).collect(),
             controls: control_keys(schedule),
+            mappings: schedule.mappings.entries.iter().map(|e| e.ident).collect(),
         }
     }
 }
@@ -118,6 +121,10 @@ pub struct AdoptPlan {
     /// timeline's ramps and held values move over as they stand, index for
     /// index (see `Controls::take_transition`).
     pub(crate) same_controls: bool,
+    /// Controller mappings that survive an edit (same identity): `(new
+    /// index, old index)`, so what each controller shows and toggles'
+    /// states carry over by index.
+    pub(crate) mappings: Vec<(usize, usize)>,
 }
 
 /// One bus that survives an edit (same id and width), by processing-order index.
@@ -194,6 +201,11 @@ impl AdoptPlan {
             })
             .collect();
         let same_controls = old.controls == control_keys(new);
-        Self { from: Some(old.generation), racks, buses, stems, same_controls }
+        let mut old_mappings = std::collections::HashMap::new();
+        for (o, &ident) in old.mappings.iter().enumerate() {
+            old_mappings.entry(ident).or_insert(o);
+        }
+        let mappings = new.mappings.entries.iter().enumerate().filter_map(|(n, e)| old_mappings.get(&e.ident).map(|&o| (n, o))).collect();
+        Self { from: Some(old.generation), racks, buses, stems, same_controls, mappings }
     }
 }

@@ -154,17 +154,20 @@ impl MappingTable {
         Ok(Self { entries, state })
     }
 
-    /// Takes over the state of every mapping `old` also has (same ident).
+    /// Takes over the state of every mapping `old` also has: all of it when
+    /// the two lists are the same, else by the `(new, old)` index pairs the
+    /// adoption plan matched on the control side (`None`: no plan for this
+    /// pair of schedules, nothing carries over).
     /// Runs on the audio thread: no allocation, no locks.
-    pub(crate) fn take_state(&mut self, old: &MappingTable) {
+    pub(crate) fn take_state(&mut self, old: &MappingTable, pairs: Option<&[(usize, usize)]>) {
         let same = old.entries.len() == self.entries.len() && old.entries.iter().zip(&self.entries).all(|(a, b)| a.ident == b.ident);
         if same {
             self.state.copy_from_slice(&old.state);
             return;
         }
-        for (entry, state) in self.entries.iter().zip(self.state.iter_mut()) {
-            if let Some(k) = old.entries.iter().position(|o| o.ident == entry.ident) {
-                *state = old.state[k];
+        for &(n, o) in pairs.unwrap_or(&[]) {
+            if let (Some(state), Some(&prev)) = (self.state.get_mut(n), old.state.get(o)) {
+                *state = prev;
             }
         }
     }
