@@ -49,7 +49,9 @@ enum Command {
         stems: Option<Option<PathBuf>>,
         /// Worker threads (default: every core). 1 renders one session after
         /// another on one thread; more render sessions side by side and
-        /// overlap reading, rendering, writing and loudness analysis.
+        /// overlap reading, rendering, writing and loudness analysis; with
+        /// fewer sessions than threads, each also runs its independent buses
+        /// in parallel on its share (less one core for its loudness).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
         threads: Option<u32>,
         /// Frames per process call.

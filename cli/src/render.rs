@@ -105,7 +105,12 @@ pub fn run(request: &RenderRequest) -> Result<(), CliError> {
     let workers = threads.min(jobs.len());
     let pipelined = threads > 1;
     // Threads no session takes run buses; never more in all than asked for.
-    let bus_threads = threads / jobs.len().max(1);
+    // Each pipelined session also keeps a core busy with its loudness
+    // analysis (about as costly as the engine), so that core is not given
+    // to buses: on 2 cores one session renders its buses serially, which
+    // measured faster than waking a second bus worker every block.
+    let per_session = threads / jobs.len().max(1);
+    let bus_threads = if pipelined { per_session.saturating_sub(1).max(1) } else { per_session };
 
     let progress = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let style = ProgressStyle::with_template("{prefix} [{bar:40}] {percent:>3}%").expect("valid template").progress_chars("=> ");
