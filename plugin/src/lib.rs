@@ -307,6 +307,9 @@ pub struct MamAudio {
     record_hash: u32,
     /// Messages from the OSC server and feedback to it (see [`osc`]).
     osc: Option<osc::OscAudio>,
+    /// A parameter the plugin changed itself (a mapped `record` action):
+    /// `(id hash, normalized, plain)`, for the format to tell the host.
+    param_output: Option<(u32, f32, f32)>,
 }
 
 impl MamAudio {
@@ -328,6 +331,7 @@ impl MamAudio {
             recorder: None,
             record_hash: format::param_hash("timeline_record"),
             osc: None,
+            param_output: None,
         }
     }
 
@@ -341,6 +345,15 @@ impl MamAudio {
     /// sample), as a DAW user expects of an effect that does not use MIDI yet.
     pub fn midi_out(&self) -> &[MidiEvent] {
         &self.midi_out
+    }
+
+    /// The parameter the plugin changed itself since the last call, if any
+    /// (a mapped `record` action arming or disarming the recorder): `(id
+    /// hash, normalized, plain)`. The format sends it to the host as an
+    /// output parameter change at the end of the host's block.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn take_param_output(&mut self) -> Option<(u32, f32, f32)> {
+        self.param_output.take()
     }
 
     /// MIDI events dropped because a block carried more than [`MAX_MIDI_OUT`].
@@ -438,7 +451,11 @@ impl MamAudio {
                     // Off ↔ Record, as the strip's button arms it.
                     if let Some(entry) = self.table.by_hash(self.record_hash) {
                         let armed = self.params.timeline_record.value() != 0;
-                        entry.set_normalized(if armed { 0.0 } else { 0.5 });
+                        let normalized = if armed { 0.0 } else { 0.5 };
+                        entry.set_normalized(normalized);
+                        // The host keeps its own copy of the value: it is told
+                        // (`take_param_output`), else it could send the old one back.
+                        self.param_output = Some((entry.hash, normalized, entry.plain(normalized)));
                     }
                 }
                 MappedEvent::Play => {

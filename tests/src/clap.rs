@@ -498,6 +498,8 @@ pub fn note_ports(loaded: &mut Loaded, is_input: bool) -> Vec<(String, NoteDiale
 pub enum OutEvent {
     /// `CLAP_EVENT_MIDI`: (frame, port index, bytes).
     Midi(u32, u16, [u8; 3]),
+    /// `CLAP_EVENT_PARAM_VALUE`: (frame, parameter id, plain value).
+    ParamValue(u32, u32, f64),
     /// Any other event: (frame, event space id or `None` for core, type id).
     Other(u32, Option<u16>, u16),
 }
@@ -596,9 +598,11 @@ pub fn run_guarded(loaded: &mut Loaded, inputs: &[[Vec<f32>; 2]], num_outputs: u
         }
         for event in out_events.iter() {
             let time = event.header().time() + start as u32;
-            events.push(match event.as_event::<MidiEvent>() {
-                Some(midi) => OutEvent::Midi(time, midi.port_index(), midi.data()),
-                None => OutEvent::Other(time, event.header().space_id().map(|s| s.id()), event.header().type_id()),
+            let param = event.as_event::<ParamValueEvent>().and_then(|p| p.param_id().map(|id| (id, p.value())));
+            events.push(match (event.as_event::<MidiEvent>(), param) {
+                (Some(midi), _) => OutEvent::Midi(time, midi.port_index(), midi.data()),
+                (None, Some((id, value))) => OutEvent::ParamValue(time, id.into(), value),
+                (None, None) => OutEvent::Other(time, event.header().space_id().map(|s| s.id()), event.header().type_id()),
             });
         }
         start += len;

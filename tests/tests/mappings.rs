@@ -53,7 +53,7 @@ fn midi_out(run: &clap::GuardedRun) -> Vec<(u32, [u8; 3])> {
         .iter()
         .filter_map(|e| match *e {
             OutEvent::Midi(t, _, data) => Some((t, data)),
-            OutEvent::Other(..) => None,
+            OutEvent::ParamValue(..) | OutEvent::Other(..) => None,
         })
         .collect()
 }
@@ -173,4 +173,27 @@ fn vst3_a_pad_recalls_its_scene_and_the_fader_follows_on_the_controller() {
     assert_eq!(ccs.last().map(|c| c.2), Some(114), "the fader follows the recall to −6 dB: {ccs:?}");
     let got = db(run.outputs[0][0][frames - 1] as f64 / 0.5);
     assert!((got + 6.0).abs() < 1e-3, "{got} dB");
+}
+
+/// A pad mapped to `record` arms the timeline recorder inside the plugin
+/// and tells the host: a `CLAP_EVENT_PARAM_VALUE` for `timeline_record`
+/// (plain 1 = Record) at the end of the block it was pressed in, then 0
+/// (Off) at the end of the block of the second press — so a host never
+/// sends its stale value back and disarms the recorder mid-take.
+#[test]
+fn clap_a_record_pad_arms_the_recorder_and_tells_the_host() {
+    let session = SESSION.replace(
+        r#""target": { "action": "push", "scene": 1 } } ]"#,
+        r#""target": { "action": "push", "scene": 1 } },
+      { "input": { "type": "note", "channel": 10, "note": 40 }, "target": { "action": "record" } } ]"#,
+    );
+    assert_ne!(session, SESSION, "the record pad is in the session");
+    let _serial = clap::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut loaded = clap::load_with_session(&session);
+    let record = clap::param_id(&mut loaded, "Timeline Record");
+    let frames = 4 * BLOCK;
+    let run = clap::run_guarded(&mut loaded, &[input(frames)], 1, frames, &[(100, [0x99, 40, 100]), (300, [0x89, 40, 0]), (1100, [0x99, 40, 100]), (1300, [0x89, 40, 0])]);
+    let params: Vec<(u32, u32, f64)> = run.events.iter().filter_map(|e| if let OutEvent::ParamValue(t, id, v) = *e { Some((t, id, v)) } else { None }).collect();
+    let id: u32 = record.into();
+    assert_eq!(params, [(BLOCK as u32 - 1, id, 1.0), (3 * BLOCK as u32 - 1, id, 0.0)]);
 }

@@ -31,7 +31,7 @@ use clack_extensions::note_ports::PluginNotePorts;
 use clack_extensions::params::{HostParams, PluginParams};
 use clack_extensions::remote_controls::PluginRemoteControls;
 use clack_extensions::state::{HostState, PluginState};
-use clack_plugin::events::event_types::{MidiEvent as ClapMidiEvent, TransportEvent, TransportFlags};
+use clack_plugin::events::event_types::{MidiEvent as ClapMidiEvent, ParamValueEvent, TransportEvent, TransportFlags};
 use clack_plugin::events::spaces::CoreEventSpace;
 use clack_plugin::prelude::*;
 use clap_sys::audio_buffer::clap_audio_buffer;
@@ -281,6 +281,12 @@ impl<'a> PluginAudioProcessor<'a, (), ClapMain<'a>> for ClapAudio<'a> {
             self.events.push(incoming.at((time - start) as u32));
         }
         self.run(&buffers, start, frames, &transport, events.output);
+        if let Some((hash, _, plain)) = self.audio.take_param_output() {
+            // A value the plugin set itself (a mapped record action): the
+            // host learns it, after everything else in the block.
+            let event = ParamValueEvent::new(frames.saturating_sub(1) as u32, ClapId::new(hash), Pckn::match_all(), f64::from(plain));
+            let _ = events.output.try_push(event);
+        }
         if let Some(latency) = self.audio.take_latency_change() {
             // A session change (a state restored while active, an editor
             // edit) altered the latency: CLAP lets it change only across a

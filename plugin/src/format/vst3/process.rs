@@ -394,6 +394,21 @@ impl Instance {
         // SAFETY: as above.
         unsafe { side.run(&buffers, start, frames, &transport, out) };
         side.close_sources();
+        if let Some((hash, normalized, _)) = side.audio.take_param_output() {
+            // A value the plugin set itself (a mapped record action): the
+            // host (and through it the controller side) learns it.
+            // SAFETY: null or the host's valid object for this call.
+            if let Some(changes) = unsafe { ComRef::from_raw(data.outputParameterChanges) } {
+                let mut index = 0;
+                // SAFETY: calls on the host's valid object; the queue is null or valid.
+                let queue = unsafe { changes.addParameterData(&hash, &mut index) };
+                if let Some(queue) = unsafe { ComRef::from_raw(queue) } {
+                    let mut point = 0;
+                    // SAFETY: a valid queue.
+                    unsafe { queue.addPoint(frames.saturating_sub(1) as i32, f64::from(normalized), &mut point) };
+                }
+            }
+        }
         if let Some(latency) = side.audio.take_latency_change() {
             self.latency.store(latency, Ordering::Relaxed);
             // The spec wants restartComponent on the UI thread: flagged
