@@ -473,9 +473,10 @@ pub struct Recorded {
 pub enum RecordedAction {
     /// A scene pad, or a mapped scene action.
     Pad(PadAction),
-    /// Mapping number `mapping` (in the session's `mappings`) set its value
-    /// (audio-thread units).
-    Set { mapping: usize, value: f32 },
+    /// Mapping number `mapping` (in the session's `mappings`; `ident` its
+    /// identity, which names it if the list changed meanwhile) set its
+    /// value (audio-thread units).
+    Set { mapping: usize, ident: u64, value: f32 },
     /// A mapped macro (0-based) to `value`.
     Macro { index: usize, value: f32 },
 }
@@ -758,7 +759,7 @@ impl AudioRecorder {
         let Some(position) = transport.position_samples.filter(|_| self.was_recording) else { return };
         for m in audio.mapped_moves() {
             let action = match m.event {
-                MappedEvent::Set { mapping, value } => RecordedAction::Set { mapping, value },
+                MappedEvent::Set { mapping, value } => RecordedAction::Set { mapping, ident: audio.mapping_ident(mapping).unwrap_or(0), value },
                 MappedEvent::Macro { index, value } => RecordedAction::Macro { index, value },
                 MappedEvent::Scene(n) => RecordedAction::Pad(PadAction::Scene(n)),
                 MappedEvent::Push(n) => RecordedAction::Pad(PadAction::Push(n)),
@@ -1179,8 +1180,8 @@ impl Recorder {
                                 touch.1 = touch.1.max(e.t);
                                 (MACROS_LANE.to_string(), Action::Macro { number: index + 1, value: value as f64 })
                             }
-                            RecordedAction::Set { mapping, value } => {
-                                let Some((path, value, ramp_ms)) = session.as_ref().and_then(|s| mapped_set(s, mapping, value)) else { continue };
+                            RecordedAction::Set { mapping, ident, value } => {
+                                let Some((path, value, ramp_ms)) = session.as_ref().and_then(|s| mapped_set(s, mapping, ident, value)) else { continue };
                                 let touch = pass.touched.entry(path.clone()).or_insert((e.t, e.t));
                                 touch.1 = touch.1.max(e.t);
                                 (path.clone(), Action::Set { path, value, ramp_ms })
@@ -1284,12 +1285,15 @@ fn plays_differently_from(playing: Option<&Timeline>, new: &Timeline, from: u64)
 }
 
 /// The path, file-unit value and ramp a mapped move set: mapping `index`
-/// of `session` (a path, or a bus's mute or solo), `None` if the session no
-/// longer has such a mapping. The ramp is the mapping's smoothing, so the
+/// (identity `ident`) of `session` (a path, or a bus's mute or solo),
+/// `None` if the session no longer has that mapping. The ramp is the mapping's smoothing, so the
 /// take plays back as it sounded.
-fn mapped_set(session: &Session, index: usize, value: f32) -> Option<(String, ParamValue, Option<f64>)> {
+fn mapped_set(session: &Session, index: usize, ident: u64, value: f32) -> Option<(String, ParamValue, Option<f64>)> {
+    use mam_core::mapping::runtime::ident_of;
     use mam_core::mapping::{Action as MapAction, Target};
-    let mapping = session.mappings.get(index)?;
+    // By its number if that is still the same mapping, else by its identity
+    // (an edit of the list since the move); a mapping gone records nothing.
+    let mapping = session.mappings.get(index).filter(|m| ident_of(m) == ident).or_else(|| session.mappings.iter().find(|m| ident_of(m) == ident))?;
     let smooth = mapping.transform.smooth_ms;
     let ramp_ms = (smooth != mam_core::timeline::DEFAULT_RAMP_MS).then_some(smooth);
     let path = match &mapping.target {
@@ -1405,6 +1409,31 @@ pub fn recordable_moves(old: &Session, new: &Session) -> Option<Vec<(String, Par
 mod tests {
     use super::*;
     use mam_core::session::load_str;
+
+    /// A recorded move is named by its mapping's identity when the list
+    /// changed before the control thread read it; a mapping removed records
+    /// nothing; a mute mapping records a switch in file units.
+    #[test]
+    fn a_mapped_move_is_named_by_its_mapping_even_after_the_list_changed() {
+        use mam_core::mapping::runtime::ident_of;
+        let json = |mappings: &str| {
+            format!(
+                r#"{{ "version": 1, "racks": [ {{ "id": "in" }} ], "buses": [ {{ "id": "bed" }} ], "routes": [ {{ "from": "in", "to": "bed" }} ],
+                "mappings": [ {mappings} ] }}"#
+            )
+        };
+        let fader = r#"{ "input": { "type": "cc", "channel": 1, "cc": 7 }, "transform": { "smoothMs": 40 }, "target": { "path": "bed.gainDb" } }"#;
+        let mute = r#"{ "input": { "type": "note", "channel": 1, "note": 36 }, "target": { "action": "mute", "bus": "bed" } }"#;
+        let both = mam_core::session::load_str(&json(&format!("{fader}, {mute}"))).unwrap().session;
+        let (fader_id, mute_id) = (ident_of(&both.mappings[0]), ident_of(&both.mappings[1]));
+        assert_eq!(mapped_set(&both, 0, fader_id, -6.0), Some(("bed.gainDb".to_string(), ParamValue::Number(-6.0), Some(40.0))));
+        assert_eq!(mapped_set(&both, 1, mute_id, 1.0), Some(("bed.mute".to_string(), ParamValue::Bool(true), None)));
+        // The fader was removed before the tick: the mute's move, logged as
+        // number 1, is still the mute's, now number 0.
+        let mute_only = mam_core::session::load_str(&json(mute)).unwrap().session;
+        assert_eq!(mapped_set(&mute_only, 1, mute_id, 1.0), Some(("bed.mute".to_string(), ParamValue::Bool(true), None)));
+        assert_eq!(mapped_set(&mute_only, 0, fader_id, -6.0), None, "a removed mapping records nothing");
+    }
 
     const SESSION: &str = r#"{ "version": 1, "sampleRate": 48000, "scenes": [ { "name": "A", "values": { "bed.gainDb": -6 } } ],
         "racks": [ { "id": "m", "input": "main" } ],

@@ -112,6 +112,14 @@ impl AudioProcessor {
         self.monitor = monitor;
     }
 
+    /// The identity ([`crate::mapping::runtime::ident_of`]) of mapping
+    /// number `index` of the running session, for naming a logged move
+    /// even if the list changes before it is read.
+    /// Runs on the audio thread: no allocation, no locks.
+    pub fn mapping_ident(&self, index: usize) -> Option<u64> {
+        self.schedule.mappings.entries.get(index).map(|e| e.ident)
+    }
+
     /// Mapped moves that did not fit the log.
     pub fn mapped_lost(&self) -> u64 {
         self.mapped_lost

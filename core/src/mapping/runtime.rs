@@ -147,7 +147,7 @@ impl MappingTable {
                 steps: t.steps.or(whole_steps).unwrap_or(0),
                 invert: t.invert,
             };
-            let ident = osc_hash(&super::save::mapping(m).to_string());
+            let ident = ident_of(m);
             entries.push(Entry { listen, shape, mode, effect, ident });
         }
         let state = vec![EntryState::default(); entries.len()];
@@ -171,6 +171,12 @@ impl MappingTable {
             }
         }
     }
+}
+
+/// A mapping's identity across recompiles and sessions: a hash of it as
+/// saved (so the same mapping anywhere in the list is the same).
+pub fn ident_of(m: &Mapping) -> u64 {
+    osc_hash(&super::save::mapping(m).to_string())
 }
 
 /// What a message says to one mapping.
