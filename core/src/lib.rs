@@ -17,6 +17,7 @@ pub mod meters;
 pub mod reference;
 pub mod render;
 pub mod session;
+pub mod simd;
 pub mod source;
 pub mod telemetry;
 pub mod timeline;
