@@ -81,6 +81,7 @@ impl MeterState {
     /// Feeds one block of a post-fader channel and publishes to `meter`.
     /// Channel `ch` ≥ `METER_CHANNELS` is ignored.
     /// Runs on the audio thread: no allocation, no locks.
+    #[inline(always)]
     pub fn process(&mut self, ch: usize, samples: &[f32], meter: &BusMeter) {
         let (peak, sum_sq) = crate::audio_buf::peak_and_sum_of_squares(samples);
         self.update(ch, samples.len(), peak, sum_sq, meter);
