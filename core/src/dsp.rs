@@ -13,4 +13,5 @@ pub mod limiter;
 pub mod reverb;
 pub mod smoother;
 pub mod spectral_ducker;
+pub mod true_peak;
 pub mod utility;
