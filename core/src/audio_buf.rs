@@ -72,6 +72,7 @@ impl AudioBuf {
 ///   its level.
 ///
 /// Runs on the audio thread: no allocation, no locks.
+#[inline(always)]
 pub fn mix_into(src: &AudioBuf, dst: &mut AudioBuf, frames: usize, gain: f32) {
     match (src.channels(), dst.channels()) {
         (s, d) if s == d => {
@@ -106,6 +107,7 @@ pub fn mix_into(src: &AudioBuf, dst: &mut AudioBuf, frames: usize, gain: f32) {
 /// read of the silence it would add to. The same values as clearing and
 /// mixing, but for the sign of a zero (`0 + −0 = +0`).
 /// Runs on the audio thread: no allocation, no locks.
+#[inline(always)]
 pub fn write_into(src: &AudioBuf, dst: &mut AudioBuf, frames: usize, gain: f32) {
     match (src.channels(), dst.channels()) {
         (s, d) if s == d => {
@@ -125,7 +127,10 @@ pub fn write_into(src: &AudioBuf, dst: &mut AudioBuf, frames: usize, gain: f32) 
     }
 }
 
-fn write_scaled(src: &[f32], dst: &mut [f32], gain: f32) {
+/// `dst = src · gain` (a copy at unity).
+/// Runs on the audio thread: no allocation, no locks.
+#[inline(always)]
+pub(crate) fn write_scaled(src: &[f32], dst: &mut [f32], gain: f32) {
     if gain == 1.0 {
         dst.copy_from_slice(src);
     } else {
@@ -135,7 +140,10 @@ fn write_scaled(src: &[f32], dst: &mut [f32], gain: f32) {
     }
 }
 
-fn add_scaled(src: &[f32], dst: &mut [f32], gain: f32) {
+/// `dst += src · gain` (a plain sum at unity).
+/// Runs on the audio thread: no allocation, no locks.
+#[inline(always)]
+pub(crate) fn add_scaled(src: &[f32], dst: &mut [f32], gain: f32) {
     if gain == 1.0 {
         for (d, s) in dst.iter_mut().zip(src) {
             *d += *s;
@@ -149,6 +157,7 @@ fn add_scaled(src: &[f32], dst: &mut [f32], gain: f32) {
 
 /// Replaces NaN and ±Inf with silence and flushes denormals to zero.
 /// Runs on the audio thread: no allocation, no locks.
+#[inline(always)]
 pub fn sanitize(samples: &mut [f32]) {
     const EXPONENT: u32 = 0x7f80_0000;
     const LOWEST_EXPONENT: u32 = 0x0080_0000;
@@ -205,6 +214,7 @@ pub fn sum_of_squares(samples: &[f32]) -> f32 {
 /// same eight lanes each, so both results equal the separate functions' bit
 /// for bit at half the loads.
 /// Runs on the audio thread: no allocation, no locks.
+#[inline(always)]
 pub fn peak_and_sum_of_squares(samples: &[f32]) -> (f32, f32) {
     let mut max_lanes = [0.0f32; 8];
     let mut sq_lanes = [0.0f32; 8];

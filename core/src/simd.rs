@@ -83,7 +83,8 @@ pub fn cpu_supports_wide() -> bool {
 /// ```
 #[macro_export]
 macro_rules! widened {
-    ($Type:ty : $vis:vis fn $name:ident(&mut self $(, $arg:ident : $ty:ty)* $(,)?) $(-> $ret:ty)? => $inner:ident) => {
+    ($Type:ty : $(#[$meta:meta])* $vis:vis fn $name:ident(&mut self $(, $arg:ident : $ty:ty)* $(,)?) $(-> $ret:ty)? => $inner:ident) => {
+        $(#[$meta])*
         $vis fn $name(&mut self $(, $arg: $ty)*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {

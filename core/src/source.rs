@@ -102,6 +102,7 @@ impl GeneratorState {
 
     /// Writes the next `frames` frames into every channel of `out`.
     /// Runs on the audio thread: no allocation, no locks.
+    #[inline(always)]
     pub fn fill(&mut self, out: &mut AudioBuf, frames: usize) {
         let channels = out.channels().min(2);
         // Frames before the start offset are silent.
@@ -151,6 +152,7 @@ impl GeneratorState {
     /// taken from the frame count, reduced to one cycle in f64. So hours of
     /// rendering do not drift and any block size gives the same samples.
     /// Runs on the audio thread: no allocation, no locks.
+    #[inline(always)]
     fn sine(&mut self, out: &mut [f32], t0: u64, hz: f64, amp: f64) {
         if out.is_empty() {
             return;
@@ -258,6 +260,7 @@ fn pulses(out: &mut [f32], t0: u64, hz: f64, sr: f64, amp: f32) {
 /// `j % NOISE_LANES` of `lanes`, then turns the lanes so lane 0 holds the
 /// next frame's state.
 /// Runs on the audio thread: no allocation, no locks.
+#[inline(always)]
 fn noise(out: &mut [f32], lanes: &mut [u32; NOISE_LANES], amp: f32) {
     let mut state = *lanes;
     let mut groups = out.chunks_exact_mut(NOISE_LANES);

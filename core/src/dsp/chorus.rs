@@ -95,7 +95,15 @@ impl Insert for Chorus {
         0
     }
 
-    fn process(&mut self, audio: &mut AudioBuf, _key: Option<&AudioBuf>, frames: usize) {
+    crate::widened!(Chorus: fn process(&mut self, audio: &mut AudioBuf, _key: Option<&AudioBuf>, frames: usize) => process_block);
+}
+
+impl Chorus {
+    /// The block's work behind [`Insert::process`], compiled for the baseline
+    /// and (inlined into its widened copy) for AVX2 (crate::simd).
+    /// Runs on the audio thread: no allocation, no locks.
+    #[inline(always)]
+    fn process_block(&mut self, audio: &mut AudioBuf, _key: Option<&AudioBuf>, frames: usize) {
         let channels = audio.channels().min(2);
         let cap = self.capacity;
         let step = self.rate_hz as f64 / self.sample_rate as f64;

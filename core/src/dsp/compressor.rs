@@ -209,6 +209,7 @@ impl Insert for Compressor {
         self.display = display;
     }
 
+    crate::widened!(Compressor:
     /// Works in passes over the block: the detector's level for every frame,
     /// levels to dB, the reduction (the only pass with a per-sample
     /// recurrence), reductions to gains, then the program. Levels and gains
@@ -216,7 +217,15 @@ impl Insert for Compressor {
     /// powf per sample were most of the compressor's cost, and in passes of
     /// their own they vectorise.
     /// Runs on the audio thread: no allocation, no locks.
-    fn process(&mut self, audio: &mut AudioBuf, key: Option<&AudioBuf>, frames: usize) {
+    fn process(&mut self, audio: &mut AudioBuf, key: Option<&AudioBuf>, frames: usize) => process_block);
+}
+
+impl Compressor {
+    /// The block's work behind [`Insert::process`], compiled for the baseline
+    /// and (inlined into its widened copy) for AVX2 (crate::simd).
+    /// Runs on the audio thread: no allocation, no locks.
+    #[inline(always)]
+    fn process_block(&mut self, audio: &mut AudioBuf, key: Option<&AudioBuf>, frames: usize) {
         let channels = audio.channels();
         let env = &mut self.envelope[..frames];
         // Detector: the largest magnitude over the detected channels.

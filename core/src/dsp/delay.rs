@@ -335,8 +335,17 @@ impl Insert for Delay {
         0
     }
 
+    crate::widened!(Delay:
     /// Runs on the audio thread: no allocation, no locks.
-    fn process(&mut self, audio: &mut AudioBuf, _key: Option<&AudioBuf>, frames: usize) {
+    fn process(&mut self, audio: &mut AudioBuf, _key: Option<&AudioBuf>, frames: usize) => process_block);
+}
+
+impl Delay {
+    /// The block's work behind [`Insert::process`], compiled for the baseline
+    /// and (inlined into its widened copy) for AVX2 (crate::simd).
+    /// Runs on the audio thread: no allocation, no locks.
+    #[inline(always)]
+    fn process_block(&mut self, audio: &mut AudioBuf, _key: Option<&AudioBuf>, frames: usize) {
         let channels = audio.channels().min(2);
         let ping_pong = self.ping_pong && channels == 2;
         for i in 0..frames {

@@ -90,6 +90,7 @@ impl DelayLine {
     /// Delays the first `frames` frames of every channel of `audio` in place.
     /// `audio` must have `channels()` channels.
     /// Runs on the audio thread: no allocation, no locks.
+    #[inline(always)]
     pub fn process(&mut self, audio: &mut AudioBuf, frames: usize) {
         if self.delay == 0 {
             return;
@@ -117,6 +118,7 @@ impl DelayLine {
     /// over `frames` frames, leaving `src` untouched: the same as copying and
     /// then [`DelayLine::process`], one copy cheaper.
     /// Runs on the audio thread: no allocation, no locks.
+    #[inline(always)]
     pub fn process_from(&mut self, src: &AudioBuf, dst: &mut AudioBuf, frames: usize) {
         if self.delay == 0 {
             for ch in 0..self.channels {
@@ -140,6 +142,41 @@ impl DelayLine {
             }
         }
         self.write_pos = (self.write_pos + frames) % cap;
+    }
+
+    /// Writes (`first`) or adds `gain ·` the delayed `src` into `dst`, both
+    /// with `channels()` channels: the same values as [`Self::process_from`]
+    /// into a scratch buffer and then [`crate::audio_buf::write_into`] /
+    /// [`crate::audio_buf::mix_into`] from it, bit for bit, without the
+    /// scratch. The delayed signal is the ring's history for the first
+    /// `delay` frames and `src` itself after that; `src` then goes into the
+    /// ring as `process_from` leaves it.
+    /// Runs on the audio thread: no allocation, no locks.
+    #[inline(always)]
+    pub fn mix_from(&mut self, src: &AudioBuf, dst: &mut AudioBuf, frames: usize, gain: f32, first: bool) {
+        use crate::audio_buf::{add_scaled, write_scaled};
+        let put = |from: &[f32], to: &mut [f32]| if first { write_scaled(from, to, gain) } else { add_scaled(from, to, gain) };
+        let (cap, delay, write) = (self.capacity, self.delay, self.write_pos);
+        let from_ring = delay.min(frames);
+        // The oldest sample still wanted sits `delay` slots behind the write
+        // position; it runs to the end of the ring at most once.
+        let read = if write >= delay { write - delay } else { write + cap - delay };
+        let first_run = from_ring.min(cap - read);
+        // The newest min(frames, cap) input samples are all the ring keeps.
+        let kept = frames.min(cap);
+        let start = (write + frames - kept) % cap;
+        let store_run = kept.min(cap - start);
+        for ch in 0..self.channels {
+            let ring = &mut self.ring[ch * cap..(ch + 1) * cap];
+            let (input, output) = (&src.channel(ch)[..frames], &mut dst.channel_mut(ch)[..frames]);
+            put(&ring[read..read + first_run], &mut output[..first_run]);
+            put(&ring[..from_ring - first_run], &mut output[first_run..from_ring]);
+            put(&input[..frames - from_ring], &mut output[from_ring..]);
+            let newest = &input[frames - kept..];
+            ring[start..start + store_run].copy_from_slice(&newest[..store_run]);
+            ring[..kept - store_run].copy_from_slice(&newest[store_run..]);
+        }
+        self.write_pos = (write + frames) % cap;
     }
 
     /// Delays one sample of one channel. Call [`DelayLine::advance`] once after
@@ -378,5 +415,57 @@ mod tests {
         let mut same = DelayLine::new(1, 4, 4);
         same.take_over(&mut old);
         assert_eq!(run(&mut same, 21, 5), vec![17.0, 18.0, 19.0, 20.0, 21.0]);
+    }
+
+    #[test]
+    fn mixing_from_the_ring_is_the_delayed_signal_and_leaves_the_ring_as_process_from() {
+        // Against the definition y[n] = x[n − delay] (0 before the start),
+        // for delays up to the capacity, blocks shorter and longer than the
+        // delay and the ring, written and added at a gain; calls alternate
+        // with process_from so both leave the ring in the same state.
+        for (delay, capacity) in [(1, 1), (3, 8), (8, 8), (5, 40), (72, 100), (100, 100)] {
+            for block in [1, 4, 7, 64, 150] {
+                let total = 400;
+                let x = |n: usize, ch: usize| ((n * 7 + ch * 3) % 23) as f32 - 11.0;
+                let mut line = DelayLine::new(2, delay, capacity);
+                let (mut n, mut call) = (0, 0);
+                while n < total {
+                    let len = block.min(total - n);
+                    let mut src = AudioBuf::new(2, len);
+                    for ch in 0..2 {
+                        for (j, s) in src.channel_mut(ch).iter_mut().enumerate() {
+                            *s = x(n + j, ch);
+                        }
+                    }
+                    let mut dst = AudioBuf::new(2, len);
+                    let (first, gain) = (call % 3 != 1, [1.0, 0.5, -2.0][call % 3]);
+                    let prior = 0.25;
+                    if !first {
+                        dst.channel_mut(0).fill(prior);
+                        dst.channel_mut(1).fill(prior);
+                    }
+                    if call % 4 == 3 {
+                        let mut scratch = AudioBuf::new(2, len);
+                        line.process_from(&src, &mut scratch, len);
+                        if first {
+                            crate::audio_buf::write_into(&scratch, &mut dst, len, gain);
+                        } else {
+                            crate::audio_buf::mix_into(&scratch, &mut dst, len, gain);
+                        }
+                    } else {
+                        line.mix_from(&src, &mut dst, len, gain, first);
+                    }
+                    for ch in 0..2 {
+                        for j in 0..len {
+                            let delayed = if n + j >= delay { x(n + j - delay, ch) } else { 0.0 };
+                            let want = if first { delayed * gain } else { prior + delayed * gain };
+                            assert_eq!(dst.channel(ch)[j], want, "delay {delay} cap {capacity} block {block} frame {}", n + j);
+                        }
+                    }
+                    n += len;
+                    call += 1;
+                }
+            }
+        }
     }
 }

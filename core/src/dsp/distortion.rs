@@ -303,8 +303,17 @@ impl Insert for Distortion {
         LATENCY
     }
 
+    crate::widened!(Distortion:
     /// Runs on the audio thread: no allocation, no locks.
-    fn process(&mut self, audio: &mut AudioBuf, _key: Option<&AudioBuf>, frames: usize) {
+    fn process(&mut self, audio: &mut AudioBuf, _key: Option<&AudioBuf>, frames: usize) => process_block);
+}
+
+impl Distortion {
+    /// The block's work behind [`Insert::process`], compiled for the baseline
+    /// and (inlined into its widened copy) for AVX2 (crate::simd).
+    /// Runs on the audio thread: no allocation, no locks.
+    #[inline(always)]
+    fn process_block(&mut self, audio: &mut AudioBuf, _key: Option<&AudioBuf>, frames: usize) {
         let channels = audio.channels().min(2);
         for ch in 0..channels {
             self.dry.channel_mut(ch)[..frames].copy_from_slice(&audio.channel(ch)[..frames]);

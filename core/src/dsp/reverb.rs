@@ -251,8 +251,17 @@ impl Insert for Reverb {
         0
     }
 
+    crate::widened!(Reverb:
     /// Runs on the audio thread: no allocation, no locks.
-    fn process(&mut self, audio: &mut AudioBuf, _key: Option<&AudioBuf>, frames: usize) {
+    fn process(&mut self, audio: &mut AudioBuf, _key: Option<&AudioBuf>, frames: usize) => process_block);
+}
+
+impl Reverb {
+    /// The block's work behind [`Insert::process`], compiled for the baseline
+    /// and (inlined into its widened copy) for AVX2 (crate::simd).
+    /// Runs on the audio thread: no allocation, no locks.
+    #[inline(always)]
+    fn process_block(&mut self, audio: &mut AudioBuf, _key: Option<&AudioBuf>, frames: usize) {
         let stereo = audio.channels() >= 2;
         let norm = 1.0 / (LINES as f32).sqrt();
         for i in 0..frames {

@@ -117,6 +117,7 @@ impl Smoother {
     /// `dst = src · gain`, sample by sample as [`Self::apply`] would after a
     /// copy, in one pass (the same values bit for bit).
     /// Runs on the audio thread: no allocation, no locks.
+    #[inline(always)]
     pub fn apply_from(&mut self, src: &[f32], dst: &mut [f32]) {
         if !self.is_ramping() {
             let g = self.current;

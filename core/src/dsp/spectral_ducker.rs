@@ -764,7 +764,15 @@ impl Insert for SpectralDucker {
         self.display = display;
     }
 
-    fn process(&mut self, audio: &mut AudioBuf, key: Option<&AudioBuf>, frames: usize) {
+    crate::widened!(SpectralDucker: fn process(&mut self, audio: &mut AudioBuf, key: Option<&AudioBuf>, frames: usize) => process_block);
+}
+
+impl SpectralDucker {
+    /// The block's work behind [`Insert::process`], compiled for the baseline
+    /// and (inlined into its widened copy) for AVX2 (crate::simd).
+    /// Runs on the audio thread: no allocation, no locks.
+    #[inline(always)]
+    fn process_block(&mut self, audio: &mut AudioBuf, key: Option<&AudioBuf>, frames: usize) {
         if self.filterbank {
             self.bank.process(audio, key, frames, &mut self.mix, &self.display);
             return;

@@ -115,7 +115,15 @@ impl Insert for Utility {
         0
     }
 
-    fn process(&mut self, audio: &mut AudioBuf, _key: Option<&AudioBuf>, frames: usize) {
+    crate::widened!(Utility: fn process(&mut self, audio: &mut AudioBuf, _key: Option<&AudioBuf>, frames: usize) => process_block);
+}
+
+impl Utility {
+    /// The block's work behind [`Insert::process`], compiled for the baseline
+    /// and (inlined into its widened copy) for AVX2 (crate::simd).
+    /// Runs on the audio thread: no allocation, no locks.
+    #[inline(always)]
+    fn process_block(&mut self, audio: &mut AudioBuf, _key: Option<&AudioBuf>, frames: usize) {
         let sign = if self.invert { -1.0 } else { 1.0 };
         if audio.channels() < 2 {
             let samples = &mut audio.channel_mut(0)[..frames];

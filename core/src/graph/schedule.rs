@@ -404,6 +404,7 @@ impl DoneBuses for SharedBuses<'_> {
 /// Runs on the audio thread: no allocation, no locks.
 /// Mixes one feed into `dst`; with `first`, `dst` holds nothing yet and is
 /// written rather than added to. Returns whether `dst` was written.
+#[inline(always)]
 fn pull<D: DoneBuses + ?Sized>(feed: &mut Feed, racks: &[RackNode], done: &D, dst: &mut AudioBuf, frames: usize, first: bool) -> bool {
     let src = match feed.src {
         TapRef::Rack(r) => &racks[r].out,
@@ -416,6 +417,11 @@ fn pull<D: DoneBuses + ?Sized>(feed: &mut Feed, racks: &[RackNode], done: &D, ds
             return false;
         }
         mix(src, dst, g);
+        return true;
+    }
+    if !feed.gain.is_ramping() && src.channels() == dst.channels() {
+        // Straight from the delay's ring into the sum.
+        feed.delay.mix_from(src, dst, frames, feed.gain.current(), first);
         return true;
     }
     // Delay into the preallocated scratch, ramp, then mix.
@@ -495,8 +501,13 @@ impl Schedule {
         self.controls.advance(frames);
     }
 
+    // The block's work, compiled a second time for AVX2 where the CPU has
+    // it (crate::simd); the kernels it calls are inlined into both.
+    crate::widened!(Schedule: fn process_graph(&mut self, inputs: &[&[&[f32]]], outputs: &mut [&mut [f32]], frames: usize) => process_graph_body);
+
     /// Runs on the audio thread: no allocation, no locks.
-    fn process_graph(&mut self, inputs: &[&[&[f32]]], outputs: &mut [&mut [f32]], frames: usize) {
+    #[inline(always)]
+    fn process_graph_body(&mut self, inputs: &[&[&[f32]]], outputs: &mut [&mut [f32]], frames: usize) {
 
         for rack in &mut self.racks {
             match &mut rack.source {
@@ -821,6 +832,7 @@ impl Schedule {
 /// its strip. With `timing`, adds the time since `*mark` to the bus's
 /// counter and moves `*mark` on.
 /// Runs on the audio thread: no allocation, no locks.
+#[inline(always)]
 fn process_bus<D: DoneBuses + ?Sized>(bus: &mut BusNode, racks: &[RackNode], done: &D, frames: usize, timing: Option<SliceTiming>, mark: &mut Stamp) {
     if bus.bypass && !bus.fade.is_ramping() {
         bus.sum.clear(frames);
@@ -935,6 +947,7 @@ fn carry_feed(feed: &mut Feed, prev: &mut Feed) {
 
 /// Multiplies every channel by one smoothed gain, advancing once per frame.
 /// Runs on the audio thread: no allocation, no locks.
+#[inline(always)]
 fn apply_gain(gain: &mut Smoother, buf: &mut AudioBuf, frames: usize) {
     if !gain.is_ramping() {
         let g = gain.current();
