@@ -177,6 +177,7 @@ pub fn sanitize(samples: &mut [f32]) {
 /// Largest magnitude in `samples` (0 for none). Eight running maxima so the
 /// loop vectorises.
 /// Runs on the audio thread: no allocation, no locks.
+#[inline(always)]
 pub fn peak(samples: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let chunks = samples.chunks_exact(8);

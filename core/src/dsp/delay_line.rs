@@ -92,13 +92,22 @@ impl DelayLine {
     /// Runs on the audio thread: no allocation, no locks.
     #[inline(always)]
     pub fn process(&mut self, audio: &mut AudioBuf, frames: usize) {
+        self.process_range(audio, 0..frames);
+    }
+
+    /// [`Self::process`] on frames `range` of `audio` (the line's next
+    /// `range.len()` frames).
+    /// Runs on the audio thread: no allocation, no locks.
+    #[inline(always)]
+    pub fn process_range(&mut self, audio: &mut AudioBuf, range: std::ops::Range<usize>) {
+        let frames = range.len();
         if self.delay == 0 {
             return;
         }
         let cap = self.capacity;
         for ch in 0..self.channels {
             let ring = &mut self.ring[ch * cap..(ch + 1) * cap];
-            let samples = &mut audio.channel_mut(ch)[..frames];
+            let samples = &mut audio.channel_mut(ch)[range.clone()];
             let mut write = self.write_pos;
             let mut read = (write + cap - self.delay) % cap;
             let mut done = 0;

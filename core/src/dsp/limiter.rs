@@ -44,6 +44,9 @@ pub struct Limiter {
     mean_pos: usize,
     mean_sum: f64,
     envelope: f64,
+    /// Per frame of a block: the gain each frame requires, then the gain
+    /// applied (`max_block` long, allocated in `prepare`).
+    gains: Vec<f64>,
 }
 
 impl Limiter {
@@ -86,6 +89,7 @@ impl Limiter {
             mean_pos: 0,
             mean_sum: 1.0,
             envelope: 1.0,
+            gains: vec![1.0; 64],
         }
     }
 
@@ -121,8 +125,9 @@ impl Default for Limiter {
 }
 
 impl Insert for Limiter {
-    fn prepare(&mut self, sample_rate: f32, _max_block: usize, channels: usize) {
+    fn prepare(&mut self, sample_rate: f32, max_block: usize, channels: usize) {
         self.sample_rate = sample_rate as f64;
+        self.gains = vec![1.0; max_block];
         let max_lookahead = (MAX_LOOKAHEAD_MS * 0.001 * self.sample_rate).ceil() as usize;
         self.delay = DelayLine::new(channels, 0, max_lookahead);
         self.window_min = SlidingMin::new(max_lookahead + 1);
@@ -178,9 +183,7 @@ impl Limiter {
     /// Runs on the audio thread: no allocation, no locks.
     #[inline(always)]
     fn process_block(&mut self, audio: &mut AudioBuf, _key: Option<&AudioBuf>, frames: usize) {
-        let channels = audio.channels();
-        let window = self.lookahead + 1;
-        let ceiling = self.ceiling;
+        let (channels, window, ceiling) = (audio.channels(), self.lookahead + 1, self.ceiling);
         let block_peak = (0..channels).map(|ch| crate::audio_buf::peak(&audio.channel(ch)[..frames])).fold(0.0, f32::max);
         let idle = self.envelope == 1.0 && self.mean_sum == window as f64 && self.window_min.min() == 1.0;
         if idle && block_peak <= ceiling {
@@ -191,13 +194,35 @@ impl Limiter {
             self.mean_pos = (self.mean_pos + frames) % window;
             return;
         }
-        for i in 0..frames {
+        // Blocks longer than the prepared `max_block` go in parts.
+        let part = self.gains.len();
+        let mut start = 0;
+        while start < frames {
+            let end = frames.min(start + part);
+            self.limit(audio, start..end);
+            start = end;
+        }
+    }
+
+    /// The limiter's per-frame work on frames `range` of `audio` (at most
+    /// `gains.len()` of them).
+    /// Runs on the audio thread: no allocation, no locks.
+    #[inline(always)]
+    fn limit(&mut self, audio: &mut AudioBuf, range: std::ops::Range<usize>) {
+        let (channels, window, ceiling) = (audio.channels(), self.lookahead + 1, self.ceiling);
+        // In three passes, the same arithmetic as frame by frame: the gain
+        // each frame requires (vectorises), the envelope (the only
+        // recurrence), then the delay and the gains (vectorise).
+        let gains = &mut self.gains[..range.len()];
+        for (i, required) in (range.clone()).zip(gains.iter_mut()) {
             let mut peak = 0.0f32;
             for ch in 0..channels {
                 peak = peak.max(audio.channel(ch)[i].abs());
             }
-            let required = if peak > ceiling { (ceiling / peak) as f64 } else { 1.0 };
-            let min = self.window_min.push(required, window);
+            *required = if peak > ceiling { (ceiling / peak) as f64 } else { 1.0 };
+        }
+        for gain in gains.iter_mut() {
+            let min = self.window_min.push(*gain, window);
             let released = self.envelope + (1.0 - self.envelope) * self.release_coeff;
             // Snap the release home so an idle limiter is an exact delay.
             let released = if released > 1.0 - 1e-9 { 1.0 } else { released };
@@ -211,18 +236,13 @@ impl Limiter {
                 self.mean_pos = 0;
                 self.mean_sum = self.mean_ring[..window].iter().sum();
             }
-            let gain = self.mean_sum / window as f64;
-
-            for ch in 0..channels {
-                let sample = &mut audio.channel_mut(ch)[i];
-                let delayed = self.delay.tick(ch, *sample);
-                *sample = if gain == 1.0 {
-                    delayed
-                } else {
-                    ((delayed as f64 * gain) as f32).clamp(-ceiling, ceiling)
-                };
+            *gain = self.mean_sum / window as f64;
+        }
+        self.delay.process_range(audio, range.clone());
+        for ch in 0..channels {
+            for (sample, &gain) in audio.channel_mut(ch)[range.clone()].iter_mut().zip(gains.iter()) {
+                *sample = if gain == 1.0 { *sample } else { ((*sample as f64 * gain) as f32).clamp(-ceiling, ceiling) };
             }
-            self.delay.advance();
         }
     }
 }
@@ -270,6 +290,7 @@ impl SlidingMin {
     }
 
     /// Adds `value` and returns the minimum of the last `window` values.
+    #[inline(always)]
     fn push(&mut self, value: f64, window: usize) -> f64 {
         let cap = self.ring.len();
         let wrap = |i: usize| if i >= cap { i - cap } else { i };
