@@ -188,11 +188,29 @@ pub fn peak(samples: &[f32]) -> f32 {
             *m = if a > *m { a } else { *m };
         }
     }
-    let mut m = lanes.into_iter().fold(0.0f32, f32::max);
+    let mut m = max_of_lanes(lanes);
     for s in rest {
         m = m.max(s.abs());
     }
     m
+}
+
+/// The largest of eight lanes of magnitudes (never NaN, never −0), halving
+/// the lanes at each step so the steps vectorise and run three deep
+/// instead of eight: the same value as a fold, in fewer cycles.
+#[inline(always)]
+fn max_of_lanes(lanes: [f32; 8]) -> f32 {
+    let larger = |a: f32, b: f32| if a > b { a } else { b };
+    let half: [f32; 4] = std::array::from_fn(|i| larger(lanes[i], lanes[i + 4]));
+    larger(larger(half[0], half[2]), larger(half[1], half[3]))
+}
+
+/// The sum of eight lanes, added pairwise (lane i with lane i + 4, and so
+/// on), three additions deep instead of seven.
+#[inline(always)]
+fn sum_of_lanes(lanes: [f32; 8]) -> f32 {
+    let half: [f32; 4] = std::array::from_fn(|i| lanes[i] + lanes[i + 4]);
+    (half[0] + half[2]) + (half[1] + half[3])
 }
 
 /// Sum of squares, with eight partial sums so the loop vectorises. Samples
@@ -208,7 +226,7 @@ pub fn sum_of_squares(samples: &[f32]) -> f32 {
             *acc += s * s;
         }
     }
-    lanes.iter().sum::<f32>() + rest.iter().map(|&s| s * s).sum::<f32>()
+    sum_of_lanes(lanes) + rest.iter().map(|&s| s * s).sum::<f32>()
 }
 
 /// [`peak`] and [`sum_of_squares`] in one pass over `samples`, with the
@@ -228,11 +246,11 @@ pub fn peak_and_sum_of_squares(samples: &[f32]) -> (f32, f32) {
             *acc += s * s;
         }
     }
-    let mut m = max_lanes.into_iter().fold(0.0f32, f32::max);
+    let mut m = max_of_lanes(max_lanes);
     for s in rest {
         m = m.max(s.abs());
     }
-    (m, sq_lanes.iter().sum::<f32>() + rest.iter().map(|&s| s * s).sum::<f32>())
+    (m, sum_of_lanes(sq_lanes) + rest.iter().map(|&s| s * s).sum::<f32>())
 }
 
 #[cfg(test)]

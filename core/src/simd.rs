@@ -88,7 +88,10 @@ macro_rules! widened {
         $vis fn $name(&mut self $(, $arg: $ty)*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
+                // Never inlined: a caller that is itself widened would
+                // otherwise absorb it and share one register allocation.
                 #[target_feature(enable = "avx2,fma")]
+                #[inline(never)]
                 unsafe fn wide_version(this: &mut $Type $(, $arg: $ty)*) $(-> $ret)? {
                     this.$inner($($arg),*)
                 }

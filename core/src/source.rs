@@ -100,10 +100,15 @@ impl GeneratorState {
         }
     }
 
-    /// Writes the next `frames` frames into every channel of `out`.
+    crate::widened!(GeneratorState:
+    /// Writes the next `frames` frames into every channel of `out`: on its
+    /// own (not inlined into the schedule's block) so its loops get the
+    /// registers to themselves.
     /// Runs on the audio thread: no allocation, no locks.
+    pub fn fill(&mut self, out: &mut AudioBuf, frames: usize) => fill_block);
+
     #[inline(always)]
-    pub fn fill(&mut self, out: &mut AudioBuf, frames: usize) {
+    fn fill_block(&mut self, out: &mut AudioBuf, frames: usize) {
         let channels = out.channels().min(2);
         // Frames before the start offset are silent.
         let silent = (self.offset.saturating_sub(self.frame) as usize).min(frames);
@@ -165,28 +170,41 @@ impl GeneratorState {
         let (sin_step, cos_step) = self.rotation;
         let (mut c, mut s) = (self.quad_cos, self.quad_sin);
         let mut t = t0;
-        let mut groups = out.chunks_exact_mut(4);
-        for group in &mut groups {
-            for k in 0..4 {
-                group[k] = (amp * s[k]) as f32;
-            }
-            // Frames t + 4 … t + 7 next. Only a group that touches the first
-            // four frames of a cycle needs the exact phase.
-            let next = (t + 4) % RESYNC_FRAMES;
-            if next >= 4 && next <= RESYNC_FRAMES - 4 {
+        let whole = out.len() / 4 * 4;
+        let mut done = 0;
+        while done < whole {
+            // The group at frame t rotates plainly when its next frames
+            // t + 4 … t + 7 do not touch the first four frames of a cycle,
+            // i.e. while t's place in the cycle is at most RESYNC − 8: a
+            // run of such groups goes without a test per group.
+            let place = t % RESYNC_FRAMES;
+            let plain = if place <= RESYNC_FRAMES - 8 { ((RESYNC_FRAMES - 8 - place) / 4 + 1) as usize } else { 0 };
+            let run = plain.min((whole - done) / 4);
+            for group in out[done..done + 4 * run].chunks_exact_mut(4) {
+                for k in 0..4 {
+                    group[k] = (amp * s[k]) as f32;
+                }
                 for k in 0..4 {
                     let (ck, sk) = (c[k], s[k]);
                     c[k] = ck * cos_step - sk * sin_step;
                     s[k] = sk * cos_step + ck * sin_step;
                 }
-            } else {
+            }
+            done += 4 * run;
+            t += 4 * run as u64;
+            if run == plain && done < whole {
+                // A group that needs exact phases for some lanes.
+                for k in 0..4 {
+                    out[done + k] = (amp * s[k]) as f32;
+                }
                 for k in 0..4 {
                     (c[k], s[k]) = self.step_lane(t + 4 + k as u64, hz, (c[k], s[k]));
                 }
+                done += 4;
+                t += 4;
             }
-            t += 4;
         }
-        let rest = groups.into_remainder();
+        let rest = &mut out[whole..];
         let r = rest.len();
         for (k, o) in rest.iter_mut().enumerate() {
             *o = (amp * s[k]) as f32;
