@@ -151,6 +151,65 @@ impl Filter {
     #[inline(always)]
     fn process_block(&mut self, audio: &mut AudioBuf, _key: Option<&AudioBuf>, frames: usize) {
         let channels = audio.channels().min(2);
+        if !self.ramping() && !self.mix.is_ramping() {
+            self.process_steady(audio, channels, frames);
+        } else {
+            self.process_moving(audio, channels, frames);
+        }
+        for ch in 0..channels {
+            if !self.ic1[ch].is_finite() || !self.ic2[ch].is_finite() || (self.ic1[ch].abs() < 1e-30 && self.ic2[ch].abs() < 1e-30) {
+                self.ic1[ch] = 0.0;
+                self.ic2[ch] = 0.0;
+            }
+        }
+    }
+
+    /// Frequency, Q and mix all settled: the coefficients once, then the
+    /// recurrences with their state in registers, both channels of a frame
+    /// side by side (their chains overlap). The same arithmetic per sample
+    /// as [`Self::process_moving`].
+    /// Runs on the audio thread: no allocation, no locks.
+    #[inline(always)]
+    fn process_steady(&mut self, audio: &mut AudioBuf, channels: usize, frames: usize) {
+        let mix = self.mix.current() as f64;
+        let (g, k, mode) = (self.g, self.k, self.mode);
+        let a1 = 1.0 / (1.0 + g * (g + k));
+        let (a2, a3) = (g * a1, g * g * a1);
+        let step = |x: &mut f32, ic1: &mut f64, ic2: &mut f64| {
+            let v0 = *x as f64;
+            let v3 = v0 - *ic2;
+            let v1 = a1 * *ic1 + a2 * v3;
+            let v2 = *ic2 + a2 * *ic1 + a3 * v3;
+            *ic1 = 2.0 * v1 - *ic1;
+            *ic2 = 2.0 * v2 - *ic2;
+            let y = match mode {
+                0 => v2,
+                1 => v0 - k * v1 - v2,
+                2 => k * v1,
+                _ => v0 - k * v1,
+            };
+            *x = if mix == 1.0 { y as f32 } else { ((1.0 - mix) * v0 + mix * y) as f32 };
+        };
+        let [mut l1, mut r1] = self.ic1;
+        let [mut l2, mut r2] = self.ic2;
+        if channels == 2 {
+            let (left, right) = audio.stereo_mut();
+            for (l, r) in left[..frames].iter_mut().zip(&mut right[..frames]) {
+                step(l, &mut l1, &mut l2);
+                step(r, &mut r1, &mut r2);
+            }
+        } else if channels == 1 {
+            for x in &mut audio.channel_mut(0)[..frames] {
+                step(x, &mut l1, &mut l2);
+            }
+        }
+        (self.ic1, self.ic2) = ([l1, r1], [l2, r2]);
+    }
+
+    /// Frame by frame while a parameter ramps.
+    /// Runs on the audio thread: no allocation, no locks.
+    #[inline(always)]
+    fn process_moving(&mut self, audio: &mut AudioBuf, channels: usize, frames: usize) {
         for i in 0..frames {
             if self.ramping() {
                 self.freq.next();
@@ -183,12 +242,6 @@ impl Filter {
                     _ => v0 - k * v1,
                 };
                 *x = if mix == 1.0 { y as f32 } else { ((1.0 - mix) * v0 + mix * y) as f32 };
-            }
-        }
-        for ch in 0..channels {
-            if !self.ic1[ch].is_finite() || !self.ic2[ch].is_finite() || (self.ic1[ch].abs() < 1e-30 && self.ic2[ch].abs() < 1e-30) {
-                self.ic1[ch] = 0.0;
-                self.ic2[ch] = 0.0;
             }
         }
     }
