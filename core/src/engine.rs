@@ -86,6 +86,8 @@ pub struct AudioProcessor {
     /// Inside [`Self::begin_block`] … [`Self::end_block`]: the block's
     /// start (`None` while telemetry is off).
     block: Option<Option<crate::telemetry::CallStart>>,
+    /// Frames of the host block `block` times.
+    block_frames: usize,
 }
 
 /// A scene recall, push or pop waiting for its boundary.
@@ -308,6 +310,7 @@ impl Engine {
             mapped_lost: 0,
             timer,
             block: None,
+            block_frames: 0,
         };
         Ok((engine, audio))
     }
@@ -492,9 +495,11 @@ impl AudioProcessor {
     /// whole block, up to [`Self::end_block`], as one call against the
     /// block's deadline — a few-frame part holding an FFT hop is not an
     /// overrun. Without it every process call is a block of its own.
+    /// The block has `frames` frames.
     /// Runs on the audio thread: no allocation, no locks.
-    pub fn begin_block(&mut self) {
+    pub fn begin_block(&mut self, frames: usize) {
         self.block = Some(self.timer.begin());
+        self.block_frames = frames;
     }
 
     /// Ends the host block [`Self::begin_block`] started, which had `frames`
@@ -803,7 +808,8 @@ impl AudioProcessor {
         // Timed here unless a host block (begin_block) is timed around it.
         let call = if self.block.is_some() { None } else { self.timer.begin() };
         self.poll_schedule();
-        self.schedule.timing = self.timer.bus_timing(self.block.unwrap_or(call));
+        let call_frames = if self.block.is_some() { self.block_frames } else { frames };
+        self.schedule.timing = self.timer.bus_timing(self.block.unwrap_or(call), call_frames);
         if !self.started {
             self.schedule.settle();
             self.started = true;

@@ -403,6 +403,9 @@ pub(crate) struct BusTiming {
     /// Smoothing step of this sample (the audio since the last one over the
     /// time constant).
     pub weight: f32,
+    /// Frames of the whole call (or host block) the slices belong to: a
+    /// slice moves the smoothed figures by its share of `weight`.
+    pub call_frames: usize,
 }
 
 /// [`BusTiming`] for one slice of `frames` frames.
@@ -419,7 +422,11 @@ impl BusTiming {
     #[inline]
     pub(crate) fn slice(&self, frames: usize) -> SliceTiming {
         let percent_per_ns = (100.0 / (frames.max(1) as f64 * self.ns_per_frame)) as f32;
-        SliceTiming { clock: self.clock, frames, percent_per_ns, weight: self.weight }
+        // A block split at events is timed in parts: each part weighs its
+        // share of the block, so the parts together move the smoothed
+        // figure about as one whole block would.
+        let share = (frames as f32 / self.call_frames.max(1) as f32).min(1.0);
+        SliceTiming { clock: self.clock, frames, percent_per_ns, weight: self.weight * share }
     }
 }
 
@@ -500,12 +507,12 @@ impl ProcessTimer {
     }
 
     /// How the schedule times its buses in the call `start` began, if it is
-    /// a sampled one.
+    /// a sampled one; the call (or host block) has `call_frames` frames.
     /// Runs on the audio thread: no allocation, no locks.
     #[inline]
-    pub(crate) fn bus_timing(&self, start: Option<CallStart>) -> Option<BusTiming> {
+    pub(crate) fn bus_timing(&self, start: Option<CallStart>, call_frames: usize) -> Option<BusTiming> {
         match start {
-            Some(s) if s.sampled => Some(BusTiming { clock: self.clock, ns_per_frame: self.ns_per_frame, weight: self.sample_weight() }),
+            Some(s) if s.sampled => Some(BusTiming { clock: self.clock, ns_per_frame: self.ns_per_frame, weight: self.sample_weight(), call_frames }),
             _ => None,
         }
     }
@@ -621,5 +628,42 @@ impl OverrunWatch {
     /// more than [`Self::REPEATING`].
     pub fn repeating(recent: u64) -> bool {
         recent > Self::REPEATING
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The smoothed percentage a fresh counter shows after one sampled
+    /// 64-frame block timed in parts of `parts` frames, every frame costing
+    /// the same (so every part measures the same percentage, 50 %).
+    fn smoothed_after(parts: &[usize]) -> f32 {
+        let ns_per_frame = 1e9 / 48_000.0;
+        let timing = BusTiming { clock: Clock::instant(), ns_per_frame, weight: 0.5, call_frames: 64 };
+        let counter = CpuCounter::default();
+        for &frames in parts {
+            let ns = (0.5 * frames as f64 * ns_per_frame) as u64;
+            timing.slice(frames).add(&counter, ns);
+        }
+        counter.read().percent
+    }
+
+    #[test]
+    fn a_block_timed_in_parts_moves_the_smoothed_figure_about_as_one_whole_block() {
+        // Whole: one step of weight ½ from 0 towards 50 % = 25 %.
+        let whole = smoothed_after(&[64]);
+        assert!((whole - 25.0).abs() < 0.01, "{whole}");
+        // In parts of 1, 7 and 56 frames, each weighing its share of ½:
+        // 50 · (1 − (1 − ½·1/64)(1 − ½·7/64)(1 − ½·56/64)), by hand 23.62 %.
+        let split = smoothed_after(&[1, 7, 56]);
+        let by_hand = 50.0 * (1.0 - (1.0 - 0.5 / 64.0) * (1.0 - 3.5 / 64.0) * (1.0 - 28.0 / 64.0));
+        assert!((split - by_hand).abs() < 0.01, "{split} vs {by_hand}");
+        // Within 6 % of the whole block's; weighing each part as a whole
+        // block (three steps of ½) would read 43.75 %, 75 % too high.
+        assert!((split - whole).abs() / whole < 0.06, "{split} vs {whole}");
+        // Sixty-four 1-frame parts: the same ballpark, not 50 % at once.
+        let finest = smoothed_after(&[1; 64]);
+        assert!((finest - whole).abs() / whole < 0.25, "{finest} vs {whole}");
     }
 }

@@ -386,7 +386,7 @@ impl MamAudio {
     pub unsafe fn process(&mut self, buffers: &HostBuffers, events: &[Event], transport: &Transport) {
         let buffers = &distinct_outputs(buffers);
         // Telemetry times the host's whole block against its deadline, however it is split.
-        self.audio.begin_block();
+        self.audio.begin_block(buffers.frames);
         self.midi_out.clear();
         // The transport at this call's first sample: tempo-synced inserts
         // follow it and quantized scene recalls are placed from it.

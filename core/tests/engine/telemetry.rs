@@ -299,7 +299,7 @@ fn a_host_block_split_into_parts_is_one_call_against_the_blocks_deadline() {
     let mut out = vec![vec![0.0f32; 64]; 2];
     // Three 64-frame host blocks, each split at events into 1 + 7 + 56 frames.
     for _ in 0..3 {
-        audio.begin_block();
+        audio.begin_block(64);
         let mut start = 0;
         for len in [1, 7, 56] {
             let mut outs: Vec<&mut [f32]> = out.iter_mut().map(|c| &mut c[start..start + len]).collect();
