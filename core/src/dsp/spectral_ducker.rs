@@ -397,6 +397,7 @@ impl SpectralDucker {
 
     /// Copies the `fft_size` most recent samples of one ring channel,
     /// oldest first, times the window, into `frame`.
+    #[inline(always)]
     fn gather(ring: &[f32], pos: usize, window: &[f32], frame: &mut [f32]) {
         let n = frame.len();
         let (older, newer) = ring[..n].split_at(pos);
@@ -409,15 +410,21 @@ impl SpectralDucker {
         }
     }
 
+    // One STFT hop, compiled for the baseline and for AVX2 (crate::simd):
+    // the hop's work is out of line from `process_block` (a hop comes once
+    // per `hop` samples), so it is widened on its own.
+    crate::widened!(SpectralDucker: fn process_frame(&mut self) => process_hop);
+
     /// One STFT hop: analyse, compute the reduction, resynthesise.
     /// Runs on the audio thread: no allocation, no locks.
-    fn process_frame(&mut self) {
+    #[inline(always)]
+    fn process_hop(&mut self) {
         self.refresh_tables();
         let n = self.fft_size;
         let bins = self.bins();
         let channels = self.channels;
-        let forward = self.forward[self.plan].clone();
-        let inverse = self.inverse[self.plan].clone();
+        // Borrowed, not cloned: an `Arc` clone is two atomic operations per hop.
+        let (forward, inverse) = (&*self.forward[self.plan], &*self.inverse[self.plan]);
         let mut loudest_key = 0.0f32;
 
         for ch in 0..channels {
@@ -483,17 +490,17 @@ impl SpectralDucker {
         for ch in 0..channels {
             let row = ch * MAX_BINS..ch * MAX_BINS + bins;
             let prefix = &self.prefix[ch * ROW..ch * ROW + len + 1];
-            // Three simple passes (no branches inside) so they vectorise:
-            // box-averaged key power, then the gain curve, then ballistics.
+            // Simple passes (no branches inside): each box's sum, read at
+            // its two ends (scalar, a gather); then, vectorised, the average
+            // and the gain curve; then the ballistics.
             let target = &mut self.target[..bins];
             target.fill(0.0);
-            for (k, t) in target[lo..hi].iter_mut().enumerate() {
-                let (a, b) = (box_from[k] as usize, box_to[k] as usize);
-                *t = ((prefix[b] - prefix[a]) as f32 / box_width[k]).max(0.0);
+            for ((t, &a), &b) in target[lo..hi].iter_mut().zip(box_from).zip(box_to) {
+                *t = (prefix[b as usize] - prefix[a as usize]) as f32;
             }
             let (threshold, depth) = (self.threshold_db, self.depth_db);
-            for t in &mut target[lo..hi] {
-                *t = reduction_db(*t, threshold, slope, depth);
+            for (t, &width) in target[lo..hi].iter_mut().zip(box_width) {
+                *t = reduction_db((*t / width).max(0.0), threshold, slope, depth);
             }
             // Indexed over slices of one length (no bounds checks left), which
             // vectorises where a four-way zip did not.
@@ -506,9 +513,7 @@ impl SpectralDucker {
 
         // Apply, with stereo link in stereo mode.
         let link = if channels == 2 && !self.mid_side { self.stereo_link } else { 0.0 };
-        for k in 0..bins {
-            self.show_reduction[k] = 0.0;
-        }
+        self.show_reduction[..bins].fill(0.0);
         for ch in 0..channels {
             let row = ch * MAX_BINS;
             // The other channel's row (itself when mono, where link is 0).
@@ -523,20 +528,7 @@ impl SpectralDucker {
             for (shown, &g) in self.show_reduction[..bins].iter_mut().zip(gains.iter()) {
                 *shown = shown.max(g);
             }
-            // Eight bins at a time: where none is reduced the gain is exactly
-            // 1 and the bins are left as they are (the key rarely covers the
-            // whole spectrum).
-            for (gs, cs) in gains.chunks_mut(8).zip(self.spectra[row..row + bins].chunks_mut(8)) {
-                if gs.iter().fold(0.0f32, |m, &g| if g > m { g } else { m }) == 0.0 {
-                    continue;
-                }
-                for g in gs.iter_mut() {
-                    *g = fast_math::db_to_gain(-*g);
-                }
-                for (c, &g) in cs.iter_mut().zip(gs.iter()) {
-                    *c *= g;
-                }
-            }
+            apply_reduction(gains, &mut self.spectra[row..row + bins]);
             let spectrum = &mut self.spectra[row..row + bins];
             // The inverse real FFT needs purely real DC and Nyquist bins.
             spectrum[0].im = 0.0;
@@ -573,7 +565,7 @@ impl SpectralDucker {
 
 /// The timing scale at a band or bin whose `1 kHz / f` is `pivot_ratio`:
 /// `(1 kHz / f)^tilt`, clamped to ¼…4 (both algorithms).
-#[inline]
+#[inline(always)]
 fn time_scale(pivot_ratio: f32, tilt: f32) -> f32 {
     pivot_ratio.powf(tilt).clamp(0.25, 4.0)
 }
@@ -581,7 +573,7 @@ fn time_scale(pivot_ratio: f32, tilt: f32) -> f32 {
 /// The gain computer (both algorithms): the reduction in dB for a key
 /// power (calibrated to sine amplitude²), `min(depth, (level − threshold) ·
 /// slope)`, 0 below the threshold.
-#[inline]
+#[inline(always)]
 fn reduction_db(key_power: f32, threshold_db: f32, slope: f32, depth_db: f32) -> f32 {
     ((fast_math::power_to_db(key_power + 1e-30) - threshold_db) * slope).clamp(0.0, depth_db)
 }
@@ -589,7 +581,7 @@ fn reduction_db(key_power: f32, threshold_db: f32, slope: f32, depth_db: f32) ->
 /// One step of the one-pole ballistics towards `target` dB (attack when the
 /// reduction deepens, release when it recovers), settling exactly at 0 so no
 /// denormal tail is left (both algorithms).
-#[inline]
+#[inline(always)]
 fn ballistics_step(state: f32, target: f32, attack: f32, release: f32) -> f32 {
     let coeff = if target > state { attack } else { release };
     let next = target + (state - target) * coeff;
@@ -600,9 +592,41 @@ fn ballistics_step(state: f32, target: f32, attack: f32, release: f32) -> f32 {
     }
 }
 
+/// Scales each bin of `spectrum` by the gain of its reduction in
+/// `reduction_db` (overwritten with the gains), eight bins at a time: where
+/// none of the eight is reduced their gain is exactly 1 and they are left as
+/// they are (the key rarely covers the whole spectrum). The groups are
+/// `chunks_exact` so their length is known and each group's gains and
+/// products vectorise; the bins left over (one, at the usual sizes) go
+/// through the same code.
+#[inline(always)]
+fn apply_reduction(reduction_db: &mut [f32], spectrum: &mut [Complex<f32>]) {
+    let (mut gains, mut bins) = (reduction_db.chunks_exact_mut(8), spectrum.chunks_exact_mut(8));
+    for (gs, cs) in (&mut gains).zip(&mut bins) {
+        apply_group(gs, cs);
+    }
+    apply_group(gains.into_remainder(), bins.into_remainder());
+}
+
+/// One group of [`apply_reduction`]. Reductions are ≥ 0, so "none above 0"
+/// is "none reduced".
+#[inline(always)]
+fn apply_group(reduction_db: &mut [f32], spectrum: &mut [Complex<f32>]) {
+    // An `or` over the group rather than a short-circuiting `any`: no branch per bin.
+    if !reduction_db.iter().fold(false, |any, &r| any | (r > 0.0)) {
+        return;
+    }
+    for g in reduction_db.iter_mut() {
+        *g = fast_math::db_to_gain(-*g);
+    }
+    for (c, &g) in spectrum.iter_mut().zip(reduction_db.iter()) {
+        *c *= g;
+    }
+}
+
 /// Stereo link: `own` pulled towards the larger of the two channels'
 /// reductions by `link` (0 = independent, 1 = both by the larger).
-#[inline]
+#[inline(always)]
 fn linked(own: f32, other: f32, link: f32) -> f32 {
     own + link * (other.max(own) - own)
 }
