@@ -149,6 +149,17 @@ fn main() {
     println!("  ducker (512-frame blocks): {:.3} s → realtime factor {:.0} ({:.3} % of one core)", total, audio / total, 100.0 * total / audio);
     println!("  FFT floor (6 FFTs per hop): {:.3} s → realtime factor {:.0}", floor, audio / floor);
     println!("  ducker / floor: {:.2}×", total / floor);
+    if mam_core::simd::wide() {
+        // The ducker's own work at the baseline width (RustFFT picks its
+        // own instructions either way), as with MAM_SIMD=baseline.
+        mam_core::simd::allow_wide(false);
+        let mut baseline = f64::INFINITY;
+        for _ in 0..ROUNDS {
+            baseline = baseline.min(run_ducker(512).0);
+        }
+        mam_core::simd::allow_wide(true);
+        println!("  ducker / floor with the baseline (SSE2) ducker: {:.2}×", baseline / floor);
+    }
     let pct = |p: f64| times64[((times64.len() - 1) as f64 * p) as usize] * 1e6;
     println!("  64-frame blocks: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs (budget at 48 kHz: {:.0} µs)", pct(0.5), pct(0.99), pct(1.0), 64.0 / SR as f64 * 1e6);
     if std::env::args().any(|a| a == "--stft-only") {
