@@ -596,9 +596,9 @@ fn ballistics_step(state: f32, target: f32, attack: f32, release: f32) -> f32 {
 /// `reduction_db` (overwritten with the gains), eight bins at a time: where
 /// none of the eight is reduced their gain is exactly 1 and they are left as
 /// they are (the key rarely covers the whole spectrum). The groups are
-/// `chunks_exact` so their length is known and each group's gains and
-/// products vectorise; the bins left over (one, at the usual sizes) go
-/// through the same code.
+/// `chunks_exact` so their length is known and each group's eight gains
+/// are one vector (the products go a bin, both parts, at a time); the bins
+/// left over (one, at the usual sizes) go through the same code.
 #[inline(always)]
 fn apply_reduction(reduction_db: &mut [f32], spectrum: &mut [Complex<f32>]) {
     let (mut gains, mut bins) = (reduction_db.chunks_exact_mut(8), spectrum.chunks_exact_mut(8));
