@@ -12,6 +12,8 @@ const BLOCK: usize = 64;
 const SECONDS: f64 = 10.0;
 
 fn main() {
+    // Honour MAM_SIMD=baseline (the engine does this itself; these inserts run bare).
+    mam_core::simd::init();
     let mut program = AudioBuf::new(2, BLOCK);
     let mut key = AudioBuf::new(2, BLOCK);
     println!("each insert alone: stereo, {SR} Hz, {BLOCK}-frame blocks, {SECONDS} s of audio, default parameters");

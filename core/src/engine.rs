@@ -278,6 +278,9 @@ impl Engine {
     /// # Errors
     /// If the session does not compile.
     pub fn with_timeline(session: Session, options: CompileOptions, timeline: Option<Arc<Timeline>>) -> Result<(Engine, AudioProcessor), CompileError> {
+        // Which vector width the audio thread will run, decided here on the
+        // control side (it reads the environment).
+        crate::simd::init();
         let telemetry = Arc::new(Telemetry::new(options.sample_rate));
         let compiler = Compiler { options, registry: Default::default(), timeline, telemetry };
         let compiled = compiler.compile(&session)?;

@@ -24,23 +24,33 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// 0: not decided yet; 1: baseline; 2: AVX2 + FMA.
 static LEVEL: AtomicU8 = AtomicU8::new(0);
 
-/// Whether the wide (AVX2 + FMA) versions run. Decided on the first call
-/// from the CPU (and `MAM_SIMD=baseline` in the environment, for
-/// comparisons), then one relaxed load per call.
-/// Runs on the audio thread after the first call: no allocation, no locks.
+/// Whether the wide (AVX2 + FMA) versions run: one relaxed load per call.
+/// Decided by [`init`] (the engine calls it on the control side); a call
+/// before that decides from the CPU alone (no environment read, nothing
+/// allocated).
+/// Runs on the audio thread: no allocation, no locks.
 #[inline(always)]
 pub fn wide() -> bool {
     match LEVEL.load(Ordering::Relaxed) {
         2 => true,
         1 => false,
-        _ => decide(),
+        _ => decide(cpu_has_wide()),
+    }
+}
+
+/// Decides once per process which versions run: the wide ones where the
+/// CPU has AVX2 and FMA, unless `MAM_SIMD=baseline` is set (for
+/// comparisons). Reads the environment, so it is for the control side:
+/// `Engine::new` calls it. Later calls change nothing.
+pub fn init() {
+    if LEVEL.load(Ordering::Relaxed) == 0 {
+        let allowed = std::env::var_os("MAM_SIMD").is_none_or(|v| v != "baseline");
+        decide(allowed && cpu_has_wide());
     }
 }
 
 #[cold]
-fn decide() -> bool {
-    let allowed = std::env::var_os("MAM_SIMD").is_none_or(|v| v != "baseline");
-    let wide = allowed && cpu_has_wide();
+fn decide(wide: bool) -> bool {
     LEVEL.store(if wide { 2 } else { 1 }, Ordering::Relaxed);
     wide
 }
