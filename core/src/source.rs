@@ -119,8 +119,16 @@ impl GeneratorState {
         let live = silent..frames;
         match self.kind {
             Generator::Noise { amp, .. } => {
-                for ch in 0..channels {
-                    noise(&mut out.channel_mut(ch)[live.clone()], &mut self.rng[ch], amp as f32);
+                if channels == 2 {
+                    // Both channels' chains side by side: the same samples,
+                    // twice the independent work per step.
+                    let (left, right) = out.stereo_mut();
+                    let [rng_l, rng_r] = &mut self.rng;
+                    noise_pair(&mut left[live.clone()], &mut right[live.clone()], rng_l, rng_r, amp as f32);
+                } else {
+                    for ch in 0..channels {
+                        noise(&mut out.channel_mut(ch)[live.clone()], &mut self.rng[ch], amp as f32);
+                    }
                 }
             }
             Generator::Sine { hz, amp } => self.sine(&mut out.channel_mut(0)[live.clone()], t0, hz, amp),
@@ -293,6 +301,31 @@ fn noise(out: &mut [f32], lanes: &mut [u32; NOISE_LANES], amp: f32) {
     }
     state.rotate_left(rest.len());
     *lanes = state;
+}
+
+/// [`noise`] on two channels at once (equal lengths), each from its own
+/// lanes: the same samples as two calls, with the two channels' xorshift
+/// chains interleaved so each waits less on its own.
+/// Runs on the audio thread: no allocation, no locks.
+#[inline(always)]
+fn noise_pair(left: &mut [f32], right: &mut [f32], lanes_l: &mut [u32; NOISE_LANES], lanes_r: &mut [u32; NOISE_LANES], amp: f32) {
+    let (mut state_l, mut state_r) = (*lanes_l, *lanes_r);
+    let mut groups_l = left.chunks_exact_mut(NOISE_LANES);
+    let mut groups_r = right.chunks_exact_mut(NOISE_LANES);
+    for (group_l, group_r) in (&mut groups_l).zip(&mut groups_r) {
+        for k in 0..NOISE_LANES {
+            group_l[k] = noise_sample(&mut state_l[k]) * amp;
+            group_r[k] = noise_sample(&mut state_r[k]) * amp;
+        }
+    }
+    let (rest_l, rest_r) = (groups_l.into_remainder(), groups_r.into_remainder());
+    for (k, (l, r)) in rest_l.iter_mut().zip(rest_r.iter_mut()).enumerate() {
+        *l = noise_sample(&mut state_l[k]) * amp;
+        *r = noise_sample(&mut state_r[k]) * amp;
+    }
+    state_l.rotate_left(rest_l.len());
+    state_r.rotate_left(rest_r.len());
+    (*lanes_l, *lanes_r) = (state_l, state_r);
 }
 
 /// Uniform in [-1, 1) from the top 24 bits of the next xorshift value.

@@ -210,9 +210,10 @@ impl Limiter {
     #[inline(always)]
     fn limit(&mut self, audio: &mut AudioBuf, range: std::ops::Range<usize>) {
         let (channels, window, ceiling) = (audio.channels(), self.lookahead + 1, self.ceiling);
-        // In three passes, the same arithmetic as frame by frame: the gain
-        // each frame requires (vectorises), the envelope (the only
-        // recurrence), then the delay and the gains (vectorise).
+        // In passes, the same arithmetic as frame by frame: the gain each
+        // frame requires (vectorises), the envelope and moving sum (the only
+        // recurrence), the average, then the delay and the gains
+        // (vectorise).
         let gains = &mut self.gains[..range.len()];
         for (i, required) in (range.clone()).zip(gains.iter_mut()) {
             let mut peak = 0.0f32;
@@ -236,7 +237,13 @@ impl Limiter {
                 self.mean_pos = 0;
                 self.mean_sum = self.mean_ring[..window].iter().sum();
             }
-            *gain = self.mean_sum / window as f64;
+            *gain = self.mean_sum;
+        }
+        // The moving average's division, out of the recurrence: a vector
+        // pass, the same quotients.
+        let window = window as f64;
+        for gain in gains.iter_mut() {
+            *gain /= window;
         }
         self.delay.process_range(audio, range.clone());
         for ch in 0..channels {
