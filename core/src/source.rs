@@ -20,16 +20,17 @@ pub struct GeneratorState {
     /// block's length), so any slicing gives the same samples while the
     /// lanes' independent chains run side by side in vector registers.
     rng: [[u32; NOISE_LANES]; 2],
-    /// Sine as four rotating phasors, lane `k` holding `(cos, sin)` of frame
-    /// `quad_t + k` (`quad_t` is the next frame to produce). Each lane steps
-    /// four frames at a time, so the four multiply chains run side by side
-    /// instead of one long serial chain. Every frame whose position in a
-    /// `RESYNC_FRAMES` cycle is below 4 is re-computed exactly, so each lane
-    /// is re-anchored once a cycle and rounding cannot build up.
-    quad_cos: [f64; 4],
-    quad_sin: [f64; 4],
+    /// Sine as `SINE_LANES` rotating phasors, lane `k` holding `(cos, sin)`
+    /// of frame `quad_t + k` (`quad_t` is the next frame to produce). Each
+    /// lane steps `SINE_LANES` frames at a time, so the lanes' multiply
+    /// chains run side by side instead of one long serial chain. Every frame
+    /// whose position in a `RESYNC_FRAMES` cycle is below `SINE_LANES` is
+    /// re-computed exactly, so each lane is re-anchored once a cycle and
+    /// rounding cannot build up.
+    quad_cos: [f64; SINE_LANES],
+    quad_sin: [f64; SINE_LANES],
     quad_t: u64,
-    /// `(sin, cos)` of four frames' phase step.
+    /// `(sin, cos)` of `SINE_LANES` frames' phase step.
     rotation: (f64, f64),
     /// Voice generator: per-harmonic weights (formants and tilt; they depend
     /// only on `hz`) and their sum, computed once in `new`.
@@ -40,6 +41,10 @@ pub struct GeneratorState {
 
 /// Independent xorshift chains per noise channel.
 const NOISE_LANES: usize = 4;
+
+/// Sine phasors stepped side by side: eight, so each lane's rotation (a
+/// multiply and an add in sequence) overlaps seven others'.
+const SINE_LANES: usize = 8;
 
 /// How often every sine lane is re-derived from the frame count.
 const RESYNC_FRAMES: u64 = 1024;
@@ -55,7 +60,7 @@ impl GeneratorState {
         // start on similar bit patterns.
         let rng = std::array::from_fn(|ch| std::array::from_fn(|lane| lane_seed(seed, ch, lane)));
         let rotation = match kind {
-            Generator::Sine { hz, .. } => (std::f64::consts::TAU * hz * 4.0 / sample_rate).sin_cos(),
+            Generator::Sine { hz, .. } => (std::f64::consts::TAU * hz * SINE_LANES as f64 / sample_rate).sin_cos(),
             _ => (0.0, 1.0),
         };
         let mut voice_weights = [0.0; VOICE_MAX_HARMONICS];
@@ -79,8 +84,8 @@ impl GeneratorState {
             sample_rate,
             frame: 0,
             rng,
-            quad_cos: [1.0; 4],
-            quad_sin: [0.0; 4],
+            quad_cos: [1.0; SINE_LANES],
+            quad_sin: [0.0; SINE_LANES],
             quad_t: u64::MAX,
             rotation,
             voice_weights,
@@ -159,8 +164,8 @@ impl GeneratorState {
     }
 
     /// Writes `amp·sin(2π·hz·t/sr)` for frames `t0, t0 + 1, …` into `out`.
-    /// A frame's phasor is the one four frames earlier turned by four
-    /// frames' step, or (at the first four frames of every `RESYNC_FRAMES`
+    /// A frame's phasor is the one `SINE_LANES` frames earlier turned by
+    /// that many frames' step, or (at the first `SINE_LANES` frames of every `RESYNC_FRAMES`
     /// cycle, and whenever `t0` is not the frame that follows the last call)
     /// taken from the frame count, reduced to one cycle in f64. So hours of
     /// rendering do not drift and any block size gives the same samples.
@@ -171,52 +176,53 @@ impl GeneratorState {
             return;
         }
         if self.quad_t != t0 {
-            for k in 0..4 {
+            for k in 0..L {
                 (self.quad_cos[k], self.quad_sin[k]) = self.exact_phasor(t0 + k as u64, hz);
             }
         }
+        const L: usize = SINE_LANES;
         let (sin_step, cos_step) = self.rotation;
         let (mut c, mut s) = (self.quad_cos, self.quad_sin);
         let mut t = t0;
-        let whole = out.len() / 4 * 4;
+        let whole = out.len() / L * L;
         let mut done = 0;
         while done < whole {
             // The group at frame t rotates plainly when its next frames
-            // t + 4 … t + 7 do not touch the first four frames of a cycle,
-            // i.e. while t's place in the cycle is at most RESYNC − 8: a
+            // t + L … t + 2L − 1 do not touch the first L frames of a cycle,
+            // i.e. while t's place in the cycle is at most RESYNC − 2L: a
             // run of such groups goes without a test per group.
             let place = t % RESYNC_FRAMES;
-            let plain = if place <= RESYNC_FRAMES - 8 { ((RESYNC_FRAMES - 8 - place) / 4 + 1) as usize } else { 0 };
-            let run = plain.min((whole - done) / 4);
-            for group in out[done..done + 4 * run].chunks_exact_mut(4) {
-                for k in 0..4 {
+            let plain = if place <= RESYNC_FRAMES - 2 * L as u64 { ((RESYNC_FRAMES - 2 * L as u64 - place) / L as u64 + 1) as usize } else { 0 };
+            let run = plain.min((whole - done) / L);
+            for group in out[done..done + L * run].chunks_exact_mut(L) {
+                for k in 0..L {
                     group[k] = (amp * s[k]) as f32;
                 }
-                for k in 0..4 {
+                for k in 0..L {
                     let (ck, sk) = (c[k], s[k]);
                     c[k] = ck * cos_step - sk * sin_step;
                     s[k] = sk * cos_step + ck * sin_step;
                 }
             }
-            done += 4 * run;
-            t += 4 * run as u64;
+            done += L * run;
+            t += (L * run) as u64;
             if run == plain && done < whole {
                 // A group that needs exact phases for some lanes.
-                for k in 0..4 {
+                for k in 0..L {
                     out[done + k] = (amp * s[k]) as f32;
                 }
-                for k in 0..4 {
-                    (c[k], s[k]) = self.step_lane(t + 4 + k as u64, hz, (c[k], s[k]));
+                for k in 0..L {
+                    (c[k], s[k]) = self.step_lane(t + (L + k) as u64, hz, (c[k], s[k]));
                 }
-                done += 4;
-                t += 4;
+                done += L;
+                t += L as u64;
             }
         }
         let rest = &mut out[whole..];
         let r = rest.len();
         for (k, o) in rest.iter_mut().enumerate() {
             *o = (amp * s[k]) as f32;
-            (c[k], s[k]) = self.step_lane(t + 4 + k as u64, hz, (c[k], s[k]));
+            (c[k], s[k]) = self.step_lane(t + (L + k) as u64, hz, (c[k], s[k]));
         }
         // Lane 0 holds the next frame again.
         c.rotate_left(r);
@@ -225,9 +231,9 @@ impl GeneratorState {
         self.quad_t = t + r as u64;
     }
 
-    /// The phasor of frame `t` from the one of frame `t − 4`.
+    /// The phasor of frame `t` from the one of frame `t − SINE_LANES`.
     fn step_lane(&self, t: u64, hz: f64, (c, s): (f64, f64)) -> (f64, f64) {
-        if t % RESYNC_FRAMES < 4 {
+        if t % RESYNC_FRAMES < SINE_LANES as u64 {
             return self.exact_phasor(t, hz);
         }
         let (sin_step, cos_step) = self.rotation;
@@ -460,7 +466,7 @@ mod tests {
 
     #[test]
     fn sine_is_the_same_at_any_slicing_and_stays_on_the_exact_phase() {
-        // Four lanes re-anchored every 1024 frames: any slicing gives the
+        // Eight lanes re-anchored every 1024 frames: any slicing gives the
         // same samples, and after a minute the phase has not drifted (the
         // bound is f32 rounding of the output, 2^-24 of the amplitude, plus
         // a little for the rotations between anchors).
