@@ -3,8 +3,9 @@
 //! The build targets baseline x86-64 (SSE2), so one binary runs on any
 //! x86-64 machine a user loads the plugin on. Most machines also have AVX2
 //! and FMA, which process twice as many samples per instruction. The hot
-//! entry points (the schedule's block, every insert's `process`, the
-//! loudness analysis) are therefore compiled twice with [`widened!`]: once
+//! entry points (the schedule's block, a source's `fill`, every insert's
+//! `process`, a bus run on the offline pool, the true-peak meter) are
+//! therefore compiled twice with [`widened!`]: once
 //! for the baseline and once with `avx2,fma` enabled, and each call picks
 //! the second when [`wide`] says the CPU has both. Everything the entry
 //! point inlines (the kernels are `#[inline(always)]` for this) is compiled

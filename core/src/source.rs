@@ -315,6 +315,7 @@ fn noise(out: &mut [f32], lanes: &mut [u32; NOISE_LANES], amp: f32) {
 /// Runs on the audio thread: no allocation, no locks.
 #[inline(always)]
 fn noise_pair(left: &mut [f32], right: &mut [f32], lanes_l: &mut [u32; NOISE_LANES], lanes_r: &mut [u32; NOISE_LANES], amp: f32) {
+    debug_assert_eq!(left.len(), right.len());
     let (mut state_l, mut state_r) = (*lanes_l, *lanes_r);
     let mut groups_l = left.chunks_exact_mut(NOISE_LANES);
     let mut groups_r = right.chunks_exact_mut(NOISE_LANES);
@@ -498,5 +499,39 @@ mod tests {
         let n = whole.len() - 4;
         let r = (0..n).map(|i| whole[i + 3] as f64 * whole[i + 4] as f64).sum::<f64>() / (n as f64 * 0.25 / 3.0);
         assert!(r.abs() < 4.0 / (n as f64).sqrt(), "{r}");
+    }
+
+    #[test]
+    fn stereo_noise_is_each_channel_drawn_alone_at_any_slicing() {
+        // Both channels drawn side by side (noise_pair) must equal each
+        // channel drawn by itself from its own lanes in one call, whatever
+        // the slicing, right channel included.
+        let (amp, total) = (0.5, 5_000);
+        let fresh = GeneratorState::new(Generator::Noise { amp, seed: 4 }, 0, 48_000.0);
+        let alone: Vec<Vec<f32>> = (0..2)
+            .map(|ch| {
+                let mut lanes = fresh.rng[ch];
+                let mut out = vec![0.0; total];
+                noise(&mut out, &mut lanes, amp as f32);
+                out
+            })
+            .collect();
+        assert_ne!(alone[0], alone[1], "the channels differ");
+        for sizes in [&[total][..], &[1], &[64], &[3, 1021, 7, 2]] {
+            let mut g = GeneratorState::new(Generator::Noise { amp, seed: 4 }, 0, 48_000.0);
+            let mut buf = AudioBuf::new(2, sizes.iter().copied().max().unwrap());
+            let mut got = vec![Vec::new(), Vec::new()];
+            for &n in sizes.iter().cycle() {
+                let n = n.min(total - got[0].len());
+                g.fill(&mut buf, n);
+                for (ch, out) in got.iter_mut().enumerate() {
+                    out.extend_from_slice(&buf.channel(ch)[..n]);
+                }
+                if got[0].len() == total {
+                    break;
+                }
+            }
+            assert_eq!(got, alone, "blocks {sizes:?}");
+        }
     }
 }

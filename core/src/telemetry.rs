@@ -422,11 +422,12 @@ impl BusTiming {
     #[inline]
     pub(crate) fn slice(&self, frames: usize) -> SliceTiming {
         let percent_per_ns = (100.0 / (frames.max(1) as f64 * self.ns_per_frame)) as f32;
-        // A block split at events is timed in parts: each part weighs its
-        // share of the block, so the parts together move the smoothed
-        // figure about as one whole block would.
+        // A block split at events is timed in parts: a part of a share s of
+        // the block keeps (1 − w)^s of the old figure, so parts that all
+        // measure the same move it exactly as one whole block would.
         let share = (frames as f32 / self.call_frames.max(1) as f32).min(1.0);
-        SliceTiming { clock: self.clock, frames, percent_per_ns, weight: self.weight * share }
+        let weight = 1.0 - (1.0 - self.weight).powf(share);
+        SliceTiming { clock: self.clock, frames, percent_per_ns, weight }
     }
 }
 
@@ -654,16 +655,14 @@ mod tests {
         // Whole: one step of weight ½ from 0 towards 50 % = 25 %.
         let whole = smoothed_after(&[64]);
         assert!((whole - 25.0).abs() < 0.01, "{whole}");
-        // In parts of 1, 7 and 56 frames, each weighing its share of ½:
-        // 50 · (1 − (1 − ½·1/64)(1 − ½·7/64)(1 − ½·56/64)), by hand 23.62 %.
+        // In parts of 1, 7 and 56 frames, a part keeping (½)^(n/64) of the
+        // old figure: together ½, so the same 25 % (up to rounding).
+        // Weighing each part as a whole block (three steps of ½) would read
+        // 43.75 %; weighing each by its plain share of ½, 23.62 %.
         let split = smoothed_after(&[1, 7, 56]);
-        let by_hand = 50.0 * (1.0 - (1.0 - 0.5 / 64.0) * (1.0 - 3.5 / 64.0) * (1.0 - 28.0 / 64.0));
-        assert!((split - by_hand).abs() < 0.01, "{split} vs {by_hand}");
-        // Within 6 % of the whole block's; weighing each part as a whole
-        // block (three steps of ½) would read 43.75 %, 75 % too high.
-        assert!((split - whole).abs() / whole < 0.06, "{split} vs {whole}");
-        // Sixty-four 1-frame parts: the same ballpark, not 50 % at once.
+        assert!((split - whole).abs() < 0.01, "{split} vs {whole}");
+        // Sixty-four 1-frame parts: the same.
         let finest = smoothed_after(&[1; 64]);
-        assert!((finest - whole).abs() / whole < 0.25, "{finest} vs {whole}");
+        assert!((finest - whole).abs() < 0.01, "{finest} vs {whole}");
     }
 }

@@ -166,6 +166,13 @@ impl DelayLine {
         use crate::audio_buf::{add_scaled, write_scaled};
         let put = |from: &[f32], to: &mut [f32]| if first { write_scaled(from, to, gain) } else { add_scaled(from, to, gain) };
         let (cap, delay, write) = (self.capacity, self.delay, self.write_pos);
+        if delay == 0 {
+            // No delay: the input itself (a zero delay never writes its ring).
+            for ch in 0..self.channels {
+                put(&src.channel(ch)[..frames], &mut dst.channel_mut(ch)[..frames]);
+            }
+            return;
+        }
         let from_ring = delay.min(frames);
         // The oldest sample still wanted sits `delay` slots behind the write
         // position; it runs to the end of the ring at most once.
@@ -432,7 +439,7 @@ mod tests {
         // for delays up to the capacity, blocks shorter and longer than the
         // delay and the ring, written and added at a gain; calls alternate
         // with process_from so both leave the ring in the same state.
-        for (delay, capacity) in [(1, 1), (3, 8), (8, 8), (5, 40), (72, 100), (100, 100)] {
+        for (delay, capacity) in [(0, 0), (0, 16), (1, 1), (3, 8), (8, 8), (5, 40), (72, 100), (100, 100)] {
             for block in [1, 4, 7, 64, 150] {
                 let total = 400;
                 let x = |n: usize, ch: usize| ((n * 7 + ch * 3) % 23) as f32 - 11.0;

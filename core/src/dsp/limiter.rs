@@ -127,7 +127,7 @@ impl Default for Limiter {
 impl Insert for Limiter {
     fn prepare(&mut self, sample_rate: f32, max_block: usize, channels: usize) {
         self.sample_rate = sample_rate as f64;
-        self.gains = vec![1.0; max_block];
+        self.gains = vec![1.0; max_block.max(1)];
         let max_lookahead = (MAX_LOOKAHEAD_MS * 0.001 * self.sample_rate).ceil() as usize;
         self.delay = DelayLine::new(channels, 0, max_lookahead);
         self.window_min = SlidingMin::new(max_lookahead + 1);

@@ -589,7 +589,7 @@ impl Schedule {
                 // read only buses of lower levels, all finished (see
                 // `SharedBuses::tap`).
                 let bus = unsafe { &mut *buses.bus_ptr(i) };
-                process_bus(bus, racks, &buses, frames, None, &mut Stamp::default());
+                LevelTask { bus, racks, done: &buses, frames }.run();
             };
             match ids {
                 [i] => run(i),
@@ -936,6 +936,24 @@ fn process_bus<D: DoneBuses + ?Sized>(bus: &mut BusNode, racks: &[RackNode], don
     }
     if let Some(t) = &timing {
         t.lap(mark, &bus.cpu);
+    }
+}
+
+/// One bus of a dependency level on a pool worker (offline only). A task
+/// runs outside the widened block, so it is an entry point of its own.
+struct LevelTask<'a, 'b> {
+    bus: &'a mut BusNode,
+    racks: &'a [RackNode],
+    done: &'a SharedBuses<'b>,
+    frames: usize,
+}
+
+impl LevelTask<'_, '_> {
+    crate::widened!(LevelTask<'_, '_>: fn run(&mut self) => run_bus);
+
+    #[inline(always)]
+    fn run_bus(&mut self) {
+        process_bus(self.bus, self.racks, self.done, self.frames, None, &mut Stamp::default());
     }
 }
 
