@@ -114,11 +114,13 @@ pub fn load_unlocked() -> Loaded {
 pub fn load_with_session(json: &str) -> Loaded {
     let path = std::env::temp_dir().join(format!("mam-test-session-{}.json", std::process::id()));
     std::fs::write(&path, json).unwrap();
-    // SAFETY: tests that touch the environment hold SERIAL, so no other
-    // test thread reads or writes it meanwhile.
+    let env = crate::env_lock();
+    // SAFETY: tests that touch the environment hold ENV, so no other test
+    // thread writes it meanwhile.
     unsafe { std::env::set_var("MAM_SESSION", &path) };
     let loaded = load_unlocked();
     unsafe { std::env::remove_var("MAM_SESSION") };
+    drop(env);
     let _ = std::fs::remove_file(&path);
     loaded
 }

@@ -17,6 +17,20 @@ pub mod wav;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Held while a test sets an environment variable and creates a plugin
+/// instance that reads it (`MAM_SESSION`). The CLAP and VST3 tests each
+/// serialise themselves with their own lock and run beside each other in
+/// one test binary, so the variable they share needs one lock of its own:
+/// a VST3 instance created while a CLAP test removed the variable loaded
+/// the default session.
+pub static ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Locks [`ENV`] (a test that panicked while holding it poisoned nothing
+/// that matters).
+pub fn env_lock() -> std::sync::MutexGuard<'static, ()> {
+    ENV.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Path of a built bundle, e.g. `bundle("clap")`.
 pub fn bundle(extension: &str) -> PathBuf {
     let dir = std::env::var_os("MAM_BUNDLE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("bundled"));

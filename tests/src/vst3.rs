@@ -196,11 +196,13 @@ pub fn load() -> Vst3 {
 pub fn load_with_session(json: &str) -> Vst3 {
     let path = std::env::temp_dir().join(format!("mam-vst3-session-{}.json", std::process::id()));
     std::fs::write(&path, json).unwrap();
-    // SAFETY: tests that touch the environment hold SERIAL, so no other
-    // test thread reads or writes it meanwhile.
+    let env = crate::env_lock();
+    // SAFETY: tests that touch the environment hold ENV, so no other test
+    // thread writes it meanwhile.
     unsafe { std::env::set_var("MAM_SESSION", &path) };
     let plugin = load();
     unsafe { std::env::remove_var("MAM_SESSION") };
+    drop(env);
     let _ = std::fs::remove_file(&path);
     plugin
 }

@@ -161,10 +161,12 @@ fn vst3_mono_session_plays_on_both_outputs() {
     let _serial = lock();
     let path = std::env::temp_dir().join(format!("mam-vst3-mono-{}.json", std::process::id()));
     std::fs::write(&path, MONO_SESSION).unwrap();
-    // SAFETY: tests that touch the environment hold SERIAL.
+    let env = mam_tests::env_lock();
+    // SAFETY: tests that touch the environment hold ENV.
     unsafe { std::env::set_var("MAM_SESSION", &path) };
     let plugin = load();
     unsafe { std::env::remove_var("MAM_SESSION") };
+    drop(env);
     let _ = std::fs::remove_file(&path);
     let frames = 4096;
     // Left and right differ; the mono session averages them.
