@@ -174,11 +174,6 @@ pub fn sanitize(samples: &mut [f32]) {
     }
 }
 
-/// Running lanes of the meter reductions: sixteen, so the additions and
-/// maxima of one block run as two (AVX2) or four (SSE2) independent vector
-/// chains instead of waiting on one.
-const LANES: usize = 16;
-
 /// Largest magnitude in `samples` (0 for none). Eight running maxima so
 /// the loop vectorises (one chain is enough here: a maximum is cheaper to
 /// wait on than a sum, and short blocks end sooner).
@@ -194,33 +189,44 @@ pub fn peak(samples: &[f32]) -> f32 {
             *m = if a > *m { a } else { *m };
         }
     }
-    let larger = |a: f32, b: f32| if a > b { a } else { b };
-    let four: [f32; 4] = std::array::from_fn(|i| larger(lanes[i], lanes[i + 4]));
-    let mut m = larger(larger(four[0], four[2]), larger(four[1], four[3]));
+    let mut m = max_of_lanes(lanes);
     for s in rest {
         m = m.max(s.abs());
     }
     m
 }
 
-/// The largest of the lanes' magnitudes (never NaN, never −0), halving the
-/// lanes at each step so the steps vectorise and run four deep instead of
-/// sixteen: the same value as a fold, in fewer cycles.
+/// Running lanes of the meter sums: sixteen, so the additions and maxima
+/// of one block run as two (AVX2) or four (SSE2) independent vector chains
+/// instead of waiting on one.
+const LANES: usize = 16;
+
+/// `lanes` (a power of two of them) folded pairwise by `op`: lane i with
+/// lane i + N/2, then the halves again, so the steps vectorise and run
+/// log2 N deep instead of N − 1.
 #[inline(always)]
-fn max_of_lanes(lanes: [f32; LANES]) -> f32 {
-    let larger = |a: f32, b: f32| if a > b { a } else { b };
-    let eight: [f32; 8] = std::array::from_fn(|i| larger(lanes[i], lanes[i + 8]));
-    let four: [f32; 4] = std::array::from_fn(|i| larger(eight[i], eight[i + 4]));
-    larger(larger(four[0], four[2]), larger(four[1], four[3]))
+fn fold_lanes<const N: usize>(mut lanes: [f32; N], op: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut half = N / 2;
+    while half > 0 {
+        for i in 0..half {
+            lanes[i] = op(lanes[i], lanes[i + half]);
+        }
+        half /= 2;
+    }
+    lanes[0]
 }
 
-/// The sum of the lanes, added pairwise (lane i with lane i + 8, and so
-/// on), four additions deep instead of fifteen.
+/// The largest of the lanes' magnitudes (never NaN, never −0): the same
+/// value as a fold, in fewer cycles.
+#[inline(always)]
+fn max_of_lanes<const N: usize>(lanes: [f32; N]) -> f32 {
+    fold_lanes(lanes, |a, b| if a > b { a } else { b })
+}
+
+/// The sum of the lanes, added pairwise.
 #[inline(always)]
 fn sum_of_lanes(lanes: [f32; LANES]) -> f32 {
-    let eight: [f32; 8] = std::array::from_fn(|i| lanes[i] + lanes[i + 8]);
-    let four: [f32; 4] = std::array::from_fn(|i| eight[i] + eight[i + 4]);
-    (four[0] + four[2]) + (four[1] + four[3])
+    fold_lanes(lanes, |a, b| a + b)
 }
 
 /// Sum of squares, with `LANES` partial sums so the loop vectorises.
